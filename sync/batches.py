@@ -66,7 +66,4 @@ def decide(stored: StoredBatch | None, body_hash: str) -> Decision:
 
 def key_matches(idempotency_key: str | None, batch_id: str) -> bool:
     """The header must repeat the body's batch_id (case-insensitive UUIDs)."""
-    return (
-        idempotency_key is not None
-        and idempotency_key.strip().lower() == batch_id.lower()
-    )
+    return idempotency_key is not None and idempotency_key.strip().lower() == batch_id.lower()

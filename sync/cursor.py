@@ -49,9 +49,7 @@ def _tag(payload: bytes, key: bytes) -> bytes:
 
 
 def encode_cursor(cursor: Cursor, key: bytes) -> str:
-    payload = canonical_json(
-        {"v": cursor.version, "s": cursor.stream, "q": cursor.seq, "f": cursor.scope}
-    )
+    payload = canonical_json({"v": cursor.version, "s": cursor.stream, "q": cursor.seq, "f": cursor.scope})
     return f"{_b64encode(payload)}.{_b64encode(_tag(payload, key))}"
 
 
@@ -66,9 +64,7 @@ def decode_cursor(token: str, key: bytes) -> Cursor:
         raise InvalidCursor("cursor signature does not match")
     try:
         fields = json.loads(payload)
-        cursor = Cursor(
-            stream=fields["s"], seq=fields["q"], scope=fields["f"], version=fields["v"]
-        )
+        cursor = Cursor(stream=fields["s"], seq=fields["q"], scope=fields["f"], version=fields["v"])
     except (ValueError, KeyError, TypeError) as exc:
         raise InvalidCursor("malformed cursor payload") from exc
     if not (
@@ -83,9 +79,7 @@ def decode_cursor(token: str, key: bytes) -> Cursor:
     return cursor
 
 
-def needs_reset(
-    cursor: Cursor, *, stream: str, scope: str, oldest_seq: int = 0
-) -> bool:
+def needs_reset(cursor: Cursor, *, stream: str, scope: str, oldest_seq: int = 0) -> bool:
     """True if the server can no longer serve this cursor (410 reset_required).
 
     That is when it was made by another cursor format, for another stream or
@@ -93,8 +87,5 @@ def needs_reset(
     seq the server can still list changes after).
     """
     return (
-        cursor.version != FORMAT_VERSION
-        or cursor.stream != stream
-        or cursor.scope != scope
-        or cursor.seq < oldest_seq
+        cursor.version != FORMAT_VERSION or cursor.stream != stream or cursor.scope != scope or cursor.seq < oldest_seq
     )

@@ -111,9 +111,7 @@ class MemoryStore:
         op_id: str,
         at: datetime,
     ) -> None:
-        if any(
-            r.record_id == record_id and r.version == version for r in self.revisions
-        ):
+        if any(r.record_id == record_id and r.version == version for r in self.revisions):
             raise KeyError(f"revision {record_id} v{version} exists")
         self.revisions.append(
             Revision(
@@ -129,12 +127,7 @@ class MemoryStore:
         )
 
     def fields_changed_since(self, record_id: str, version: int) -> set[str]:
-        return {
-            name
-            for r in self.revisions
-            if r.record_id == record_id and r.version > version
-            for name in r.changes
-        }
+        return {name for r in self.revisions if r.record_id == record_id and r.version > version for name in r.changes}
 
     def add_conflict(
         self,
@@ -161,14 +154,8 @@ class MemoryStore:
             )
         )
 
-    def quarantine(
-        self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime
-    ) -> None:
-        self.quarantined.append(
-            Quarantined(
-                device_id, copy.deepcopy(raw), copy.deepcopy(errors), reason, at
-            )
-        )
+    def quarantine(self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime) -> None:
+        self.quarantined.append(Quarantined(device_id, copy.deepcopy(raw), copy.deepcopy(errors), reason, at))
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -189,10 +176,6 @@ class MemoryStore:
     def record_changed(self, before: RecordState | None, after: RecordState) -> None:
         self.changes.append((copy.deepcopy(before), copy.deepcopy(after)))
         if before is not None and before.status is RecordStatus.ACTIVE:
-            self.active_counts[before.entity] = (
-                self.active_counts.get(before.entity, 0) - 1
-            )
+            self.active_counts[before.entity] = self.active_counts.get(before.entity, 0) - 1
         if after.status is RecordStatus.ACTIVE:
-            self.active_counts[after.entity] = (
-                self.active_counts.get(after.entity, 0) + 1
-            )
+            self.active_counts[after.entity] = self.active_counts.get(after.entity, 0) + 1

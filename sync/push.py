@@ -47,9 +47,7 @@ NOT_OBJECT = "Must be an object."
 # so a device cannot probe for other teams' record ids.
 UNKNOWN_RECORD = "Unknown record."
 
-_MUTATION_KEYS = frozenset(
-    {"op_id", "kind", "entity", "id", "data", "base_version", "reason"}
-)
+_MUTATION_KEYS = frozenset({"op_id", "kind", "entity", "id", "data", "base_version", "reason"})
 
 
 def _one_of(enum: type[Any]) -> str:
@@ -140,12 +138,8 @@ def parse_mutation(raw: Any) -> tuple[Mutation | None, Errors]:
         errors["base_version"] = ["Field may not be null."]
 
     reason = raw.get("reason")
-    if reason is not None and (
-        not isinstance(reason, str) or len(reason) > REASON_MAX_LENGTH
-    ):
-        errors["reason"] = [
-            f"Must be a string of at most {REASON_MAX_LENGTH} characters."
-        ]
+    if reason is not None and (not isinstance(reason, str) or len(reason) > REASON_MAX_LENGTH):
+        errors["reason"] = [f"Must be a string of at most {REASON_MAX_LENGTH} characters."]
 
     if errors:
         return None, errors
@@ -201,10 +195,7 @@ class _Push:
         self.device = device
         self.validate = validate
         self.now = _aware(now)
-        self.batch_suspect = (
-            client_time is not None
-            and abs(_aware(client_time) - self.now) > CLOCK_TOLERANCE
-        )
+        self.batch_suspect = client_time is not None and abs(_aware(client_time) - self.now) > CLOCK_TOLERANCE
 
     # --- entry -----------------------------------------------------------
     def apply(self, raw: Any) -> ItemResult:
@@ -230,27 +221,17 @@ class _Push:
             # may pass once reference data (a site, an item) has changed.
             self._quarantine(raw, result.errors)
         else:
-            self.store.remember_op(
-                RememberedOp(
-                    mutation.op_id, self.device.device_id, content_hash, result
-                )
-            )
+            self.store.remember_op(RememberedOp(mutation.op_id, self.device.device_id, content_hash, result))
         return result
 
-    def _resent(
-        self, raw: Any, mutation: Mutation, remembered: RememberedOp, content_hash: str
-    ) -> ItemResult:
+    def _resent(self, raw: Any, mutation: Mutation, remembered: RememberedOp, content_hash: str) -> ItemResult:
         if remembered.fingerprint != content_hash:
             # A different mutation under a used op_id is a client bug; answering
             # "duplicate" would silently drop it, so it goes to quarantine.
             return self._reject(
                 raw,
                 mutation.op_id,
-                {
-                    "op_id": [
-                        "op_id_reused: this op_id was used for a different mutation."
-                    ]
-                },
+                {"op_id": ["op_id_reused: this op_id was used for a different mutation."]},
             )
         original = remembered.result
         if original.status is ItemStatus.CONFLICT:
@@ -281,14 +262,10 @@ class _Push:
 
     @staticmethod
     def _rejected(mutation: Mutation, errors: Errors) -> ItemResult:
-        return ItemResult(
-            op_id=mutation.op_id, status=ItemStatus.REJECTED, errors=errors
-        )
+        return ItemResult(op_id=mutation.op_id, status=ItemStatus.REJECTED, errors=errors)
 
     @staticmethod
-    def _applied(
-        mutation: Mutation, record: RecordState, status: ItemStatus
-    ) -> ItemResult:
+    def _applied(mutation: Mutation, record: RecordState, status: ItemStatus) -> ItemResult:
         return ItemResult(
             op_id=mutation.op_id,
             status=status,
@@ -323,13 +300,9 @@ class _Push:
         if record is None or record.team_id != self.device.team_id:
             return None, {"id": [UNKNOWN_RECORD]}
         if record.entity is not mutation.entity:
-            return None, {
-                "entity": [f"Does not match the record's entity ({record.entity})."]
-            }
+            return None, {"entity": [f"Does not match the record's entity ({record.entity})."]}
         if mutation.base_version is not None and mutation.base_version > record.version:
-            return None, {
-                "base_version": [f"Ahead of the server's version ({record.version})."]
-            }
+            return None, {"base_version": [f"Ahead of the server's version ({record.version})."]}
         return record, {}
 
     def _suspect(self, recorded_at: str) -> bool:
@@ -377,9 +350,7 @@ class _Push:
             # duplicate even if, say, its site was deactivated since.
             if existing.entity is mutation.entity and existing.content() == clean:
                 return self._applied(mutation, existing, ItemStatus.DUPLICATE)
-            return self._rejected(
-                mutation, {"id": ["id_collision: another record already has this id."]}
-            )
+            return self._rejected(mutation, {"id": ["id_collision: another record already has this id."]})
 
         errors = self._reference_errors(clean, set(clean))
         if errors:
@@ -429,9 +400,7 @@ class _Push:
             return self._rejected(mutation, _prefixed(errors))
         # Fields whose value actually changes; None marks a removed field.
         changes = {
-            name: clean.get(name)
-            for name in sorted(set(current) | set(clean))
-            if current.get(name) != clean.get(name)
+            name: clean.get(name) for name in sorted(set(current) | set(clean)) if current.get(name) != clean.get(name)
         }
         errors = self._reference_errors(clean, set(changes))
         if errors:
@@ -440,17 +409,13 @@ class _Push:
         if record.status is RecordStatus.VOIDED:
             # Void wins over any correction, stale or not.
             disputed = {name: current.get(name) for name in sorted(mutation.data)}
-            return self._conflict(
-                mutation, record, {**disputed, "status": record.status.value}
-            )
+            return self._conflict(mutation, record, {**disputed, "status": record.status.value})
 
         if mutation.base_version < record.version:
             # Only a real disagreement conflicts: a field someone else changed
             # since base_version and that this correction would change again.
             # Setting it to the value it already has is no disagreement.
-            overlap = set(changes) & self.store.fields_changed_since(
-                record.id, mutation.base_version
-            )
+            overlap = set(changes) & self.store.fields_changed_since(record.id, mutation.base_version)
             if overlap:
                 return self._conflict(
                     mutation,
@@ -477,9 +442,7 @@ class _Push:
         )
         return self._write(mutation, record, after, changes)
 
-    def _conflict(
-        self, mutation: Mutation, record: RecordState, current: dict[str, Any]
-    ) -> ItemResult:
+    def _conflict(self, mutation: Mutation, record: RecordState, current: dict[str, Any]) -> ItemResult:
         assert mutation.base_version is not None
         self.store.add_conflict(
             record_id=record.id,
@@ -514,9 +477,7 @@ class _Push:
             seq=self.store.next_seq(),
             clock_suspect=record.clock_suspect or self.batch_suspect,
         )
-        return self._write(
-            mutation, record, after, {"status": RecordStatus.VOIDED.value}
-        )
+        return self._write(mutation, record, after, {"status": RecordStatus.VOIDED.value})
 
 
 def apply_mutations(
@@ -574,8 +535,6 @@ def quarantine_all(
     for raw in mutations:
         mutation, _ = parse_mutation(raw)
         if mutation is not None:
-            store.quarantine(
-                device_id=device.device_id, raw=raw, errors={}, reason=reason, at=now
-            )
+            store.quarantine(device_id=device.device_id, raw=raw, errors={}, reason=reason, at=now)
             kept += 1
     return kept

@@ -103,9 +103,7 @@ class RecordStore(Protocol):
         """
         ...
 
-    def quarantine(
-        self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime
-    ) -> None:
+    def quarantine(self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime) -> None:
         """Keep a mutation that was not applied, exactly as received.
 
         ``raw`` is whatever JSON value the device sent for the item (it may

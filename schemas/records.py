@@ -1,0 +1,237 @@
+"""Wire contract of record data (the ``data`` of a push mutation).
+
+One schema per entity, per docs/domain.md. Reference-data checks (site of
+the team and active, item and service exist) need storage and live in the
+sync engine; these schemas check everything that needs only the payload.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    validate,
+    validates,
+    validates_schema,
+)
+
+from sync.domain import (
+    Activity,
+    AgeBand,
+    Entity,
+    PopulationGroup,
+    Sex,
+    Visit,
+    age_band_for_years,
+)
+
+EARLIEST_OCCURRED_ON = date(2000, 1, 1)
+MAX_AGE_YEARS = 130
+REACHED_TOTAL = (1, 5000)
+
+Errors = dict[str, list[str]]
+
+
+def _codes(enum: type[Any]) -> list[str]:
+    return [member.value for member in enum]
+
+
+class StrictInteger(fields.Integer):
+    """An integer that refuses strings, floats and booleans.
+
+    ``strict=True`` alone still lets ``true`` through, as bool is an int.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return super()._validated(value)
+
+
+class StrictBoolean(fields.Field):
+    """JSON true/false only: a "yes" or 1 from a buggy form is an error."""
+
+    default_error_messages = {"invalid": "Not a valid boolean."}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> bool:
+        if not isinstance(value, bool):
+            raise self.make_error("invalid")
+        return value
+
+
+class IsoDateTime(fields.DateTime):
+    """ISO 8601 date and time; a bare date is refused (it has no time)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str) and "T" not in value.upper():
+            raise self.make_error("invalid", input=value, obj_type=self.OBJ_TYPE)
+        return super()._deserialize(value, attr, data, **kwargs)
+
+
+class ReachedCounts(fields.Field):
+    """``{"f": {"18-59": 12}, "m": {"5-17": 3}}``: people reached by sex and age band."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, dict[str, int]]:
+        if not isinstance(value, dict):
+            raise ValidationError("Must be an object of counts by sex, then age band.")
+        errors: dict[str, Any] = {}
+        clean: dict[str, dict[str, int]] = {}
+        sexes, bands = _codes(Sex), _codes(AgeBand)
+        for sex, by_band in value.items():
+            if sex not in sexes:
+                errors[sex] = ["Unknown sex. Must be one of: " + ", ".join(sexes) + "."]
+                continue
+            if not isinstance(by_band, dict):
+                errors[sex] = ["Must be an object of counts by age band."]
+                continue
+            for band, count in by_band.items():
+                if band not in bands:
+                    errors.setdefault(sex, {})[band] = ["Unknown age band. Must be one of: " + ", ".join(bands) + "."]
+                elif isinstance(count, bool) or not isinstance(count, int) or count < 0:
+                    errors.setdefault(sex, {})[band] = ["Must be an integer of at least 0."]
+                else:
+                    clean.setdefault(sex, {})[band] = count
+        if errors:
+            raise ValidationError(errors)
+        total = sum(count for by_band in clean.values() for count in by_band.values())
+        low, high = REACHED_TOTAL
+        if not low <= total <= high:
+            raise ValidationError(f"Total must be between {low} and {high}, got {total}.")
+        return clean
+
+
+class _RecordSchema(Schema):
+    """Fields every record carries. ``today`` is the server's date."""
+
+    class Meta:
+        unknown = RAISE
+
+    site_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    team_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    occurred_on = fields.Date(required=True)
+    recorded_at = IsoDateTime(required=True)
+    population_group = fields.String(required=True, validate=validate.OneOf(_codes(PopulationGroup)))
+
+    def __init__(self, *, today: date, **kwargs: Any) -> None:
+        # marshmallow 4 has no schema context; the date is an explicit input
+        # so validation is reproducible in tests and across midnight.
+        super().__init__(**kwargs)
+        self.today = today
+
+    @validates("occurred_on")
+    def _occurred_on_in_range(self, value: date, **kwargs: Any) -> None:
+        # One day of slack: a tablet east of the server may already be tomorrow.
+        latest = self.today + timedelta(days=1)
+        if not EARLIEST_OCCURRED_ON <= value <= latest:
+            raise ValidationError(f"Must be between {EARLIEST_OCCURRED_ON.isoformat()} and {latest.isoformat()}.")
+
+
+class _PersonSchema(_RecordSchema):
+    """A record about one person: sex and age, optional pseudonymous ref."""
+
+    sex = fields.String(required=True, validate=validate.OneOf(_codes(Sex)))
+    age_band = fields.String(allow_none=True, validate=validate.OneOf(_codes(AgeBand)))
+    age_years = StrictInteger(allow_none=True, validate=validate.Range(min=0, max=MAX_AGE_YEARS))
+    # Pseudonymous id for distinct-person counts; never a name.
+    beneficiary_ref = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
+
+    # Runs even when other fields failed, so a missing age is reported with
+    # the rest instead of on the next attempt.
+    @validates_schema(skip_on_field_errors=False, pass_original=True)
+    def _age(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        band, years = data.get("age_band"), data.get("age_years")
+        if band is None and years is None:
+            # Only when neither was sent: an invalid one has its own error.
+            sent = {key for key in ("age_band", "age_years") if original.get(key) is not None}
+            if not sent:
+                raise ValidationError("One of age_band or age_years is required.", "age_band")
+            return
+        if band is not None and years is not None and age_band_for_years(years) != band:
+            raise ValidationError(
+                f"Does not match age_band {band!r} (would be {age_band_for_years(years)!r}).",
+                "age_years",
+            )
+
+
+class ConsultationSchema(_PersonSchema):
+    visit = fields.String(required=True, validate=validate.OneOf(_codes(Visit)))
+    service = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    referral = StrictBoolean(required=True)
+
+
+class DistributionSchema(_PersonSchema):
+    item_code = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    quantity = StrictInteger(required=True, validate=validate.Range(min=1, max=10000))
+    household_size = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=50))
+
+
+class OutreachSchema(_RecordSchema):
+    activity = fields.String(required=True, validate=validate.OneOf(_codes(Activity)))
+    topic = fields.String(allow_none=True, validate=validate.Length(max=200))
+    reached = ReachedCounts(required=True)
+
+
+SCHEMAS: dict[Entity, type[_RecordSchema]] = {
+    Entity.CONSULTATION: ConsultationSchema,
+    Entity.DISTRIBUTION: DistributionSchema,
+    Entity.OUTREACH: OutreachSchema,
+}
+
+
+def flatten_errors(messages: Mapping[Any, Any], prefix: str = "") -> Errors:
+    """marshmallow's nested error dict -> ``{"a.b": [msgs]}``, as the API reports them."""
+    flat: Errors = {}
+    for key, value in messages.items():
+        path = f"{prefix}.{key}" if prefix else str(key)
+        if isinstance(value, Mapping):
+            flat.update(flatten_errors(value, path))
+        else:
+            flat.setdefault(path, []).extend(value if isinstance(value, list) else [str(value)])
+    return flat
+
+
+def _to_json(loaded: dict[str, Any]) -> dict[str, Any]:
+    """Loaded data -> flat, JSON-ready clean data (absent and null fields dropped)."""
+    clean = {key: value for key, value in loaded.items() if value is not None}
+    clean["occurred_on"] = clean["occurred_on"].isoformat()
+    clean["recorded_at"] = clean["recorded_at"].isoformat()
+    if "age_years" in clean and "age_band" not in clean:
+        # domain.md: the server derives the band and keeps both.
+        clean["age_band"] = age_band_for_years(clean["age_years"])
+    return clean
+
+
+def validate_record(entity: str, data: Any, today: date) -> tuple[dict[str, Any], Errors]:
+    """Validate one record's full data; returns (clean data, errors by field).
+
+    Exactly one of the two is non-empty. Clean data is flat (common fields
+    included), JSON-ready (dates as ISO strings) and has ``age_band`` derived
+    from ``age_years`` when only the latter was sent.
+    """
+    try:
+        schema_class = SCHEMAS[Entity(entity)]
+    except ValueError:
+        return {}, {"entity": ["Must be one of: " + ", ".join(_codes(Entity)) + "."]}
+    if not isinstance(data, dict):
+        return {}, {"_schema": ["Must be an object."]}
+    try:
+        loaded = schema_class(today=today).load(data)
+    except ValidationError as exc:
+        messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
+        return {}, flatten_errors(messages)
+    return _to_json(loaded), {}
+
+
+def record_validator(today: date) -> Callable[[str, dict[str, Any]], tuple[dict[str, Any], Errors]]:
+    """The ``validate`` callable ``sync.push.apply_mutations`` takes, for one day."""
+    return functools.partial(validate_record, today=today)
