@@ -1,0 +1,50 @@
+# Fieldsync — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help run test lint bench install install-dev postgres-binaries clean
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt requirements.txt $(VENV)/.installed
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed ## Create .venv and install the runtime requirements
+
+install-dev: $(VENV)/.installed-dev ## Install runtime and test requirements
+
+postgres-binaries: ## Make sure PostgreSQL server binaries exist (the tests start a throwaway cluster)
+	@if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+		echo "installing PostgreSQL server binaries"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	fi
+
+run: install ## Migrate, load demo data into an empty database, serve with gunicorn on HOST:PORT
+	$(BIN)/flask --app server bootstrap
+	$(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()"
+
+lint: install-dev ## ruff
+	$(BIN)/ruff check .
+
+test: install-dev postgres-binaries ## Lint, then the whole test suite on SQLite and PostgreSQL
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+bench: install-dev postgres-binaries ## Benchmarks (push, replay, pull, aggregates, memory) on SQLite and PostgreSQL
+	$(BIN)/python -m bench
+
+clean: ## Remove the virtualenv and caches (keeps instance/ data)
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

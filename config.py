@@ -1,0 +1,70 @@
+"""Configuration classes. The environment is read inside `load_config`, never at import time,
+so tests and CLI commands can set variables before the app is built."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+DEFAULT_SQLITE_PATH = PROJECT_ROOT / "instance" / "fieldsync.db"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Sync limits advertised by `GET /api/v1/sync/hello` and enforced by push/pull."""
+
+    push_max_mutations: int = 500
+    push_max_bytes: int = 5 * 1024 * 1024
+    pull_max_limit: int = 1000
+    pull_default_limit: int = 500
+
+
+def default_database_url() -> str:
+    return f"sqlite:///{DEFAULT_SQLITE_PATH}"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the common `postgres://` and `postgresql://` spellings and use psycopg 3."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
+    """Build the Flask config mapping from environment variables (api.md "Operations")."""
+    env = dict(os.environ if env is None else env)
+    database_url = normalise_database_url(env.get("DATABASE_URL") or default_database_url())
+    cors = env.get("CORS_ORIGINS", "*").strip() or "*"
+    secret_key = env.get("SECRET_KEY") or ""
+    return {
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "SECRET_KEY": secret_key,
+        "SECRET_KEY_IS_EPHEMERAL": not secret_key,
+        "CORS_ORIGINS": [origin.strip() for origin in cors.split(",") if origin.strip()],
+        "HOST": env.get("HOST", "127.0.0.1"),
+        "PORT": int(env.get("PORT", "5000")),
+        "FIELDSYNC_LIMITS": Limits(),
+        "TOKEN_TTL_HOURS": int(env.get("TOKEN_TTL_HOURS", "12")),
+        "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/http_body.py)
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Fieldsync",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        "OPENAPI_SWAGGER_UI_PATH": None,
+        "OPENAPI_REDOC_PATH": None,
+        "OPENAPI_RAPIDOC_PATH": None,
+    }
+
+
+def engine_options(database_url: str) -> dict[str, object]:
+    if database_url.startswith("sqlite"):
+        # Waiting writers queue on SQLite's lock instead of failing with "database is locked".
+        return {"connect_args": {"timeout": 60, "check_same_thread": False}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}

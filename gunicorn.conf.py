@@ -1,0 +1,15 @@
+"""gunicorn settings for `make run`: HOST, PORT and WORKERS come from the environment."""
+
+import os
+
+bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WORKERS", "2"))
+# Threads let a worker answer health checks while another request waits on the database.
+worker_class = "gthread"
+threads = int(os.environ.get("THREADS", "4"))
+timeout = 120
+graceful_timeout = 30
+keepalive = 5
+# The access log never shows headers, so bearer tokens cannot leak into it.
+accesslog = "-"
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'

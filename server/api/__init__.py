@@ -1,0 +1,13 @@
+"""HTTP blueprints. Only the app factory (and tests) import this package."""
+
+from __future__ import annotations
+
+from flask import Flask
+from flask_smorest import Api
+
+
+def register_blueprints(app: Flask, api: Api) -> None:
+    from server.api import docs, health
+
+    api.register_blueprint(health.blp)
+    app.register_blueprint(docs.bp)

@@ -1,0 +1,56 @@
+"""The application factory: it only wires configuration, extensions, blueprints and hooks."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+import config as fieldsync_config
+from server import auth, errors, transactions
+from server.extensions import api, db, install_sqlite_hooks
+
+
+def create_app(overrides: dict[str, object] | None = None) -> Flask:
+    app = Flask(__name__, instance_relative_config=False, static_folder=None)
+    app.config.update(fieldsync_config.load_config())
+    if overrides:
+        app.config.update(overrides)
+    if not app.config["SECRET_KEY"]:
+        # No SECRET_KEY configured: cursors are signed with a per-process key, so they stay valid
+        # only until restart (clients then get 410 reset_required). Production sets SECRET_KEY.
+        import secrets
+
+        app.config["SECRET_KEY"] = secrets.token_hex(32)
+
+    configure_database(app)
+    configure_api(app)
+    errors.init_app(app)
+    auth.init_app(app)
+    transactions.init_app(app)
+    configure_cli(app)
+    auth.check_declarations(app)
+    return app
+
+
+def configure_database(app: Flask) -> None:
+    uri = str(app.config["SQLALCHEMY_DATABASE_URI"])
+    if uri.startswith("sqlite:///"):
+        from pathlib import Path
+
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    db.init_app(app)
+    with app.app_context():
+        install_sqlite_hooks(db.engine)
+
+
+def configure_api(app: Flask) -> None:
+    from server.api import register_blueprints
+
+    api.init_app(app)
+    register_blueprints(app, api)
+    auth.mark_public(app, ["api-docs.openapi_json", "api-docs.openapi_docs"])
+
+
+def configure_cli(app: Flask) -> None:
+    from server.cli import register_commands
+
+    register_commands(app)

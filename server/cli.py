@@ -1,0 +1,16 @@
+"""Flask CLI commands (`flask --app server <command>`), one module per area in server/commands."""
+
+from __future__ import annotations
+
+import importlib
+
+from flask import Flask
+
+COMMAND_MODULES = [
+    "server.commands.database",
+]
+
+
+def register_commands(app: Flask) -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)

@@ -1,0 +1,1 @@
+"""CLI command modules. Each exposes `register(app)`; `server.cli` calls them all."""

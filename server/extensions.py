@@ -1,0 +1,47 @@
+"""Extension singletons. Bound to an app by `server.app.create_app`."""
+
+from __future__ import annotations
+
+from flask_smorest import Api
+from flask_sqlalchemy import SQLAlchemy
+from sqlalchemy import MetaData, event
+from sqlalchemy.engine import Engine
+
+# A naming convention makes constraint names deterministic, so Alembic can drop or alter
+# them on SQLite (batch mode) and PostgreSQL alike.
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+api = Api()
+
+
+def install_sqlite_hooks(engine: Engine) -> None:
+    """Make pysqlite transactional the way SQLAlchemy documents it.
+
+    pysqlite's own transaction handling does not emit BEGIN until the first write, which breaks
+    SAVEPOINTs and lets two deferred transactions deadlock when both upgrade to a write lock.
+    We take over: autocommit at the driver level and an explicit `BEGIN IMMEDIATE`, so writers
+    queue on the lock (busy timeout) instead of failing with "database is locked".
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # type: ignore[no-untyped-def]
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=60000")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # type: ignore[no-untyped-def]
+        conn.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,32 @@
+"""SQLAlchemy models, one module per area. Importing this package registers every table."""
+
+from server.models.accounts import ApiToken, AuthFailure, Device, EnrollmentCode, User, UserCountry
+from server.models.public import ImpactStatement
+from server.models.records import Record, RecordRevision
+from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
+from server.models.sync import AppliedOp, Conflict, QuarantinedMutation, SeqCounter, SyncBatch
+
+__all__ = [
+    "ApiToken",
+    "AppliedOp",
+    "Area",
+    "AuthFailure",
+    "Conflict",
+    "Country",
+    "Device",
+    "EnrollmentCode",
+    "ImpactStatement",
+    "Item",
+    "QuarantinedMutation",
+    "Record",
+    "RecordRevision",
+    "ReferenceTombstone",
+    "SeqCounter",
+    "Service",
+    "Site",
+    "SyncBatch",
+    "Team",
+    "User",
+    "UserCountry",
+    "team_sites",
+]

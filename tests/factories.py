@@ -1,0 +1,76 @@
+"""Test data factories for accounts: users, API tokens and enrolled devices.
+
+Reference data comes from the demo seed (loaded once per test database); these add the people
+and tablets a test needs, with sensible defaults and keyword "traits".
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy.orm import Session
+
+from server.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_secret, new_token
+from server.models import ApiToken, Device, User, UserCountry
+from server.passwords import hash_password
+from server.timeutil import utcnow
+
+DEFAULT_PASSWORD = "correct horse battery staple"
+_PASSWORD_HASH_CACHE: dict[str, str] = {}
+
+
+def _hash(password: str) -> str:
+    # Argon2 is deliberately slow; tests reuse one hash per password.
+    if password not in _PASSWORD_HASH_CACHE:
+        _PASSWORD_HASH_CACHE[password] = hash_password(password)
+    return _PASSWORD_HASH_CACHE[password]
+
+
+def make_user(session: Session, *, username: str | None = None, role: str = "coordinator",
+              countries: tuple[str, ...] = ("LY",), team_id: str | None = None,
+              password: str = DEFAULT_PASSWORD) -> User:
+    user = User(username=username or f"user-{uuid.uuid4().hex[:8]}", password_hash=_hash(password), role=role,
+                team_id=team_id, active=True, created_at=utcnow())
+    user.country_links = [UserCountry(country_code=code) for code in countries]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def make_token(session: Session, user: User, *, expired: bool = False) -> str:
+    token = new_token(USER_TOKEN_PREFIX)
+    now = utcnow()
+    expires = now - timedelta(minutes=1) if expired else now + timedelta(hours=12)
+    session.add(ApiToken(user_id=user.id, token_hash=hash_secret(token), created_at=now, expires_at=expires))
+    session.flush()
+    return token
+
+
+@dataclass
+class EnrolledDevice:
+    device: Device
+    token: str
+    user: User
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def make_device(session: Session, *, team_id: str = "ly-mmt-tripoli", revoked: bool = False,
+                user: User | None = None) -> EnrolledDevice:
+    user = user or make_user(session, role="field_worker", team_id=team_id)
+    token = new_token(DEVICE_TOKEN_PREFIX)
+    now = utcnow()
+    device = Device(id=str(uuid.uuid4()), team_id=team_id, user_id=user.id, label="test tablet",
+                    app_version="1.4.0", status="revoked" if revoked else "active",
+                    token_hash=hash_secret(token), created_at=now, revoked_at=now if revoked else None)
+    session.add(device)
+    session.flush()
+    return EnrolledDevice(device=device, token=token, user=user)
+
+
+def auth_headers(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
