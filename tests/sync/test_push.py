@@ -583,3 +583,17 @@ def test_quarantine_all_keeps_well_formed_mutations_without_applying_them(store:
     assert [q.raw for q in store.quarantined] == good
     assert {q.reason for q in store.quarantined} == {"device_revoked"}
     assert len(store.records) == 1 and store.records[record_id].version == 1 and store.seq == 1
+
+
+def test_voided_record_travels_as_data_with_status(store: MemoryStore) -> None:
+    # api.md: a voided record stays in the records stream with data.status "voided".
+    record_id = created(store)
+    push_one(store, void(record_id))
+    wire = store.records[record_id].wire_data()
+    assert wire["status"] == "voided" and wire["clock_suspect"] is False
+    assert {k: wire[k] for k in ("site_id", "team_id", "occurred_on", "sex")} == {
+        "site_id": "site-a",
+        "team_id": TEAM,
+        "occurred_on": "2026-03-01",
+        "sex": "f",
+    }
