@@ -1,4 +1,4 @@
-"""Test data factories for accounts: users, API tokens and enrolled devices.
+"""Test data factories: users, API tokens, enrolled devices and stored records.
 
 Reference data comes from the demo seed (loaded once per test database); these add the people
 and tablets a test needs, with sensible defaults and keyword "traits".
@@ -13,9 +13,10 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from server.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_secret, new_token
-from server.models import ApiToken, Device, User, UserCountry
+from server.models import ApiToken, Device, Record, User, UserCountry
 from server.passwords import hash_password
-from server.timeutil import utcnow
+from server.seq import next_seq
+from server.timeutil import isoformat_z, utcnow
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH_CACHE: dict[str, str] = {}
@@ -74,3 +75,23 @@ def make_device(session: Session, *, team_id: str = "ly-mmt-tripoli", revoked: b
 
 def auth_headers(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def make_record(session: Session, *, team_id: str = "ly-mmt-tripoli", site_id: str = "ly-mp-tripoli",
+                entity: str = "consultation", record_id: str | None = None, version: int = 1,
+                status: str = "active", data: dict | None = None, seq: int | None = None) -> Record:
+    """A stored record at its latest version, inserted directly (as the push store would leave it),
+    with a fresh seq from the server counter unless one is given."""
+    now = utcnow()
+    record = Record(
+        id=record_id or str(uuid.uuid4()), entity=entity, team_id=team_id, site_id=site_id,
+        occurred_on=now.date(), recorded_at=isoformat_z(now) or "", population_group="idp",
+        beneficiary_ref=None,
+        data=data if data is not None else {"population_group": "idp", "sex": "f", "age_band": "18-59",
+                                            "visit": "new", "service": "general", "referral": False},
+        version=version, seq=seq if seq is not None else next_seq(session), status=status, clock_suspect=False,
+        device_id=None, received_at=now, updated_at=now,
+    )
+    session.add(record)
+    session.flush()
+    return record

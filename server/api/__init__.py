@@ -7,7 +7,8 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
-    from server.api import docs, health
+    from server.api import docs, health, sync_pull
 
     api.register_blueprint(health.blp)
+    api.register_blueprint(sync_pull.blp)
     app.register_blueprint(docs.bp)

@@ -1,0 +1,95 @@
+"""Sync, device side of the read path: `GET /api/v1/sync/hello` and `GET /api/v1/sync/pull`.
+
+Thin: parse, check the cursor, ask server.pull for a page, sign the next cursor.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Any
+
+from flask import current_app
+from flask_smorest import Blueprint
+
+from schemas.sync import HelloResponseSchema, PullQuerySchema, PullResponseSchema
+from server.auth import DEVICE, access, current_principal
+from server.errors import ApiError, validation_error
+from server.extensions import db
+from server.models import Device
+from server.pull import ResetRequired, Scope, check_cursor, pull_page
+from server.timeutil import utcnow
+from sync.cursor import Cursor, decode_cursor, encode_cursor
+from sync.errors import InvalidCursor
+
+SCHEMA_VERSIONS = {"min_supported": 1, "current": 1}
+
+blp = Blueprint("sync_pull", __name__, url_prefix="/api/v1/sync", description="Sync: hello and pull")
+
+
+def _cursor_key() -> bytes:
+    return str(current_app.config["SECRET_KEY"]).encode("utf-8")
+
+
+def _reset_required(message: str) -> ApiError:
+    return ApiError(410, "reset_required", message + " Push what you hold, then pull from an empty cursor.")
+
+
+def _device_scope() -> Scope:
+    principal = current_principal()
+    assert principal.team_id is not None and principal.countries  # a device principal always has both
+    (country,) = principal.countries
+    return Scope(team_id=principal.team_id, country=country)
+
+
+@blp.route("/hello")
+@access(DEVICE)
+@blp.response(200, HelloResponseSchema)
+def hello() -> dict[str, Any]:
+    """Who this device is, the schema versions and the sync limits."""
+    device = db.session.get(Device, current_principal().device_id)
+    assert device is not None  # authentication just found it
+    limits = current_app.config["FIELDSYNC_LIMITS"]
+    return {
+        # Aware, as HelloResponseSchema dumps it (the same field type as push's server_time).
+        "server_time": utcnow().replace(microsecond=0, tzinfo=UTC),
+        "device": {"id": device.id, "status": device.status, "team_id": device.team_id},
+        "schema": SCHEMA_VERSIONS,
+        "limits": {"push_max_mutations": limits.push_max_mutations, "push_max_bytes": limits.push_max_bytes,
+                   "pull_max_limit": limits.pull_max_limit},
+    }
+
+
+@blp.route("/pull")
+@access(DEVICE)
+# error_headers={}: server/errors.py iterates the abort data's "headers", which webargs sets to None
+# unless given, and would turn every 422 into a 500.
+@blp.arguments(PullQuerySchema, location="query", as_kwargs=True, error_headers={})
+@blp.response(200, PullResponseSchema)
+def pull(stream: str, cursor: str | None, limit: int) -> dict[str, Any]:
+    """Changes of one stream strictly after the cursor, in seq order."""
+    # The schema's range documents the default limits; the configured maximum is the one enforced.
+    max_limit = current_app.config["FIELDSYNC_LIMITS"].pull_max_limit
+    if limit > max_limit:
+        message = f"Must be greater than or equal to 1 and less than or equal to {max_limit}."
+        raise validation_error({"limit": [message]})
+    scope = _device_scope()
+    after = _decode(cursor)
+    try:
+        after_seq = check_cursor(db.session, after, stream=stream, scope=scope)
+    except ResetRequired:
+        raise _reset_required("This cursor can no longer be served (scope changed or history pruned).") from None
+    page = pull_page(db.session, stream=stream, scope=scope, after_seq=after_seq, limit=limit)
+    return {"stream": stream, "changes": page.changes, "has_more": page.has_more,
+            "next_cursor": encode_cursor(page.next_cursor(scope), _cursor_key())}
+
+
+def _decode(token: str | None) -> Cursor | None:
+    # `cursor=` (empty) is the initial pull, as api.md's reset advice ("pull from an empty cursor") reads.
+    if not token:
+        return None
+    try:
+        return decode_cursor(token, _cursor_key())
+    except InvalidCursor:
+        # 410, not 400: a cursor signed with a previous SECRET_KEY (a restart without one configured,
+        # a key rotation) looks exactly like a forged one, and the client's only remedy is a reset.
+        raise _reset_required("This cursor is not valid on this server.") from None
