@@ -8,6 +8,7 @@ from flask import Flask
 
 COMMAND_MODULES = [
     "server.commands.database",
+    "server.commands.reference",
 ]
 
 
