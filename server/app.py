@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 import config as fieldsync_config
-from server import auth, compression, errors, transactions
+from server import auth, compression, errors, http_body, transactions
 from server.extensions import api, db, install_sqlite_hooks
 
 
@@ -25,6 +25,7 @@ def create_app(overrides: dict[str, object] | None = None) -> Flask:
     configure_api(app)
     errors.init_app(app)
     auth.init_app(app)
+    http_body.init_app(app)  # after auth: nothing is decompressed for an anonymous client
     compression.init_app(app)  # before transactions: its hook then runs after the commit
     transactions.init_app(app)
     configure_cli(app)

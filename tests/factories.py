@@ -95,3 +95,57 @@ def make_record(session: Session, *, team_id: str = "ly-mmt-tripoli", site_id: s
     session.add(record)
     session.flush()
     return record
+
+
+# --- push payloads (wire shapes of api.md "Sync": push) -------------------------------------------
+
+def _record_common(team_id: str, site_id: str) -> dict:
+    now = utcnow()
+    return {"site_id": site_id, "team_id": team_id, "occurred_on": (now - timedelta(days=1)).date().isoformat(),
+            "recorded_at": isoformat_z(now), "population_group": "idp"}
+
+
+def consultation_data(*, team_id: str = "ly-mmt-tripoli", site_id: str = "ly-mp-tripoli", **overrides: object) -> dict:
+    return {**_record_common(team_id, site_id), "sex": "f", "age_band": "18-59", "visit": "new",
+            "service": "general", "referral": False, **overrides}
+
+
+def distribution_data(*, team_id: str = "ly-mmt-tripoli", site_id: str = "ly-mp-tripoli", **overrides: object) -> dict:
+    return {**_record_common(team_id, site_id), "sex": "m", "age_band": "5-17", "item_code": "hk-family",
+            "quantity": 1, **overrides}
+
+
+def outreach_data(*, team_id: str = "ly-mmt-tripoli", site_id: str = "ly-mp-tripoli", **overrides: object) -> dict:
+    return {**_record_common(team_id, site_id), "activity": "screening",
+            "reached": {"f": {"18-59": 12}, "m": {"5-17": 3}}, **overrides}
+
+
+def create_mutation(entity: str = "consultation", data: dict | None = None, *, record_id: str | None = None,
+                    op_id: str | None = None) -> dict:
+    builders = {"consultation": consultation_data, "distribution": distribution_data, "outreach": outreach_data}
+    return {"op_id": op_id or str(uuid.uuid4()), "kind": "create", "entity": entity,
+            "id": record_id or str(uuid.uuid4()), "data": data if data is not None else builders[entity]()}
+
+
+def correct_mutation(record_id: str, base_version: int, data: dict, *, entity: str = "consultation",
+                     reason: str | None = "typo", op_id: str | None = None) -> dict:
+    mutation = {"op_id": op_id or str(uuid.uuid4()), "kind": "correct", "entity": entity, "id": record_id,
+                "base_version": base_version, "data": data}
+    return {**mutation, "reason": reason} if reason is not None else mutation
+
+
+def void_mutation(record_id: str, base_version: int, *, entity: str = "consultation",
+                  reason: str = "entered twice", op_id: str | None = None) -> dict:
+    return {"op_id": op_id or str(uuid.uuid4()), "kind": "void", "entity": entity, "id": record_id,
+            "base_version": base_version, "reason": reason}
+
+
+def push_body(mutations: list, *, batch_id: str | None = None, client_time: str | None = None,
+              app_version: str = "1.4.0") -> dict:
+    return {"batch_id": batch_id or str(uuid.uuid4()), "schema_version": 1, "app_version": app_version,
+            "client_time": client_time or isoformat_z(utcnow()), "mutations": mutations}
+
+
+def push_headers(device: EnrolledDevice, body: dict, **extra: str) -> dict[str, str]:
+    """Headers of a push: the device's token and `Idempotency-Key` = the body's batch_id."""
+    return {**device.headers, "Idempotency-Key": str(body["batch_id"]), **extra}

@@ -1,0 +1,46 @@
+"""Coordinator review: `GET /api/v1/conflicts`, `GET /api/v1/quarantine`, a record's history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_smorest import Blueprint
+
+from schemas.pagination import PageArgsSchema, page_schema
+from schemas.review import ConflictSchema, QuarantinedSchema, RecordHistorySchema
+from server import review
+from server.auth import ADMIN, COORDINATOR, access, current_principal
+from server.errors import ApiError
+from server.extensions import db
+
+blp = Blueprint("review", __name__, url_prefix="/api/v1", description="Review: conflicts, quarantine, history")
+
+
+@blp.route("/conflicts", methods=["GET"])
+@access(COORDINATOR, ADMIN)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(ConflictSchema))
+def list_conflicts(args: dict[str, Any]) -> dict[str, Any]:
+    """Open conflicts of the teams in scope, newest first."""
+    return review.conflicts_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/quarantine", methods=["GET"])
+@access(COORDINATOR, ADMIN)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(QuarantinedSchema))
+def list_quarantine(args: dict[str, Any]) -> dict[str, Any]:
+    """Open quarantined mutations (rejected, or from revoked devices) of the teams in scope, newest first."""
+    return review.quarantine_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/records/<record_id>/history", methods=["GET"])
+@access(COORDINATOR, ADMIN)
+@blp.response(200, RecordHistorySchema)
+def record_history(record_id: str) -> dict[str, Any]:
+    """A record at its latest version and every revision (who, when, what changed, why), oldest first."""
+    history = review.record_history(db.session, current_principal(), record_id)
+    if history is None:
+        # Out of scope answers like unknown, so record ids of other countries cannot be probed.
+        raise ApiError(404, "not_found", "No such record.")
+    return history

@@ -1,0 +1,186 @@
+"""Request bodies for the whole app: gzip, size limits, content type, JSON (api.md "Errors").
+
+One before_request hook (after authentication, so an anonymous client cannot make the server
+decompress anything) reads every POST/PUT/PATCH body:
+
+- `Content-Encoding: gzip` is decompressed as a stream with a bound on the *output*: a gzip bomb
+  (1 GB of zeros is ~1 MB on the wire) is refused with 413 once the limit is passed, having held
+  at most the limit plus one chunk in memory.
+- The limit (`FIELDSYNC_LIMITS.push_max_bytes`, the largest body any route accepts) applies after
+  decompression, as api.md says; an honest `Content-Length` beyond it is refused before reading.
+- A body must be `application/json` (or `+json`) in UTF-8, else 415; an unknown content coding
+  is 415 too. Invalid UTF-8, malformed JSON, NaN/Infinity, absurd nesting: 400 `malformed_request`.
+
+The parsed value is kept for `json_body()`, and the decompressed bytes replace Werkzeug's cached
+request data, so `request.get_json()` and webargs/flask-smorest schemas see plain JSON as well.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+from flask import Flask, current_app, g, request
+
+from server.errors import ApiError
+
+CHUNK = 64 * 1024
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_MISSING = object()
+# gzip makes incompressible data slightly larger (5 bytes per 16 KB block plus a header), so a
+# compressed body may be a little over the limit and still decompress within it.
+_GZIP_SLACK = 1 / 100
+# After a 413 the rest of the body is read and thrown away, up to this many times the limit, so the
+# client sees the answer instead of a connection reset while it is still sending.
+_DRAIN_FACTOR = 4
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, "payload_too_large", f"The request body is larger than {limit} bytes (after decompression).")
+
+
+def _malformed(message: str) -> ApiError:
+    return ApiError(400, "malformed_request", message)
+
+
+def _unsupported(message: str) -> ApiError:
+    return ApiError(415, "unsupported_media_type", message)
+
+
+def _has_body() -> bool:
+    if request.content_length:
+        return True
+    return "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+
+
+def _check_content_type() -> None:
+    mimetype = request.mimetype
+    if not (mimetype == "application/json" or (mimetype.startswith("application/") and mimetype.endswith("+json"))):
+        raise _unsupported("Send the body as application/json.")
+    charset = request.mimetype_params.get("charset")
+    if charset is not None and charset.lower().replace("_", "-") not in ("utf-8", "utf8"):
+        raise _unsupported("Send the body in UTF-8.")
+
+
+def _content_coding() -> str:
+    codings = [c.strip().lower() for c in request.headers.get("Content-Encoding", "").split(",") if c.strip()]
+    codings = [c for c in codings if c != "identity"]
+    if not codings:
+        return "identity"
+    if codings in (["gzip"], ["x-gzip"]):
+        return "gzip"
+    raise _unsupported("Content-Encoding must be gzip or identity.")
+
+
+def _drain(stream: Any, budget: int) -> None:
+    while budget > 0:
+        chunk = stream.read(min(CHUNK, budget))
+        if not chunk:
+            return
+        budget -= len(chunk)
+
+
+def _read_plain(stream: Any, limit: int) -> bytes:
+    parts: list[bytes] = []
+    size = 0
+    while True:
+        chunk = stream.read(CHUNK)
+        if not chunk:
+            return b"".join(parts)
+        size += len(chunk)
+        if size > limit:
+            _drain(stream, limit * _DRAIN_FACTOR)
+            raise _too_large(limit)
+        parts.append(chunk)
+
+
+def _gunzip() -> Any:
+    return zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+
+def _read_gzip(stream: Any, limit: int) -> bytes:
+    """Decompress at most `limit` + 1 bytes, whatever the input claims to expand to."""
+    parts: list[bytes] = []
+    size = 0
+    raw_size = 0
+    raw_limit = limit + int(limit * _GZIP_SLACK) + 1024
+    decompressor = _gunzip()
+    try:
+        while chunk := stream.read(CHUNK):
+            raw_size += len(chunk)
+            if raw_size > raw_limit:
+                _drain(stream, limit * _DRAIN_FACTOR)
+                raise _too_large(limit)
+            pending = chunk
+            while pending:
+                # max_length (never 0, which would mean "unbounded") caps this call's output; input
+                # not used yet waits in unconsumed_tail, so memory holds at most limit + 1 bytes.
+                out = decompressor.decompress(pending, limit + 1 - size)
+                size += len(out)
+                if size > limit:
+                    _drain(stream, limit * _DRAIN_FACTOR)
+                    raise _too_large(limit)
+                parts.append(out)
+                if decompressor.eof:
+                    # Concatenated gzip members are one valid body (RFC 1952).
+                    pending = decompressor.unused_data
+                    if pending:
+                        decompressor = _gunzip()
+                else:
+                    pending = decompressor.unconsumed_tail
+    except zlib.error:
+        raise _malformed("The body is not valid gzip.") from None
+    if not decompressor.eof:
+        raise _malformed("The gzip body is truncated.")
+    return b"".join(parts)
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(body: bytes) -> Any:
+    """Strict JSON from UTF-8 bytes; raises the 400 for anything else."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _malformed("The body is not valid UTF-8.") from None
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise _malformed("The JSON body is nested too deeply.") from None
+    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers beyond the digit limit
+        raise _malformed(f"The body is not valid JSON: {exc}.") from None
+
+
+def read_body() -> None:
+    """before_request: read, bound, decompress and parse the body of a write request."""
+    if request.method not in _BODY_METHODS or not _has_body():
+        return
+    _check_content_type()
+    coding = _content_coding()
+    limit = int(current_app.config["FIELDSYNC_LIMITS"].push_max_bytes)
+    stream = request.stream
+    declared = request.content_length
+    if coding == "identity" and declared is not None and declared > limit:
+        _drain(stream, limit * _DRAIN_FACTOR)
+        raise _too_large(limit)
+    body = _read_gzip(stream, limit) if coding == "gzip" else _read_plain(stream, limit)
+    g.json_body = parse_json(body)
+    # Werkzeug's cache of the request data: whoever reads the body next gets the plain JSON.
+    request._cached_data = body  # type: ignore[attr-defined]
+
+
+def json_body(*, required: bool = True) -> Any:
+    """The parsed JSON body of this request; without one, 400 (or None if not `required`)."""
+    value = g.get("json_body", _MISSING)
+    if value is _MISSING:
+        if required:
+            raise _malformed("A JSON body is required.")
+        return None
+    return value
+
+
+def init_app(app: Flask) -> None:
+    app.before_request(read_body)

@@ -1,0 +1,351 @@
+"""`SqlRecordStore`: the sync engine's `RecordStore` over one SQLAlchemy session.
+
+The engine (sync/push.py) never commits; this store only reads and stages writes inside the
+request's transaction, which the push operation (server/push.py) runs once per batch.
+
+Two choices shape it:
+- **Preloading.** A batch of 200 creates would otherwise cost 400 point queries (op memory, record
+  existence) before it writes anything. `preload` reads the ops and records a batch names in two
+  queries and answers later lookups from that cache, kept up to date by the store's own writes so
+  items still see the effects of earlier items of the batch.
+- **Write order.** Records go through the ORM session right away, so anything else reading the
+  session in the same transaction (the rollups hook) sees them. Revisions, op memory, conflicts and
+  quarantine rows are staged and written by `flush()` in one multi-row INSERT per table, after the
+  records: revisions reference records by foreign key, and without ORM relationships SQLAlchemy
+  does not order inserts across tables.
+
+Lock order on PostgreSQL, the same for every batch so two pushes cannot deadlock: the batch's
+records (`preload`, `SELECT ... FOR UPDATE` in id order), then the seq counter (first `next_seq`),
+then whatever the rollups hook updates. Holding the counter row until commit is what makes commit
+order equal seq order (server/seq.py).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from server.models import (
+    AppliedOp,
+    Conflict,
+    Item,
+    QuarantinedMutation,
+    Record,
+    RecordRevision,
+    Service,
+    Site,
+    team_sites,
+)
+from server.seq import reserve_seqs
+from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
+
+# Keys of the JSON kept in applied_ops.outcome.
+_FINGERPRINT = "fingerprint"
+_RESULT = "result"
+# Longest op_id echoed into quarantine.op_id (the column's size); a raw item may send anything.
+_QUARANTINE_OP_ID_MAX = 200
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The engine hands out aware UTC datetimes; the database holds naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def aware_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def record_state(row: Record) -> RecordState:
+    """The engine's view of a stored record (a copy: the engine builds new states from it)."""
+    return RecordState(
+        id=row.id,
+        entity=Entity(row.entity),
+        team_id=row.team_id,
+        site_id=row.site_id,
+        occurred_on=row.occurred_on,
+        recorded_at=row.recorded_at,
+        version=row.version,
+        status=RecordStatus(row.status),
+        seq=row.seq,
+        clock_suspect=row.clock_suspect,
+        data=copy.deepcopy(row.data),
+        device_id=row.device_id or "",
+        received_at=aware_utc(row.received_at),
+    )
+
+
+def _apply_state(row: Record, state: RecordState, now: datetime) -> None:
+    row.entity = state.entity.value
+    row.team_id = state.team_id
+    row.site_id = state.site_id
+    row.occurred_on = state.occurred_on
+    row.recorded_at = state.recorded_at
+    # Denormalised columns: aggregates and distinct-person counts filter on them.
+    row.population_group = state.data["population_group"]
+    row.beneficiary_ref = state.data.get("beneficiary_ref")
+    # A new dict, so the JSON column is seen as changed.
+    row.data = copy.deepcopy(state.data)
+    row.version = state.version
+    row.seq = state.seq
+    row.status = state.status.value
+    row.clock_suspect = state.clock_suspect
+    row.device_id = state.device_id or None
+    row.received_at = naive_utc(state.received_at)
+    row.updated_at = now
+
+
+class SqlRecordStore:
+    """The `sync.store.RecordStore` of one push batch, in the caller's transaction."""
+
+    def __init__(self, session: Session, device: DeviceContext, *, batch_id: str | None, now: datetime) -> None:
+        self.session = session
+        self.device = device
+        self.batch_id = batch_id
+        self.now = naive_utc(now)
+        self._locking = session.get_bind().dialect.name == "postgresql"
+        # None caches "known not to exist", so a miss is not queried twice.
+        self._ops: dict[str, RememberedOp | None] = {}
+        self._records: dict[str, Record | None] = {}
+        self._revisions: list[dict[str, Any]] = []
+        self._new_ops: list[dict[str, Any]] = []
+        self._conflicts: list[dict[str, Any]] = []
+        self._quarantined: list[dict[str, Any]] = []
+        self._seqs: Iterator[int] = iter(())
+        self._seq_block = 1
+        self._team_sites: set[str] | None = None
+        self._active_sites: dict[str, bool] = {}
+        self._items: dict[str, str] | None = None
+        self._services: set[str] | None = None
+
+    # --- batch set-up and tear-down (not part of the Protocol) ----------
+    def preload(self, op_ids: Iterable[str], record_ids: Iterable[str], *, mutation_count: int = 1) -> None:
+        """Read (and on PostgreSQL lock) everything the batch's items name, in two queries.
+
+        `mutation_count` sizes the block of seqs taken at the first `next_seq`: each item makes
+        at most one new version, so one counter update serves the whole batch. Unused seqs are
+        gaps, which pull tolerates (cursors are "strictly after", never "next").
+        """
+        op_ids, record_ids = sorted(set(op_ids)), sorted(set(record_ids))
+        self._seq_block = max(1, mutation_count)
+        for chunk in _chunks(op_ids):
+            for row in self.session.scalars(select(AppliedOp).where(AppliedOp.op_id.in_(chunk))):
+                self._ops[row.op_id] = _remembered(row)
+        self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
+        for chunk in _chunks(record_ids):
+            stmt = select(Record).where(Record.id.in_(chunk)).order_by(Record.id)
+            if self._locking:
+                stmt = stmt.with_for_update()
+            for row in self.session.scalars(stmt):
+                self._records[row.id] = row
+        self._records.update({record_id: None for record_id in record_ids if record_id not in self._records})
+
+    def flush(self) -> None:
+        """Write the staged rows: records first (ORM), then what references them."""
+        self.session.flush()
+        for model, rows in (
+            (RecordRevision, self._revisions),
+            (AppliedOp, self._new_ops),
+            (Conflict, self._conflicts),
+            (QuarantinedMutation, self._quarantined),
+        ):
+            if rows:
+                self.session.execute(insert(model), rows)
+                rows.clear()
+
+    # --- op memory -------------------------------------------------------
+    def get_op(self, op_id: str) -> RememberedOp | None:
+        if op_id not in self._ops:
+            row = self.session.get(AppliedOp, op_id)
+            self._ops[op_id] = _remembered(row) if row is not None else None
+        return self._ops[op_id]
+
+    def remember_op(self, op: RememberedOp) -> None:
+        if self._ops.get(op.op_id) is not None:
+            raise KeyError(f"op {op.op_id} already remembered")
+        self._ops[op.op_id] = op
+        self._new_ops.append(
+            {
+                "op_id": op.op_id,
+                "batch_id": self.batch_id,
+                "device_id": op.device_id,
+                "record_id": op.result.id,
+                "outcome": {_FINGERPRINT: op.fingerprint, _RESULT: op.result.to_wire()},
+                "created_at": self.now,
+            }
+        )
+
+    # --- records ---------------------------------------------------------
+    def _row(self, record_id: str) -> Record | None:
+        if record_id not in self._records:
+            stmt = select(Record).where(Record.id == record_id)
+            if self._locking:
+                stmt = stmt.with_for_update()
+            self._records[record_id] = self.session.scalars(stmt).one_or_none()
+        return self._records[record_id]
+
+    def get_record(self, record_id: str) -> RecordState | None:
+        row = self._row(record_id)
+        return record_state(row) if row is not None else None
+
+    def insert_record(self, record: RecordState) -> None:
+        if self._row(record.id) is not None:
+            raise KeyError(f"record {record.id} exists")
+        row = Record(id=record.id)
+        _apply_state(row, record, self.now)
+        self.session.add(row)
+        self._records[record.id] = row
+
+    def update_record(self, record: RecordState) -> None:
+        row = self._row(record.id)
+        if row is None:
+            raise KeyError(f"record {record.id} does not exist")
+        _apply_state(row, record, self.now)
+
+    # --- history ---------------------------------------------------------
+    def add_revision(
+        self,
+        *,
+        record_id: str,
+        version: int,
+        kind: str,
+        changes: dict[str, Any],
+        reason: str | None,
+        device_id: str,
+        op_id: str,
+        at: datetime,
+    ) -> None:
+        self._revisions.append(
+            {
+                "record_id": record_id,
+                "version": version,
+                "kind": kind,
+                "changed": copy.deepcopy(changes),
+                "reason": reason,
+                "device_id": device_id,
+                "op_id": op_id,
+                "created_at": naive_utc(at),
+            }
+        )
+
+    def fields_changed_since(self, record_id: str, version: int) -> set[str]:
+        stored = self.session.scalars(
+            select(RecordRevision.changed).where(
+                RecordRevision.record_id == record_id, RecordRevision.version > version
+            )
+        )
+        names = {name for changed in stored for name in changed}
+        staged = (r["changed"] for r in self._revisions if r["record_id"] == record_id and r["version"] > version)
+        return names | {name for changed in staged for name in changed}
+
+    # --- conflicts and quarantine ---------------------------------------
+    def add_conflict(
+        self,
+        *,
+        record_id: str,
+        device_id: str,
+        op_id: str,
+        base_version: int,
+        current_version: int,
+        mutation: dict[str, Any],
+        current: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        row = self._row(record_id)
+        assert row is not None  # the engine only conflicts on a record it just read
+        self._conflicts.append(
+            {
+                "record_id": record_id,
+                "entity": row.entity,
+                "team_id": row.team_id,
+                "device_id": device_id,
+                "op_id": op_id,
+                "base_version": base_version,
+                "current_version": current_version,
+                "mutation": copy.deepcopy(mutation),
+                "current": copy.deepcopy(current),
+                "status": "open",
+                "created_at": naive_utc(at),
+            }
+        )
+
+    def quarantine(self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime) -> None:
+        op_id = raw.get("op_id") if isinstance(raw, dict) else None
+        self._quarantined.append(
+            {
+                "device_id": device_id,
+                "team_id": self.device.team_id,
+                "batch_id": self.batch_id,
+                # Whatever the device sent, for a coordinator to match with the tablet's log.
+                "op_id": str(op_id)[:_QUARANTINE_OP_ID_MAX] if op_id is not None else None,
+                "reason": reason,
+                "mutation": copy.deepcopy(raw),
+                "errors": copy.deepcopy(errors),
+                "status": "open",
+                "created_at": naive_utc(at),
+            }
+        )
+
+    # --- change feed -----------------------------------------------------
+    def next_seq(self) -> int:
+        seq = next(self._seqs, None)
+        if seq is None:
+            self._seqs = iter(reserve_seqs(self.session, self._seq_block))
+            seq = next(self._seqs)
+        return seq
+
+    # --- reference data --------------------------------------------------
+    # Read once per batch: a batch is one transaction, so it sees one state of reference data.
+    def site_belongs_to_team(self, site_id: str, team_id: str) -> bool:
+        if team_id != self.device.team_id:
+            return site_id in self._sites_of(team_id)
+        if self._team_sites is None:
+            self._team_sites = self._sites_of(team_id)
+        return site_id in self._team_sites
+
+    def _sites_of(self, team_id: str) -> set[str]:
+        return set(self.session.scalars(select(team_sites.c.site_id).where(team_sites.c.team_id == team_id)))
+
+    def site_is_active(self, site_id: str) -> bool:
+        if site_id not in self._active_sites:
+            self._active_sites[site_id] = bool(self.session.scalar(select(Site.active).where(Site.id == site_id)))
+        return self._active_sites[site_id]
+
+    def item_category(self, code: str) -> str | None:
+        if self._items is None:
+            self._items = {code: category for code, category in self.session.execute(select(Item.code, Item.category))}
+        return self._items.get(code)
+
+    def service_exists(self, code: str) -> bool:
+        if self._services is None:
+            self._services = set(self.session.scalars(select(Service.code)))
+        return code in self._services
+
+    # --- hooks -----------------------------------------------------------
+    def record_changed(self, before: RecordState | None, after: RecordState) -> None:
+        # Imported here: aggregation imports models and must not be a dependency of importing
+        # the store. The rollups move in this transaction, so they commit with the records.
+        from server.aggregation import rollups
+
+        rollups.record_changed(self.session, before, after)
+
+
+def _remembered(row: AppliedOp) -> RememberedOp:
+    outcome = row.outcome
+    return RememberedOp(
+        op_id=row.op_id,
+        device_id=row.device_id or "",
+        fingerprint=outcome[_FINGERPRINT],
+        result=ItemResult.from_wire(outcome[_RESULT]),
+    )
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    # Bounded IN lists: SQLite caps bound parameters per statement.
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
