@@ -120,7 +120,8 @@ def _handle_http_exception(error: HTTPException) -> Response:
         response = envelope(status, code, message or code, fields)
     if status == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
-    for name, value in (data.get("headers", {}) if isinstance(data, dict) else {}).items():
+    # webargs passes `headers=None` with its 422s: a present-but-None key must not become a 500.
+    for name, value in ((data.get("headers") if isinstance(data, dict) else None) or {}).items():
         response.headers[name] = value
     return response
 
