@@ -1,0 +1,90 @@
+"""Wire contract of the accounts and devices endpoints (api.md "Accounts and devices").
+
+Request schemas refuse unknown fields and bound every string, so a 10 MB value is a 422 naming
+the field before any work (hashing, lookups) is done on it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from marshmallow import RAISE, Schema, fields, validate
+
+
+class UtcDateTime(fields.DateTime):
+    """Dumps the server's naive-UTC datetimes as `2026-03-02T09:58:11Z` (api.md's wire form)."""
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, datetime) and value.tzinfo is not None:
+            value = value.astimezone(UTC).replace(tzinfo=None)
+        return value.isoformat(timespec="seconds") + "Z"
+
+
+def _text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(required=True, validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+class TokenRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    username = _text(64)
+    # Bounded so a huge "password" cannot buy minutes of Argon2 work.
+    password = _text(1024, load_only=True)
+
+
+class TokenResponseSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "send as `Authorization: Bearer <token>`"})
+    expires_at = UtcDateTime(required=True)
+    role = fields.String(required=True, validate=validate.OneOf(["coordinator", "admin"]))
+
+
+class EnrollmentRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    username = _text(64, metadata={"description": "a field worker of this team"})
+
+
+class EnrollmentResponseSchema(Schema):
+    code = fields.String(required=True, metadata={"description": "one-time code, e.g. 7K2MQ-9XD4H"})
+    expires_at = UtcDateTime(required=True)
+
+
+class EnrollDeviceRequestSchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    code = _text(64, metadata={"description": "case, spaces and dashes do not matter"})
+    label = _text(100, metadata={"description": "how coordinators will recognise the tablet"})
+    app_version = _text(32)
+
+
+class EnrollDeviceResponseSchema(Schema):
+    device_id = fields.String(required=True)
+    token = fields.String(required=True, metadata={"description": "shown once; the device keeps it"})
+    team_id = fields.String(required=True)
+
+
+class TeamSchema(Schema):
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    team_type = fields.String(required=True)
+    country = fields.String(required=True)
+    site_ids = fields.List(fields.String(), required=True)
+
+
+class DeviceSchema(Schema):
+    id = fields.String(required=True)
+    team_id = fields.String(required=True)
+    username = fields.String(required=True, metadata={"description": "the field worker it was enrolled for"})
+    label = fields.String(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(["active", "revoked"]))
+    app_version = fields.String(allow_none=True)
+    enrolled_at = UtcDateTime(required=True)
+    last_seen_at = UtcDateTime(allow_none=True)
+    revoked_at = UtcDateTime(allow_none=True)
+    pending_conflicts = fields.Integer(required=True, metadata={"description": "open conflicts from this device"})

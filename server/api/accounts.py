@@ -1,0 +1,123 @@
+"""Accounts and devices (api.md "Accounts and devices"): thin handlers over server/accounts.py."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from flask import current_app, g, request
+from flask_smorest import Blueprint
+
+from schemas.accounts import (
+    DeviceSchema,
+    EnrollDeviceRequestSchema,
+    EnrollDeviceResponseSchema,
+    EnrollmentRequestSchema,
+    EnrollmentResponseSchema,
+    TeamSchema,
+    TokenRequestSchema,
+    TokenResponseSchema,
+)
+from schemas.pagination import PageArgsSchema, page_schema
+from server import accounts
+from server.auth import ADMIN, COORDINATOR, PUBLIC, access, current_principal
+from server.errors import ApiError
+from server.extensions import db
+from server.timeutil import utcnow
+
+blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, teams and devices")
+
+
+@blp.before_request
+def _require_json_body() -> None:
+    # webargs reads a form or text body as "no JSON" and answers 422 "missing field"; api.md says a
+    # wrong content type is a 415. A body-less POST (revoke) needs no content type.
+    if request.method == "POST" and (request.content_length or request.mimetype) and not request.is_json:
+        raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
+
+
+def _client_address() -> str:
+    # Behind a reverse proxy this is the proxy unless the app is wrapped in ProxyFix (deployment).
+    return request.remote_addr or "unknown"
+
+
+@blp.route("/auth/token", methods=["POST"])
+@access(PUBLIC)
+@blp.arguments(TokenRequestSchema)
+@blp.response(200, TokenResponseSchema)
+def issue_token(args: dict[str, Any]) -> accounts.IssuedToken:
+    """Exchange a coordinator's or admin's username and password for a bearer token.
+
+    Wrong credentials: 401 `invalid_credentials` (unknown user or wrong password alike). Field
+    workers: 403 `role_not_allowed` (they sync through enrolled devices). Too many failures for the
+    username or the client address: 429 `rate_limited` with `Retry-After`.
+    """
+    g.commit_on_error = True  # the failure just recorded must outlive the 401, or nothing is limited
+    return accounts.issue_user_token(
+        db.session,
+        username=args["username"],
+        password=args["password"],
+        address=_client_address(),
+        ttl=timedelta(hours=int(current_app.config["TOKEN_TTL_HOURS"])),
+        now=utcnow(),
+    )
+
+
+@blp.route("/teams", methods=["GET"])
+@access(COORDINATOR, ADMIN)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(TeamSchema))
+def list_teams(args: dict[str, Any]) -> dict[str, Any]:
+    """The teams in the caller's countries, ordered by id."""
+    return accounts.teams_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/teams/<team_id>/enrollments", methods=["POST"])
+@access(COORDINATOR, ADMIN)
+@blp.arguments(EnrollmentRequestSchema)
+@blp.response(201, EnrollmentResponseSchema)
+def create_enrollment(args: dict[str, Any], team_id: str) -> accounts.IssuedCode:
+    """A one-time enrollment code (24 h) for a field worker of this team."""
+    return accounts.create_enrollment_code(
+        db.session, current_principal(), team_id=team_id, username=args["username"], now=utcnow()
+    )
+
+
+@blp.route("/devices/enroll", methods=["POST"])
+@access(PUBLIC)
+@blp.arguments(EnrollDeviceRequestSchema)
+@blp.response(201, EnrollDeviceResponseSchema)
+def enroll_device(args: dict[str, Any]) -> accounts.NewDevice:
+    """Enroll a tablet with a one-time code; the device token is in this response only.
+
+    An unknown, used or expired code: 401 `invalid_enrollment_code`; too many from one address: 429.
+    """
+    g.commit_on_error = True  # keep the recorded failure of a wrong code
+    return accounts.enroll_device(
+        db.session,
+        code=args["code"],
+        label=args["label"],
+        app_version=args["app_version"],
+        address=_client_address(),
+        now=utcnow(),
+    )
+
+
+@blp.route("/devices", methods=["GET"])
+@access(COORDINATOR, ADMIN)
+@blp.arguments(PageArgsSchema, location="query")
+@blp.response(200, page_schema(DeviceSchema))
+def list_devices(args: dict[str, Any]) -> dict[str, Any]:
+    """The devices in the caller's countries, newest enrollment first."""
+    return accounts.devices_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/devices/<device_id>/revoke", methods=["POST"])
+@access(COORDINATOR, ADMIN)
+@blp.response(200, DeviceSchema)
+def revoke_device(device_id: str) -> dict[str, Any]:
+    """Revoke a device: its token gets 403 `device_revoked` with `"wipe": true` from now on.
+
+    Records it pushed earlier stay. Revoking a revoked device is a no-op.
+    """
+    return accounts.revoke_device(db.session, current_principal(), device_id=device_id, now=utcnow())
