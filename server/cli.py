@@ -7,6 +7,7 @@ import importlib
 from flask import Flask
 
 COMMAND_MODULES = [
+    "server.commands.accounts",
     "server.commands.database",
     "server.commands.reference",
 ]

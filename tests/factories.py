@@ -13,8 +13,9 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from server.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_secret, new_token
-from server.models import ApiToken, Device, Record, User, UserCountry
+from server.models import ApiToken, Country, Device, Record, Team, User, UserCountry
 from server.passwords import hash_password
+from server.reference import upsert
 from server.seq import next_seq
 from server.timeutil import isoformat_z, utcnow
 
@@ -95,6 +96,15 @@ def make_record(session: Session, *, team_id: str = "ly-mmt-tripoli", site_id: s
     session.add(record)
     session.flush()
     return record
+
+
+def make_team(session: Session, *, team_id: str = "tn-mmt-tunis", country_code: str = "TN",
+              country_name: str = "Tunisia", team_type: str = "mobile_medical") -> Team:
+    """A team (and its country, if new) outside the demo's Libya programme: for scope tests."""
+    upsert(session, Country, country_code, code=country_code, name=country_name)
+    team, _ = upsert(session, Team, team_id, id=team_id, country_code=country_code, name=f"Team {team_id}",
+                     team_type=team_type)
+    return team
 
 
 # --- push payloads (wire shapes of api.md "Sync": push) -------------------------------------------
