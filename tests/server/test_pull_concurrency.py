@@ -1,0 +1,178 @@
+"""A cursor never skips a change, with real concurrent transactions on a fresh database.
+
+The risk: a writer takes seq N, a second writer takes N+1 and commits first, a reader pulls N+1 and
+gets cursor N+1; when N finally commits it is behind every cursor and never delivered. server/seq.py
+prevents it by holding the counter row's lock until commit; these tests would fail without that.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from server.extensions import db
+from server.seed import seed_demo
+from tests.conftest import build_app, migrate
+from tests.factories import make_device, make_record
+
+
+@dataclass
+class Fresh:
+    app: Flask
+    engine: Engine
+    headers: dict[str, str]
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def fresh(request: pytest.FixtureRequest, make_database_url) -> Iterator[Fresh]:  # type: ignore[no-untyped-def]
+    """A migrated, seeded database of its own: these tests need real commits on several connections."""
+    url = make_database_url(request.param)
+    migrate(url)
+    app = build_app(url)
+    with app.app_context():
+        seed_demo(db.session)
+        device = make_device(db.session)
+        db.session.commit()
+        headers = device.headers
+        engine = db.engine  # carries the SQLite BEGIN IMMEDIATE hooks, like the app's own sessions
+        yield Fresh(app, engine, headers)
+        db.session.remove()
+        engine.dispose()
+
+
+def pull(client: FlaskClient, headers: dict[str, str], cursor: str | None, limit: int = 500) -> dict[str, Any]:
+    query = {"stream": "records", "limit": limit, **({"cursor": cursor} if cursor else {})}
+    response = client.get("/api/v1/sync/pull", query_string=query, headers=headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def waiting_on_a_lock(engine: Engine) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+        )).scalar_one())
+
+
+def test_a_slow_writer_is_never_skipped(fresh: Fresh) -> None:
+    client = fresh.app.test_client()
+    cursor = pull(client, fresh.headers, None)["next_cursor"]
+
+    seq_taken, release = threading.Event(), threading.Event()
+    ids: dict[str, str] = {}
+    failures: list[BaseException] = []
+
+    def slow_writer() -> None:
+        try:
+            with Session(fresh.engine) as session:
+                ids["slow"] = make_record(session).id  # takes seq N: the counter row stays locked
+                seq_taken.set()
+                release.wait(30)  # "sleeps": a long push batch
+                session.commit()
+        except BaseException as exc:  # reported in the main thread
+            failures.append(exc)
+            seq_taken.set()
+
+    def fast_writer() -> None:
+        try:
+            with Session(fresh.engine) as session:
+                ids["fast"] = make_record(session).id  # wants seq N+1
+                session.commit()
+        except BaseException as exc:
+            failures.append(exc)
+
+    slow = threading.Thread(target=slow_writer)
+    slow.start()
+    assert seq_taken.wait(30) and not failures
+    fast = threading.Thread(target=fast_writer)
+    fast.start()
+
+    if fresh.engine.dialect.name == "postgresql":
+        # The fast writer queues on the counter row (were it not to, it would commit N+1 now).
+        deadline = time.monotonic() + 10
+        while fast.is_alive() and waiting_on_a_lock(fresh.engine) == 0 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        # The reader pulls while N is uncommitted: whatever it gets, its cursor must stay below N.
+        during = pull(client, fresh.headers, cursor)
+        fast_was_queued = fast.is_alive()
+        release.set()
+        reader_page = None
+    else:
+        # SQLite: every transaction (reads too) begins IMMEDIATE, so the reader waits for the slow
+        # writer; it can never be served while a seq is uncommitted.
+        result: dict[str, Any] = {}
+        reader = threading.Thread(target=lambda: result.update(pull(fresh.app.test_client(), fresh.headers,
+                                                                    cursor)))
+        reader.start()
+        time.sleep(0.3)
+        assert reader.is_alive(), "the reader was served while a writer held an uncommitted seq"
+        release.set()
+        reader.join(30)
+        reader_page = result
+        during = result
+        fast_was_queued = True
+    slow.join(30)
+    fast.join(30)
+    assert not failures, failures
+
+    received = [c["id"] for c in during["changes"]]
+    later = pull(client, fresh.headers, during["next_cursor"])
+    received += [c["id"] for c in later["changes"]]
+    assert ids["slow"] in received, "the slow writer's change was skipped"
+    assert sorted(received) == sorted(ids.values()) and len(received) == 2
+    assert fast_was_queued, "the second writer committed while the first held an earlier seq"
+    if reader_page is not None:
+        assert ids["slow"] in [c["id"] for c in reader_page["changes"]]
+
+
+def test_paging_during_concurrent_pushes_returns_every_record_exactly_once(fresh: Fresh) -> None:
+    writers, per_writer = 4, 40
+    written: list[str] = []
+    lock = threading.Lock()
+    failures: list[BaseException] = []
+
+    def writer(index: int) -> None:
+        try:
+            for n in range(per_writer):
+                with Session(fresh.engine) as session:
+                    # Batches of 1-3 records per transaction, as pushes are.
+                    batch = [make_record(session).id for _ in range(1 + (n + index) % 3)]
+                    time.sleep(0.001 * ((n * 7 + index) % 5))
+                    session.commit()
+                with lock:
+                    written.extend(batch)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)]
+    for thread in threads:
+        thread.start()
+    client = fresh.app.test_client()
+    received: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        writing = any(thread.is_alive() for thread in threads)
+        page = pull(client, fresh.headers, cursor, limit=7)
+        received += page["changes"]
+        cursor = page["next_cursor"]
+        if not writing and not page["has_more"]:
+            break
+    for thread in threads:
+        thread.join()
+    assert not failures, failures
+
+    ids = [c["id"] for c in received]
+    assert len(ids) == len(set(ids)), "a change was delivered twice"
+    assert set(ids) == set(written), "a change was skipped"
+    seqs = [c["seq"] for c in received]
+    assert seqs == sorted(seqs)
