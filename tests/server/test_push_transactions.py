@@ -37,7 +37,8 @@ def _nothing_of(session: Session, body: dict[str, Any]) -> None:
     ids = [m["id"] for m in body["mutations"]]
     ops = [m["op_id"] for m in body["mutations"]]
     assert session.scalar(select(func.count()).select_from(Record).where(Record.id.in_(ids))) == 0
-    assert session.scalar(select(func.count()).select_from(RecordRevision).where(RecordRevision.record_id.in_(ids))) == 0
+    assert session.scalar(select(func.count()).select_from(RecordRevision)
+                          .where(RecordRevision.record_id.in_(ids))) == 0
     assert session.scalar(select(func.count()).select_from(AppliedOp).where(AppliedOp.op_id.in_(ops))) == 0
     assert session.scalar(select(func.count()).select_from(QuarantinedMutation)
                           .where(QuarantinedMutation.batch_id == body["batch_id"])) == 0
