@@ -7,7 +7,10 @@ responses use `page_schema(ItemSchema)` for the `{"items", "next_cursor"}` envel
 
 from __future__ import annotations
 
-from marshmallow import RAISE, Schema, fields, validate
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -16,6 +19,8 @@ MAX_CURSOR_LENGTH = 512
 
 
 class PageArgsSchema(Schema):
+    """`limit` and `cursor`; subclasses add their filters. Unknown parameters are a 422 naming them."""
+
     class Meta:
         # A misspelt filter (`?team=` for `?team_id=`) silently widening a list is worse than a 422.
         unknown = RAISE
@@ -30,6 +35,17 @@ class PageArgsSchema(Schema):
         validate=validate.Length(min=1, max=MAX_CURSOR_LENGTH),
         metadata={"description": "the `next_cursor` of the previous page"},
     )
+
+
+    @validates_schema(pass_original=True)
+    def _no_unknown_parameters(self, data: dict[str, Any], original: Any, **kwargs: Any) -> None:
+        # webargs loads query strings with unknown=EXCLUDE whatever Meta says, so check here too.
+        if not isinstance(original, Mapping):
+            return
+        known = {field.data_key or name for name, field in self.load_fields.items()}
+        unknown = sorted(set(original) - known)
+        if unknown:
+            raise ValidationError({name: ["Unknown parameter."] for name in unknown})
 
 
 _PAGE_SCHEMAS: dict[type[Schema], type[Schema]] = {}
