@@ -4,6 +4,7 @@ from server.models.accounts import ApiToken, AuthFailure, Device, EnrollmentCode
 from server.models.public import ImpactStatement
 from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
+from server.models.rollups import RollupCell, RollupPersonFact
 from server.models.sync import AppliedOp, Conflict, QuarantinedMutation, SeqCounter, SyncBatch
 
 __all__ = [
@@ -21,6 +22,8 @@ __all__ = [
     "Record",
     "RecordRevision",
     "ReferenceTombstone",
+    "RollupCell",
+    "RollupPersonFact",
     "SeqCounter",
     "Service",
     "Site",

@@ -1,0 +1,321 @@
+"""Rollup maintenance: keep `rollup_cells` and `rollup_person_facts` in step with the records.
+
+The push engine calls `record_changed(session, before, after)` inside the push transaction after
+each create, correction or void, with `after` already flushed to `records`. A record's
+contribution is computed by one function, `contributions`, used alike by the incremental path
+(subtract `before` if it was active, add `after` if it is), by the bulk loader and by verify /
+rebuild, so the three cannot disagree about what a record is worth.
+
+Cells are changed with `INSERT ... ON CONFLICT DO UPDATE SET value = value + excluded.value`: the
+increment happens inside the database, so concurrent pushes touching the same cell both count.
+
+People with a beneficiary_ref cannot be maintained by increments (a minimum cannot be
+decremented when the earliest record is corrected or voided), so the facts of each touched
+person-month are recomputed from the records table (indexed on beneficiary_ref) instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any, Protocol
+
+from sqlalchemy import and_, delete, insert, or_, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from server.aggregation.indicators import BY_CODE, Indicator, Measure, for_entity
+from server.models import Item, Record, RollupCell, RollupPersonFact, Team
+from server.models.rollups import CELL_DIMENSIONS
+from sync.domain import age_band_for_years
+
+ACTIVE = "active"
+
+# (indicator, month, *CELL_DIMENSIONS)
+CellKey = tuple[str, ...]
+# (indicator, country, beneficiary_ref, month)
+PersonKey = tuple[str, str, str, str]
+# (*PersonKey, *CELL_DIMENSIONS)
+FactKey = tuple[str, ...]
+
+
+class RecordLike(Protocol):
+    """What a contribution needs: `sync.domain.RecordState` and the `Record` model both fit."""
+
+    id: str
+    team_id: str
+    site_id: str
+    occurred_on: date
+    data: dict[str, Any]
+
+    @property
+    def entity(self) -> Any: ...
+
+    @property
+    def status(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class Fact:
+    """The earliest active record of a person with one combination of codes in one month."""
+
+    first_occurred_on: date
+    first_record_id: str
+    n_records: int
+
+    def merge(self, occurred_on: date, record_id: str) -> Fact:
+        first = min((self.first_occurred_on, self.first_record_id), (occurred_on, record_id))
+        return Fact(first[0], first[1], self.n_records + 1)
+
+
+@dataclass
+class Contribution:
+    """What one record adds to one indicator: cell values and, for a person with a
+    beneficiary_ref under a distinct indicator, the fact key it belongs to."""
+
+    cells: list[tuple[CellKey, int]]
+    fact: FactKey | None = None
+
+
+class ReferenceLookup:
+    """Team -> country and item -> category, cached for the life of one operation."""
+
+    def __init__(self, session: Session, *, preload: bool = False) -> None:
+        self.session = session
+        self._countries: dict[str, str] = {}
+        self._categories: dict[str, str | None] = {}
+        if preload:
+            self._countries = dict(session.execute(select(Team.id, Team.country_code)).all())
+            self._categories = dict(session.execute(select(Item.code, Item.category)).all())
+
+    def country(self, team_id: str) -> str:
+        if team_id not in self._countries:
+            team = self.session.get(Team, team_id)
+            if team is None:  # the store validated the team; a missing one is a bug upstream
+                raise LookupError(f"unknown team {team_id!r}")
+            self._countries[team_id] = team.country_code
+        return self._countries[team_id]
+
+    def category(self, item_code: str | None) -> str | None:
+        if item_code is None:
+            return None
+        if item_code not in self._categories:
+            item = self.session.get(Item, item_code)
+            self._categories[item_code] = item.category if item is not None else None
+        return self._categories[item_code]
+
+
+def month_of(day: date) -> str:
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def year_quarter_of(month: str) -> tuple[int, str]:
+    year, month_number = int(month[:4]), int(month[5:7])
+    return year, f"{year:04d}Q{(month_number - 1) // 3 + 1}"
+
+
+def _field(record: RecordLike, name: str) -> Any:
+    # population_group and beneficiary_ref are also real columns of `records`; RecordState has
+    # them only in data. Read data first, the column as a fallback, so both shapes agree.
+    value = (record.data or {}).get(name)
+    if value is None and name in ("population_group", "beneficiary_ref"):
+        value = getattr(record, name, None)
+    return value
+
+
+def _age_band(record: RecordLike) -> str:
+    band = _field(record, "age_band")
+    if band is None and _field(record, "age_years") is not None:
+        band = age_band_for_years(int(_field(record, "age_years")))
+    return band or ""
+
+
+def contributions(indicator: Indicator, record: RecordLike, ref: ReferenceLookup) -> Contribution:
+    """What `record` adds to `indicator` (nothing unless it is an active record of its entity
+    passing the indicator's record filter)."""
+    if str(record.entity) != indicator.entity.value or str(record.status) != ACTIVE:
+        return Contribution([])
+    item = _field(record, "item_code")
+    if indicator.item_category is not None and ref.category(item) != indicator.item_category:
+        return Contribution([])
+    month = month_of(record.occurred_on)
+    dims = {
+        "team_id": record.team_id,
+        "site_id": record.site_id,
+        "population_group": _field(record, "population_group") or "",
+        "sex": _field(record, "sex") or "",
+        "age_band": _age_band(record),
+        "service": _field(record, "service") or "",
+        "visit": _field(record, "visit") or "",
+        "item": item or "",
+        "activity": _field(record, "activity") or "",
+    }
+
+    def key(**overrides: str) -> CellKey:
+        values = {**dims, **overrides}
+        return (indicator.code, month, *(values[name] for name in CELL_DIMENSIONS))
+
+    if indicator.measure is Measure.COUNT:
+        return Contribution([(key(), 1)])
+    if indicator.measure is Measure.SUM:
+        return Contribution([(key(), int(_field(record, indicator.field or "") or 0))])
+    if indicator.measure is Measure.SUM_REACHED:
+        # One outreach record feeds one cell per (sex, age band) tally; zero tallies add nothing.
+        reached = _field(record, "reached") or {}
+        return Contribution([
+            (key(sex=sex, age_band=band), int(count))
+            for sex, by_band in sorted(reached.items())
+            for band, count in sorted(by_band.items())
+            if count
+        ])
+    beneficiary = _field(record, "beneficiary_ref")
+    if not beneficiary:
+        # domain.md: without a beneficiary_ref the record is one person of its own.
+        return Contribution([(key(), 1)])
+    country = ref.country(record.team_id)
+    return Contribution([], (indicator.code, country, beneficiary, month, *(dims[n] for n in CELL_DIMENSIONS)))
+
+
+def _person_keys(record: RecordLike, ref: ReferenceLookup) -> list[PersonKey]:
+    """Person-months of distinct indicators this record could be part of, whatever its status
+    or item: a superset, so a record leaving an indicator (voided, item corrected) is handled."""
+    beneficiary = _field(record, "beneficiary_ref")
+    if not beneficiary:
+        return []
+    country = ref.country(record.team_id)
+    return [
+        (indicator.code, country, beneficiary, month_of(record.occurred_on))
+        for indicator in for_entity(str(record.entity))
+        if indicator.is_distinct
+    ]
+
+
+# --- maintenance ------------------------------------------------------------------------------
+
+
+def record_changed(session: Session, before: RecordLike | None, after: RecordLike) -> None:
+    """The push engine's hook: `after` is flushed to `records`; `before` is None on create."""
+    apply_changes(session, [(before, after)])
+
+
+def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, RecordLike]],
+                  ref: ReferenceLookup | None = None) -> None:
+    """Apply many record changes at once (the bulk loader uses this with `before=None`)."""
+    ref = ref or ReferenceLookup(session)
+    deltas: dict[CellKey, int] = defaultdict(int)
+    persons: set[PersonKey] = set()
+    for before, after in changes:
+        for state, sign in ((before, -1), (after, 1)):
+            if state is None:
+                continue
+            for indicator in for_entity(str(state.entity)):
+                for cell_key, value in contributions(indicator, state, ref).cells:
+                    deltas[cell_key] += sign * value
+            persons.update(_person_keys(state, ref))
+    _add_to_cells(session, {k: v for k, v in deltas.items() if v})
+    if persons:
+        _refresh_people(session, persons, ref)
+
+
+def _upsert(session: Session):  # type: ignore[no-untyped-def]
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+
+
+def cell_row(key: CellKey, value: int) -> dict[str, Any]:
+    indicator, month, *dims = key
+    year, quarter = year_quarter_of(month)
+    return {"indicator": indicator, "month": month, "year": year, "quarter": quarter,
+            **dict(zip(CELL_DIMENSIONS, dims, strict=True)), "value": value}
+
+
+def _add_to_cells(session: Session, deltas: dict[CellKey, int]) -> None:
+    if not deltas:
+        return
+    table = RollupCell.__table__
+    statement = _upsert(session)(table)
+    statement = statement.on_conflict_do_update(
+        index_elements=["indicator", "month", *CELL_DIMENSIONS],
+        set_={"value": table.c.value + statement.excluded.value},
+    )
+    # Sorted, so two concurrent pushes lock shared cells in the same order (no deadlock on PostgreSQL).
+    session.execute(statement, [cell_row(key, deltas[key]) for key in sorted(deltas)])
+
+
+def _lock_people(session: Session, persons: Iterable[PersonKey]) -> None:
+    """Serialise recomputations of one person on PostgreSQL: without it two transactions could
+    each rebuild a person-month without seeing the other's new record, and the later commit
+    would drop one. (Pushes are already serialised by the seq counter; this keeps the rollups
+    right for any other writer.) SQLite runs one writer at a time (BEGIN IMMEDIATE)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted({int.from_bytes(hashlib.sha256(f"{p[1]}\x00{p[2]}".encode()).digest()[:8], "big", signed=True)
+                   for p in persons})
+    for lock_key in keys:
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+
+
+def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> None:
+    """Recompute the facts of these person-months from the records table."""
+    _lock_people(session, persons)
+    facts = facts_for_people(session, persons, ref)
+    table = RollupPersonFact.__table__
+    by_indicator_country: dict[tuple[str, str], list[PersonKey]] = defaultdict(list)
+    for person in persons:
+        by_indicator_country[person[:2]].append(person)
+    for (indicator, country), group in by_indicator_country.items():
+        for chunk in _chunks(sorted(group), 200):
+            session.execute(delete(table).where(
+                table.c.indicator == indicator,
+                table.c.country == country,
+                or_(*(and_(table.c.beneficiary_ref == p[2], table.c.month == p[3]) for p in chunk)),
+            ))
+    if facts:
+        session.execute(insert(table), [fact_row(key, fact) for key, fact in sorted(facts.items())])
+
+
+def facts_for_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> dict[FactKey, Fact]:
+    """The facts of these person-months, computed from the active records."""
+    wanted: dict[str, set[PersonKey]] = defaultdict(set)  # entity -> person keys
+    for person in persons:
+        wanted[BY_CODE[person[0]].entity.value].add(person)
+    facts: dict[FactKey, Fact] = {}
+    for entity, entity_persons in wanted.items():
+        refs = sorted({p[2] for p in entity_persons})
+        for chunk in _chunks(refs, 500):
+            records = session.execute(
+                select(Record).where(Record.beneficiary_ref.in_(chunk), Record.entity == entity,
+                                     Record.status == ACTIVE)
+            ).scalars()
+            accumulate_facts(facts, records, ref, only=entity_persons)
+    return facts
+
+
+def accumulate_facts(facts: dict[FactKey, Fact], records: Iterable[RecordLike], ref: ReferenceLookup,
+                     only: set[PersonKey] | None = None) -> None:
+    for record in records:
+        for indicator in for_entity(str(record.entity)):
+            if not indicator.is_distinct:
+                continue
+            fact_key = contributions(indicator, record, ref).fact
+            if fact_key is None or (only is not None and fact_key[:4] not in only):
+                continue
+            current = facts.get(fact_key)
+            facts[fact_key] = (Fact(record.occurred_on, record.id, 1) if current is None
+                               else current.merge(record.occurred_on, record.id))
+
+
+def fact_row(key: FactKey, fact: Fact) -> dict[str, Any]:
+    indicator, country, beneficiary, month, *dims = key
+    year, quarter = year_quarter_of(month)
+    return {"indicator": indicator, "country": country, "beneficiary_ref": beneficiary, "month": month,
+            "year": year, "quarter": quarter, **dict(zip(CELL_DIMENSIONS, dims, strict=True)),
+            "first_occurred_on": fact.first_occurred_on, "first_record_id": fact.first_record_id,
+            "n_records": fact.n_records}
+
+
+def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
