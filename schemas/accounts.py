@@ -23,8 +23,15 @@ class UtcDateTime(fields.DateTime):
         return value.isoformat(timespec="seconds") + "Z"
 
 
-def _text(max_length: int, **kwargs: Any) -> fields.String:
-    return fields.String(required=True, validate=validate.Length(min=1, max=max_length), **kwargs)
+# PostgreSQL refuses NUL in text (a driver error, so a 500), and no name or code needs control characters.
+_NO_CONTROL_CHARACTERS = validate.Regexp(r"\A[^\x00-\x1f\x7f]*\Z", error="Must not contain control characters.")
+
+
+def _text(max_length: int, *, control_characters: bool = False, **kwargs: Any) -> fields.String:
+    validators = [validate.Length(min=1, max=max_length)]
+    if not control_characters:
+        validators.append(_NO_CONTROL_CHARACTERS)
+    return fields.String(required=True, validate=validators, **kwargs)
 
 
 class TokenRequestSchema(Schema):
@@ -33,7 +40,8 @@ class TokenRequestSchema(Schema):
 
     username = _text(64)
     # Bounded so a huge "password" cannot buy minutes of Argon2 work.
-    password = _text(1024, load_only=True)
+    # Any character: a password is only ever hashed, never sent to the database.
+    password = _text(1024, control_characters=True, load_only=True)
 
 
 class TokenResponseSchema(Schema):

@@ -221,10 +221,20 @@ def normalise_enrollment_code(code: str) -> str:
     return "".join(code.split()).replace("-", "").upper().translate(_CODE_CONFUSABLES)
 
 
+def _plausible_id(value: str) -> bool:
+    # Path parameters reach the database unvalidated: a NUL would be a PostgreSQL error (a 500),
+    # and a 10 kB "id" should not be echoed back in the message.
+    return 0 < len(value) <= 64 and value.isprintable()
+
+
+def _unknown(kind: str, value: str) -> ApiError:
+    return ApiError(404, "not_found", f"Unknown {kind} {value}." if _plausible_id(value) else f"Unknown {kind}.")
+
+
 def _team_in_scope(session: Session, principal: Principal, team_id: str) -> Team:
-    team = session.get(Team, team_id)
+    team = session.get(Team, team_id) if _plausible_id(team_id) else None
     if team is None:
-        raise ApiError(404, "not_found", f"Unknown team {team_id}.")
+        raise _unknown("team", team_id)
     principal.require_country(team.country_code)
     return team
 
@@ -390,9 +400,9 @@ def revoke_device(session: Session, principal: Principal, *, device_id: str, now
 
     Revoking a revoked device changes nothing (the first revocation's time and author stay).
     """
-    device = session.get(Device, device_id)
+    device = session.get(Device, device_id) if _plausible_id(device_id) else None
     if device is None:
-        raise ApiError(404, "not_found", f"Unknown device {device_id}.")
+        raise _unknown("device", device_id)
     principal.require_country(session.scalar(select(Team.country_code).where(Team.id == device.team_id)) or "")
     if device.status == "active":
         device.status = "revoked"

@@ -45,6 +45,9 @@ def _client_address() -> str:
 @access(PUBLIC)
 @blp.arguments(TokenRequestSchema)
 @blp.response(200, TokenResponseSchema)
+@blp.alt_response(401, description="`invalid_credentials`: unknown user or wrong password (one answer)")
+@blp.alt_response(403, description="`role_not_allowed`: field workers sync through enrolled devices")
+@blp.alt_response(429, description="`rate_limited`: too many failures; see `Retry-After` (seconds)")
 def issue_token(args: dict[str, Any]) -> accounts.IssuedToken:
     """Exchange a coordinator's or admin's username and password for a bearer token.
 
@@ -87,6 +90,8 @@ def create_enrollment(args: dict[str, Any], team_id: str) -> accounts.IssuedCode
 @access(PUBLIC)
 @blp.arguments(EnrollDeviceRequestSchema)
 @blp.response(201, EnrollDeviceResponseSchema)
+@blp.alt_response(401, description="`invalid_enrollment_code`: unknown, used or expired")
+@blp.alt_response(429, description="`rate_limited`: too many wrong codes from this address; see `Retry-After`")
 def enroll_device(args: dict[str, Any]) -> accounts.NewDevice:
     """Enroll a tablet with a one-time code; the device token is in this response only.
 

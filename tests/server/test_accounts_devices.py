@@ -218,3 +218,10 @@ def test_the_accounts_routes_are_in_the_openapi_document(client) -> None:
             "/api/v1/devices", "/api/v1/devices/{device_id}/revoke"} <= set(paths)
     assert "201" in paths["/api/v1/devices/enroll"]["post"]["responses"]
     assert {p["name"] for p in paths["/api/v1/devices"]["get"]["parameters"]} >= {"limit", "cursor"}
+
+
+@pytest.mark.parametrize("device_id", ["a%00b", "x" * 1000, "%E2%80%8Bzero-width"])
+def test_implausible_device_ids_are_404_not_500(client, session, device_id: str) -> None:
+    response = client.post(f"/api/v1/devices/{device_id}/revoke", headers=admin(session))
+    assert response.status_code == 404
+    assert len(response.get_json()["error"]["message"]) < 100

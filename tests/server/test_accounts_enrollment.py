@@ -295,3 +295,30 @@ def test_one_code_enrolls_exactly_one_of_two_racing_tablets(committed_app: Flask
     with committed_app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Device).where(Device.user_id == worker_id)) == 1
         db.session.remove()
+
+
+def test_implausible_team_ids_are_404_not_500(client, session, coordinator_headers) -> None:
+    session.commit()  # keep the coordinator's token through the first 404's rollback
+    for team_id in ("a%00b", "t" * 1000):
+        response = client.post(enrollments_url(team_id), json={"username": "someone"}, headers=coordinator_headers)
+        assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("url", "body", "field"),
+    [
+        (ENROLL_URL, {"code": "ABCDE-FGHJK", "label": "tab\x00let", "app_version": "1"}, "label"),
+        (ENROLL_URL, {"code": "ABCDE\x00FGHJK", "label": "t", "app_version": "1"}, "code"),
+        ("/api/v1/auth/token", {"username": "a\x00b", "password": "whatever"}, "username"),
+    ],
+)
+def test_control_characters_are_422_not_a_database_error(client, url: str, body: dict, field: str) -> None:
+    response = client.post(url, json=body)
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == [field]
+
+
+def test_a_nul_in_the_enrollment_username_is_422(client, coordinator_headers) -> None:
+    response = client.post(enrollments_url(), json={"username": "a\x00b"}, headers=coordinator_headers)
+    assert response.status_code == 422
+    assert list(response.get_json()["error"]["fields"]) == ["username"]
