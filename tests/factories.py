@@ -6,7 +6,9 @@ and tablets a test needs, with sensible defaults and keyword "traits".
 
 from __future__ import annotations
 
+import functools
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -159,3 +161,11 @@ def push_body(mutations: list, *, batch_id: str | None = None, client_time: str 
 def push_headers(device: EnrolledDevice, body: dict, **extra: str) -> dict[str, str]:
     """Headers of a push: the device's token and `Idempotency-Key` = the body's batch_id."""
     return {**device.headers, "Idempotency-Key": str(body["batch_id"]), **extra}
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """1 GiB of zeros, gzip-compressed to about 1 MB (made once per test session: ~3 s)."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
+    zeros = bytes(1 << 20)
+    return b"".join([*(compressor.compress(zeros) for _ in range(1024)), compressor.flush()])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import tracemalloc
-import zlib
 from typing import Any
 
 import pytest
@@ -13,17 +12,9 @@ from flask import Flask
 from sqlalchemy.orm import Session
 
 from config import Limits
-from tests.factories import EnrolledDevice, create_mutation, make_device, push_body, push_headers
+from tests.factories import EnrolledDevice, create_mutation, gzip_bomb, make_device, push_body, push_headers
 
 PUSH = "/api/v1/sync/push"
-
-
-@pytest.fixture(scope="session")
-def gzip_bomb() -> bytes:
-    """1 GiB of zeros, gzip-compressed to about 1 MB."""
-    compressor = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
-    zeros = bytes(1 << 20)
-    return b"".join([*(compressor.compress(zeros) for _ in range(1024)), compressor.flush()])
 
 
 @pytest.fixture
@@ -57,10 +48,11 @@ def test_concatenated_gzip_members_are_one_body(client, device) -> None:
     assert _post(client, device, data, body, **{"Content-Encoding": "gzip"}).status_code == 200
 
 
-def test_a_gzip_bomb_is_413_without_inflating_it(client, device, gzip_bomb: bytes) -> None:
+def test_a_gzip_bomb_is_413_without_inflating_it(client, device) -> None:
+    bomb = gzip_bomb()
     tracemalloc.start()
     try:
-        response = _post(client, device, gzip_bomb, **{"Content-Encoding": "gzip"})
+        response = _post(client, device, bomb, **{"Content-Encoding": "gzip"})
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
@@ -133,8 +125,8 @@ def test_json_variants_are_accepted(client, device) -> None:
     assert _post(client, device, data, body, **{"Content-Type": "application/json; charset=UTF-8"}).status_code == 200
 
 
-def test_authentication_comes_before_reading_the_body(client, gzip_bomb: bytes) -> None:
-    response = client.post(PUSH, data=gzip_bomb, headers={"Content-Type": "application/json",
+def test_authentication_comes_before_reading_the_body(client) -> None:
+    response = client.post(PUSH, data=gzip_bomb(), headers={"Content-Type": "application/json",
                                                           "Content-Encoding": "gzip"})
     assert response.status_code == 401
 
