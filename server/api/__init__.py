@@ -7,9 +7,10 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
-    from server.api import accounts, docs, health, review, sync_pull, sync_push
+    from server.api import accounts, aggregates, docs, health, review, sync_pull, sync_push
 
     api.register_blueprint(health.blp)
+    api.register_blueprint(aggregates.blp)
     api.register_blueprint(accounts.blp)
     api.register_blueprint(sync_pull.blp)
     api.register_blueprint(sync_push.blp)
