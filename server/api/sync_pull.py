@@ -62,9 +62,7 @@ def hello() -> dict[str, Any]:
 
 @blp.route("/pull")
 @access(DEVICE)
-# error_headers={}: server/errors.py iterates the abort data's "headers", which webargs sets to None
-# unless given, and would turn every 422 into a 500.
-@blp.arguments(PullQuerySchema, location="query", as_kwargs=True, error_headers={})
+@blp.arguments(PullQuerySchema, location="query", as_kwargs=True)
 @blp.response(200, PullResponseSchema)
 def pull(stream: str, cursor: str | None, limit: int) -> Response:
     """Changes of one stream strictly after the cursor, in seq order."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -308,3 +309,35 @@ def test_pull_needs_a_device_token(client: FlaskClient, session: Session) -> Non
     admin = make_token(session, make_user(session, role="admin"))
     response = client.get("/api/v1/sync/pull?stream=records", headers={"Authorization": f"Bearer {admin}"})
     assert response.status_code == 403
+
+
+def test_what_a_tablet_pushes_another_tablet_of_the_team_pulls(client: FlaskClient, session: Session) -> None:
+    """End to end through the push endpoint: the pulled change is the pushed content at its latest
+    version, in the engine's wire shape."""
+    from tests.factories import correct_mutation, create_mutation, push_body, push_headers, void_mutation
+
+    pusher, puller = make_device(session), make_device(session)
+    outsider = make_device(session, team_id="ly-chw-tripoli")
+    session.commit()
+    create = create_mutation("distribution")
+    body = push_body([create])
+    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(pusher, body)).status_code == 200
+    _, cursor = pull_all(client, puller.headers)
+    body = push_body([correct_mutation(create["id"], 1, {"quantity": 3}, entity="distribution"),
+                      void_mutation(create["id"], 2, entity="distribution")])
+    response = client.post("/api/v1/sync/push", json=body, headers=push_headers(pusher, body))
+    assert [r["status"] for r in response.get_json()["results"]] == ["applied", "applied"]
+
+    changes, _ = pull_all(client, puller.headers, cursor=cursor)
+
+    assert len(changes) == 1
+    change = changes[0]
+    assert (change["id"], change["entity"], change["op"], change["version"]) == (create["id"], "distribution",
+                                                                                   "upsert", 3)
+    assert change["seq"] == response.get_json()["results"][1]["seq"]
+    # The server stores recorded_at in its canonical ISO form; the instant is the one sent.
+    pulled = dict(change["data"])
+    sent = {**create["data"], "quantity": 3, "status": "voided", "clock_suspect": False}
+    assert datetime.fromisoformat(pulled.pop("recorded_at")) == datetime.fromisoformat(sent.pop("recorded_at"))
+    assert pulled == sent
+    assert pull_all(client, outsider.headers)[0] == []
