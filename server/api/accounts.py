@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -36,6 +38,18 @@ def _require_json_body() -> None:
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
 
 
+@contextmanager
+def _keep_writes_on(status: int) -> Iterator[None]:
+    """Commit what was written even though the request answers `status` (a recorded failure),
+    but not on any other error: an unexpected one must still roll everything back."""
+    try:
+        yield
+    except ApiError as error:
+        if error.status == status:
+            g.commit_on_error = True
+        raise
+
+
 def _client_address() -> str:
     # Behind a reverse proxy this is the proxy unless the app is wrapped in ProxyFix (deployment).
     return request.remote_addr or "unknown"
@@ -55,15 +69,16 @@ def issue_token(args: dict[str, Any]) -> accounts.IssuedToken:
     workers: 403 `role_not_allowed` (they sync through enrolled devices). Too many failures for the
     username or the client address: 429 `rate_limited` with `Retry-After`.
     """
-    g.commit_on_error = True  # the failure just recorded must outlive the 401, or nothing is limited
-    return accounts.issue_user_token(
-        db.session,
-        username=args["username"],
-        password=args["password"],
-        address=_client_address(),
-        ttl=timedelta(hours=int(current_app.config["TOKEN_TTL_HOURS"])),
-        now=utcnow(),
-    )
+    # The failure recorded before the 401 must be committed, or nothing would ever be rate-limited.
+    with _keep_writes_on(401):
+        return accounts.issue_user_token(
+            db.session,
+            username=args["username"],
+            password=args["password"],
+            address=_client_address(),
+            ttl=timedelta(hours=int(current_app.config["TOKEN_TTL_HOURS"])),
+            now=utcnow(),
+        )
 
 
 @blp.route("/teams", methods=["GET"])
@@ -97,15 +112,15 @@ def enroll_device(args: dict[str, Any]) -> accounts.NewDevice:
 
     An unknown, used or expired code: 401 `invalid_enrollment_code`; too many from one address: 429.
     """
-    g.commit_on_error = True  # keep the recorded failure of a wrong code
-    return accounts.enroll_device(
-        db.session,
-        code=args["code"],
-        label=args["label"],
-        app_version=args["app_version"],
-        address=_client_address(),
-        now=utcnow(),
-    )
+    with _keep_writes_on(401):  # keep the recorded failure of a wrong code
+        return accounts.enroll_device(
+            db.session,
+            code=args["code"],
+            label=args["label"],
+            app_version=args["app_version"],
+            address=_client_address(),
+            now=utcnow(),
+        )
 
 
 @blp.route("/devices", methods=["GET"])
