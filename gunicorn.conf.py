@@ -13,3 +13,5 @@ keepalive = 5
 # The access log never shows headers, so bearer tokens cannot leak into it.
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# gunicorn's control socket lives at one shared default path; two servers on a machine collide.
+control_socket_disable = True
