@@ -7,7 +7,7 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
-    from server.api import accounts, aggregates, docs, health, review, sync_pull, sync_push
+    from server.api import accounts, aggregates, docs, health, resolution, review, sync_pull, sync_push
 
     api.register_blueprint(health.blp)
     api.register_blueprint(aggregates.blp)
@@ -15,4 +15,5 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(sync_pull.blp)
     api.register_blueprint(sync_push.blp)
     api.register_blueprint(review.blp)
+    api.register_blueprint(resolution.blp)
     app.register_blueprint(docs.bp)
