@@ -33,6 +33,12 @@ ENTITY_DIMENSIONS: dict[Entity, tuple[str, ...]] = {
 
 ALL_DIMENSIONS: tuple[str, ...] = (*COMMON_DIMENSIONS, "service", "visit", "item", "activity")
 
+# Dimensions answerable from the coarse "place" cells (rollups.py): most coordinator questions and
+# every public statement use only these, and there are few such cells per month whatever the volume.
+PLACE_DIMENSIONS: frozenset[str] = frozenset(
+    {"country", "area", "site", "site_type", "team", "year", "quarter", "month", "population_group"}
+)
+
 # Finest first: a distinct count is taken per bucket of the finest time dimension grouped by.
 TIME_DIMENSIONS: tuple[str, ...] = ("month", "quarter", "year")
 

@@ -1,7 +1,9 @@
 """Answer an aggregate query from the rollups: `aggregate(session, indicator, group_by, filters, ...)`.
 
 Cost is in proportion to the cells (or, for distinct people, the person facts) of the months asked
-for, never to the records, with one exception that keeps answers exact: a `from`/`to` that is not
+for, never to the records. A query using only place, time and population group reads the coarse
+`<indicator>:place` cells (see rollups.py), which stay few however many records there are. One
+exception that keeps answers exact: a `from`/`to` that is not
 a month boundary cuts a month in two, and a month cell cannot be cut. The part-months at either
 end are then read from the records table (through its (entity, occurred_on) index) and projected
 into the same shape as a cell or a fact, in SQL, so at most two months of records are read.
@@ -27,8 +29,15 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Select, String, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from server.aggregation.indicators import ALL_DIMENSIONS, BY_CODE, TIME_DIMENSIONS, Indicator, Measure
-from server.aggregation.rollups import ACTIVE, month_of, year_quarter_of
+from server.aggregation.indicators import (
+    ALL_DIMENSIONS,
+    BY_CODE,
+    PLACE_DIMENSIONS,
+    TIME_DIMENSIONS,
+    Indicator,
+    Measure,
+)
+from server.aggregation.rollups import ACTIVE, month_of, place_indicator, year_quarter_of
 from server.models import Area, Country, Item, Record, RollupCell, RollupPersonFact, Service, Site, Team
 from server.models.rollups import CELL_DIMENSIONS
 from sync.domain import Activity, AgeBand, PopulationGroup, Sex, Visit
@@ -220,8 +229,8 @@ def _record_filter(spec: Indicator, start: date, end: date) -> list[ColumnElemen
     return conditions
 
 
-def _rollup_months(table: Any, spec: Indicator, span: _Span) -> list[ColumnElement[bool]]:
-    conditions = [table.c.indicator == spec.code]
+def _rollup_months(table: Any, spec: Indicator, span: _Span, code: str | None = None) -> list[ColumnElement[bool]]:
+    conditions = [table.c.indicator == (code or spec.code)]
     if span.first_month:
         conditions.append(table.c.month >= span.first_month)
     if span.last_month:
@@ -229,12 +238,14 @@ def _rollup_months(table: Any, spec: Indicator, span: _Span) -> list[ColumnEleme
     return conditions
 
 
-def _cell_source(spec: Indicator, span: _Span) -> Any:
+def _cell_source(spec: Indicator, span: _Span, coarse: bool) -> Any:
     table = RollupCell.__table__
+    code = place_indicator(spec.code) if coarse else spec.code
     columns = ["team_id", "site_id", "month", "year", "quarter", *CELL_DIMENSIONS[2:]]
     parts: list[Select[Any]] = []
     if not span.no_whole_months:
-        parts.append(select(*(table.c[c] for c in columns), table.c.value).where(*_rollup_months(table, spec, span)))
+        parts.append(select(*(table.c[c] for c in columns), table.c.value)
+                     .where(*_rollup_months(table, spec, span, code)))
     for start, end in span.partial:
         parts.extend(_record_cells(spec, start, end))
     if not parts:  # cannot happen (a span has whole months or part-months); kept total
@@ -330,7 +341,9 @@ def _to_rows(result: Any, group: list[str]) -> list[dict[str, Any]]:
 
 def _sum_rows(session: Session, spec: Indicator, group: list[str], filters: dict[str, list[Any]],
               span: _Span) -> list[dict[str, Any]]:
-    src = _cell_source(spec, span)
+    # The place cells answer whenever no person or service code is grouped or filtered by.
+    coarse = set(group) | set(filters) <= PLACE_DIMENSIONS
+    src = _cell_source(spec, span, coarse)
     columns = _group_columns(src, group)
     value = func.sum(src.c.value)
     statement = _joined(select(*columns, value.label("value")), src).where(*_filter_conditions(src, filters))

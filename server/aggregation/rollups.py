@@ -36,6 +36,24 @@ ACTIVE = "active"
 
 # (indicator, month, *CELL_DIMENSIONS)
 CellKey = tuple[str, ...]
+
+# Every cell is also added to a coarse twin, keyed `<indicator>:place`, with the person and service
+# codes (sex, age band, service, visit, item, activity) set to ''. Cells at the finest grain are
+# about as many as the records once data is dense (20 sites x 36 months x ~1000 code
+# combinations); the place twins stay at sites x months x population groups, so queries that
+# only use place, time and population group cost the same at 10^4 and 10^6 records.
+PLACE_SUFFIX = ":place"
+_PLACE_KEEP = {"team_id", "site_id", "population_group"}
+
+
+def place_indicator(code: str) -> str:
+    return code + PLACE_SUFFIX
+
+
+def _place_twin(key: CellKey) -> CellKey:
+    indicator, month, *dims = key
+    return (place_indicator(indicator), month,
+            *(value if name in _PLACE_KEEP else "" for name, value in zip(CELL_DIMENSIONS, dims, strict=True)))
 # (indicator, country, beneficiary_ref, month)
 PersonKey = tuple[str, str, str, str]
 # (*PersonKey, *CELL_DIMENSIONS)
@@ -73,11 +91,15 @@ class Fact:
 
 @dataclass
 class Contribution:
-    """What one record adds to one indicator: cell values and, for a person with a
-    beneficiary_ref under a distinct indicator, the fact key it belongs to."""
+    """What one record adds to one indicator: cell values (finest grain; `all_cells` adds their
+    place twins) and, for a person with a beneficiary_ref under a distinct indicator, the fact
+    key it belongs to."""
 
     cells: list[tuple[CellKey, int]]
     fact: FactKey | None = None
+
+    def all_cells(self) -> list[tuple[CellKey, int]]:
+        return [*self.cells, *((_place_twin(key), value) for key, value in self.cells)]
 
 
 class ReferenceLookup:
@@ -212,7 +234,7 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
             if state is None:
                 continue
             for indicator in for_entity(str(state.entity)):
-                for cell_key, value in contributions(indicator, state, ref).cells:
+                for cell_key, value in contributions(indicator, state, ref).all_cells():
                     deltas[cell_key] += sign * value
             persons.update(_person_keys(state, ref))
     _add_to_cells(session, {k: v for k, v in deltas.items() if v})

@@ -55,7 +55,7 @@ def recompute(session: Session) -> Rollups:
     facts: dict[FactKey, Fact] = {}
     for record in _records(session):
         for indicator in for_entity(record.entity):
-            for key, value in contributions(indicator, record, ref).cells:
+            for key, value in contributions(indicator, record, ref).all_cells():
                 cells[key] += value
         accumulate_facts(facts, [record], ref)
     return Rollups({k: v for k, v in cells.items() if v}, facts)
