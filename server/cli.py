@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "server.commands.database",
     "server.commands.rollups",
     "server.commands.reference",
+    "server.commands.statements",
 ]
 
 

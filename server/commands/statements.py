@@ -1,0 +1,142 @@
+"""Public impact statements of a country (`flask --app server statements list|set|remove`).
+
+    flask --app server statements list LY
+    flask --app server statements set LY 1 --indicator health_consultations \\
+        --filter population_group=refugee,asylum_seeker,migrant,idp \\
+        --text "health consultations were provided to refugees, migrants, and IDPs in {year}"
+    flask --app server statements set LY 2 --text "people received hygiene kits in {year}"
+    flask --app server statements remove LY 3
+
+A statement is refused unless the public page could publish it (server.public.statement_problems
+and a trial `aggregate` over the filters), so a typo never reaches the website as a missing line.
+Each command is one transaction: it commits on success and changes nothing on failure.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import select
+
+from server.aggregation.query import QueryError, aggregate
+from server.extensions import db
+from server.models import Country, ImpactStatement
+from server.public import fill_year, statement_problems
+from server.timeutil import utcnow
+
+TEXT_MAX = 300  # the column's length
+
+group = AppGroup("statements", help="Edit the public impact statements of a country.")
+
+
+def _country(code: str) -> str:
+    canonical = code.upper()
+    if db.session.get(Country, canonical) is None:
+        raise click.ClickException(f"country {code!r} does not exist")
+    return canonical
+
+
+def _statement(country: str, position: int) -> ImpactStatement | None:
+    return db.session.scalar(select(ImpactStatement).where(ImpactStatement.country_code == country,
+                                                            ImpactStatement.position == position))
+
+
+def _parse_filters(pairs: tuple[str, ...]) -> dict[str, list[str]]:
+    filters: dict[str, list[str]] = {}
+    for pair in pairs:
+        name, sep, values = pair.partition("=")
+        codes = [value.strip() for value in values.split(",") if value.strip()]
+        if not sep or not name.strip() or not codes:
+            raise click.BadParameter(f"{pair!r}: expected DIMENSION=CODE[,CODE...]", param_hint="--filter")
+        if name.strip() in filters:
+            raise click.BadParameter(f"{name.strip()!r} given twice", param_hint="--filter")
+        filters[name.strip()] = codes
+    return filters
+
+
+def _check(country: str, indicator: str, filters: dict[str, list[str]], text: str) -> None:
+    problems = statement_problems(indicator, filters, text)
+    if len(text) > TEXT_MAX:
+        problems.append(f"the text is longer than {TEXT_MAX} characters")
+    if not problems:
+        try:  # unknown codes in the filters: the same judgement the page would make
+            aggregate(db.session, indicator, [], {**filters, "country": [country]}, date(2000, 1, 1),
+                      date(2000, 1, 31))
+        except QueryError as error:
+            problems.extend(f"{name}: {' '.join(messages)}" for name, messages in error.fields.items())
+    if problems:
+        raise click.ClickException("; ".join(problems))
+
+
+@group.command("list")
+@click.argument("country")
+def list_statements(country: str) -> None:
+    """Show a country's statements in page order."""
+    code = _country(country)
+    rows = db.session.scalars(select(ImpactStatement).where(ImpactStatement.country_code == code)
+                              .order_by(ImpactStatement.position)).all()
+    if not rows:
+        click.echo(f"{code} has no statements")
+    for row in rows:
+        filters = json.dumps(row.filters or {}, sort_keys=True)
+        click.echo(f"{row.position}\t{row.indicator}\t{filters}\t{row.text}")
+
+
+@group.command("set")
+@click.argument("country")
+@click.argument("position", type=click.IntRange(min=1))
+@click.option("--indicator", default=None, help="Indicator code, e.g. health_consultations.")
+@click.option("--filter", "filter_pairs", multiple=True, metavar="DIMENSION=CODE[,CODE...]",
+              help="Replaces all filters; repeat for several dimensions.")
+@click.option("--no-filters", is_flag=True, help="Count everything in the country (removes the filters).")
+@click.option("--text", default=None, help="The sentence after the number; `{year}` is replaced by the year.")
+def set_statement(country: str, position: int, indicator: str | None, filter_pairs: tuple[str, ...],
+                  no_filters: bool, text: str | None) -> None:
+    """Create the statement at POSITION, or change the fields given of the one there."""
+    code = _country(country)
+    if filter_pairs and no_filters:
+        raise click.UsageError("--filter and --no-filters exclude each other")
+    row = _statement(code, position)
+    if row is None and (indicator is None or text is None):
+        raise click.UsageError(f"{code} has no statement {position}: a new one needs --indicator and --text")
+    new_indicator = indicator if indicator is not None else row.indicator  # type: ignore[union-attr]
+    new_text = text if text is not None else row.text  # type: ignore[union-attr]
+    if filter_pairs:
+        new_filters = _parse_filters(filter_pairs)
+    elif no_filters or row is None:
+        new_filters = {}
+    else:
+        new_filters = dict(row.filters or {})
+    _check(code, new_indicator, new_filters, new_text)
+    if row is None:
+        row = ImpactStatement(country_code=code, position=position)
+        db.session.add(row)
+        verb = "added"
+    else:
+        verb = "updated"
+    row.indicator, row.filters, row.text = new_indicator, new_filters, new_text
+    db.session.commit()
+    click.echo(f"{code} statement {position} {verb}: {new_indicator} {json.dumps(new_filters, sort_keys=True)} "
+               f"\"{fill_year(new_text, utcnow().year)}\"")
+
+
+@group.command("remove")
+@click.argument("country")
+@click.argument("position", type=click.IntRange(min=1))
+def remove_statement(country: str, position: int) -> None:
+    """Delete the statement at POSITION (the others keep their positions)."""
+    code = _country(country)
+    row = _statement(code, position)
+    if row is None:
+        raise click.ClickException(f"{code} has no statement {position}")
+    db.session.delete(row)
+    db.session.commit()
+    click.echo(f"{code} statement {position} removed")
+
+
+def register(app: Flask) -> None:
+    app.cli.add_command(group)
