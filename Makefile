@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint bench install install-dev postgres-binaries clean
+.PHONY: help run test lint bench install install-dev postgres-binaries browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -32,6 +32,12 @@ postgres-binaries: ## Make sure PostgreSQL server binaries exist (the tests star
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	fi
 
+browser: ## Make sure Debian's headless Chromium and chromedriver exist (the dashboard's browser tests drive them)
+	@if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then \
+		echo "installing chromium and chromium-driver"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
 run: install ## Migrate, load demo data into an empty database, serve with gunicorn on HOST:PORT
 	$(BIN)/flask --app server bootstrap
 	$(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()"
@@ -39,7 +45,7 @@ run: install ## Migrate, load demo data into an empty database, serve with gunic
 lint: install-dev ## ruff
 	$(BIN)/ruff check .
 
-test: install-dev postgres-binaries ## Lint, then the whole test suite on SQLite and PostgreSQL
+test: install-dev postgres-binaries browser ## Lint, then the whole test suite on SQLite and PostgreSQL
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -7,6 +7,7 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
+    from server import dashboard
     from server.api import accounts, aggregates, docs, health, public, resolution, review, sync_pull, sync_push
 
     api.register_blueprint(health.blp)
@@ -18,3 +19,4 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(review.blp)
     api.register_blueprint(resolution.blp)
     app.register_blueprint(docs.bp)
+    app.register_blueprint(dashboard.bp)

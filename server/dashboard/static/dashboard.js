@@ -1,0 +1,959 @@
+/* Fieldsync coordinator dashboard.
+ *
+ * The HTML pages are empty shells; everything shown comes from the JSON API with the bearer token
+ * obtained at sign-in and kept in sessionStorage (it ends with the tab). Data is only ever written
+ * into the page with textContent / attributes, never as markup, and the Content-Security-Policy
+ * forbids inline scripts: a hostile value in a record cannot become code.
+ */
+(function () {
+  "use strict";
+
+  const TOKEN_KEY = "fieldsync.token";
+  const EXPIRES_KEY = "fieldsync.expires";
+  const USER_KEY = "fieldsync.username";
+  const SILENT_DAYS = 7;
+  const DAY_MS = 24 * 60 * 60 * 1000;
+  const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  const numberFormat = new Intl.NumberFormat("en");
+
+  // --- small DOM helpers --------------------------------------------------------------------
+
+  function $(selector, root) {
+    return (root || document).querySelector(selector);
+  }
+
+  function el(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    setAttrs(node, attrs);
+    for (const child of children.flat()) {
+      if (child === null || child === undefined || child === false) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function svg(tag, attrs, ...children) {
+    const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
+    setAttrs(node, attrs);
+    for (const child of children.flat()) {
+      if (child === null || child === undefined) continue;
+      node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+    }
+    return node;
+  }
+
+  function setAttrs(node, attrs) {
+    for (const [name, value] of Object.entries(attrs || {})) {
+      if (value === null || value === undefined || value === false) continue;
+      if (name === "text") node.textContent = value;
+      else if (name === "dataset") Object.assign(node.dataset, value);
+      else if (name.startsWith("on") && typeof value === "function") node.addEventListener(name.slice(2), value);
+      else node.setAttribute(name, value === true ? "" : String(value));
+    }
+  }
+
+  function formatNumber(value) {
+    return value === null || value === undefined ? "—" : numberFormat.format(value);
+  }
+
+  function say(message) {
+    const status = $("#status");
+    if (status) status.textContent = message;
+  }
+
+  function showError(message) {
+    const banner = $("#error");
+    if (!banner) return;
+    banner.textContent = message || "";
+    banner.hidden = !message;
+  }
+
+  function labelsFrom(templateId) {
+    const labels = {};
+    const template = document.getElementById(templateId);
+    if (template) {
+      for (const item of template.content.querySelectorAll("data")) labels[item.value] = item.textContent;
+    }
+    return labels;
+  }
+
+  // --- session and API ----------------------------------------------------------------------
+
+  function token() {
+    const value = sessionStorage.getItem(TOKEN_KEY);
+    const expires = sessionStorage.getItem(EXPIRES_KEY);
+    if (!value || (expires && Date.parse(expires) <= Date.now())) return null;
+    return value;
+  }
+
+  function signOut(expired) {
+    sessionStorage.removeItem(TOKEN_KEY);
+    sessionStorage.removeItem(EXPIRES_KEY);
+    sessionStorage.removeItem(USER_KEY);
+    const next = location.pathname + location.search;
+    location.assign("/dashboard/login" + (expired ? "?expired=1&next=" + encodeURIComponent(next) : ""));
+  }
+
+  class ApiFailure extends Error {
+    constructor(status, envelope) {
+      const error = (envelope && envelope.error) || {};
+      super(error.message || "The server answered " + status + ".");
+      this.status = status;
+      this.code = error.code || "http_" + status;
+      this.fields = error.fields || {};
+      this.body = envelope || {};
+    }
+  }
+
+  async function api(path, options) {
+    const { method = "GET", body, accept = "application/json" } = options || {};
+    const headers = { Accept: accept };
+    const bearer = token();
+    if (bearer) headers.Authorization = "Bearer " + bearer;
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let response;
+    try {
+      response = await fetch(path, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+        credentials: "omit", // authority is the bearer token, never a cookie
+        cache: "no-store",
+      });
+    } catch (error) {
+      throw new ApiFailure(0, { error: { message: "The server cannot be reached. Check the connection." } });
+    }
+    if (response.status === 401 && bearer) {
+      signOut(true);
+      throw new ApiFailure(401, null);
+    }
+    if (!response.ok) {
+      let envelope = null;
+      try {
+        envelope = await response.json();
+      } catch (ignored) {
+        envelope = null;
+      }
+      throw new ApiFailure(response.status, envelope);
+    }
+    return accept === "application/json" ? response.json() : response.blob();
+  }
+
+  /** Every page of a list endpoint (api.md "Lists"), up to a sane bound. */
+  async function fetchAll(path, maxPages) {
+    const items = [];
+    let cursor = null;
+    for (let page = 0; page < (maxPages || 20); page += 1) {
+      const separator = path.includes("?") ? "&" : "?";
+      const url = path + separator + "limit=500" + (cursor ? "&cursor=" + encodeURIComponent(cursor) : "");
+      const answer = await api(url);
+      items.push(...answer.items);
+      cursor = answer.next_cursor;
+      if (!cursor) break;
+    }
+    return items;
+  }
+
+  function fieldMessages(failure) {
+    return Object.entries(failure.fields || {}).map(([field, messages]) => field + ": " + messages.join(" "));
+  }
+
+  function describeFailure(failure) {
+    if (failure.status === 403) return "You may not see or change this: " + failure.message;
+    const fields = fieldMessages(failure);
+    return fields.length ? failure.message + " " + fields.join("; ") : failure.message;
+  }
+
+  function saveBlob(blob, filename) {
+    const url = URL.createObjectURL(blob);
+    const link = el("a", { href: url, download: filename, hidden: true });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+  }
+
+  // --- charts (inline SVG, drawn here: no library) --------------------------------------------
+
+  function chartFrame(width, height, label) {
+    return svg("svg", {
+      viewBox: "0 0 " + width + " " + height,
+      role: "img",
+      "aria-label": label,
+      preserveAspectRatio: "xMidYMid meet",
+    });
+  }
+
+  /** The top of the value axis: four equal steps, each a whole "nice" number (counts have no fractions). */
+  function niceMax(value) {
+    const rough = Math.max(value, 1) / 4;
+    const magnitude = Math.pow(10, Math.floor(Math.log10(rough)));
+    for (const step of [1, 2, 2.5, 5, 10]) {
+      const candidate = step * magnitude;
+      if (candidate >= rough && Number.isInteger(candidate)) return candidate * 4;
+    }
+    return 40 * magnitude;
+  }
+
+  /** Vertical columns: [{label, title, value}] (the month chart). */
+  function columnChart(container, points, label) {
+    container.replaceChildren();
+    if (!points.some((point) => point.value > 0)) {
+      container.append(el("p", { class: "empty", text: "No records match these filters." }));
+      return;
+    }
+    // Drawn at the container's width, so 1 unit is 1 CSS pixel and the labels stay readable.
+    const width = Math.max(320, Math.min(container.clientWidth || 760, 1100));
+    const height = 260;
+    const left = 56;
+    const bottom = 34;
+    const top = 16;
+    const plotHeight = height - top - bottom;
+    const max = niceMax(Math.max(...points.map((point) => point.value)));
+    const frame = chartFrame(width, height, label);
+    for (let tick = 0; tick <= 4; tick += 1) {
+      const y = top + plotHeight - (plotHeight * tick) / 4;
+      frame.append(svg("line", { class: tick ? "grid" : "axis", x1: left, x2: width - 8, y1: y, y2: y }));
+      frame.append(svg("text", { x: left - 8, y: y + 4, "text-anchor": "end" }, formatNumber((max * tick) / 4)));
+    }
+    const slot = (width - left - 8) / points.length;
+    const barWidth = Math.max(4, Math.min(48, slot * 0.7));
+    points.forEach((point, index) => {
+      const barHeight = (plotHeight * point.value) / max;
+      const x = left + slot * index + (slot - barWidth) / 2;
+      const y = top + plotHeight - barHeight;
+      frame.append(
+        svg("rect", { class: "bar", x, y, width: barWidth, height: Math.max(barHeight, 0) },
+          svg("title", {}, point.title + ": " + formatNumber(point.value))),
+      );
+      if (points.length <= 24) {
+        frame.append(svg("text", { x: x + barWidth / 2, y: height - bottom + 16, "text-anchor": "middle" }, point.label));
+      }
+    });
+    container.append(frame);
+  }
+
+  /** Horizontal bars: [{label, value}] (areas, population groups). */
+  function barChart(container, points, label) {
+    container.replaceChildren();
+    if (!points.length) {
+      container.append(el("p", { class: "empty", text: "No records match these filters." }));
+      return;
+    }
+    const width = Math.max(300, container.clientWidth || 520);
+    const row = 30;
+    const left = Math.min(180, Math.round(width * 0.38));
+    const right = 64;
+    const height = points.length * row + 8;
+    const max = niceMax(Math.max(...points.map((point) => point.value)));
+    const frame = chartFrame(width, height, label);
+    points.forEach((point, index) => {
+      const y = 4 + index * row;
+      const barWidth = ((width - left - right) * point.value) / max;
+      const fits = Math.max(6, Math.floor((left - 12) / 7.5)); // ~7.5 px a character at 13 px
+      const name = point.label.length > fits ? point.label.slice(0, fits - 1) + "…" : point.label;
+      frame.append(svg("text", { x: left - 8, y: y + row / 2 + 4, "text-anchor": "end" }, name));
+      frame.append(
+        svg("rect", { class: "bar", x: left, y: y + 4, width: Math.max(barWidth, 1), height: row - 8 },
+          svg("title", {}, point.label + ": " + formatNumber(point.value))),
+      );
+      frame.append(svg("text", { class: "value", x: left + barWidth + 6, y: y + row / 2 + 4 }, formatNumber(point.value)));
+    });
+    frame.append(svg("line", { class: "axis", x1: left, x2: left, y1: 0, y2: height }));
+    container.append(frame);
+  }
+
+  function fillTable(table, caption, headers, rows, footer) {
+    table.caption.textContent = caption;
+    table.tHead.replaceChildren(
+      el("tr", {}, headers.map((header, index) => el("th", { scope: "col", class: index ? "num" : null, text: header }))),
+    );
+    const body = table.tBodies[0];
+    body.replaceChildren(
+      ...rows.map((cells) =>
+        el("tr", {}, cells.map((cell, index) =>
+          index ? el("td", { class: "num", text: cell }) : el("th", { scope: "row", text: cell }))),
+      ),
+    );
+    if (!rows.length) {
+      body.append(el("tr", {}, el("td", { colspan: headers.length, text: "No records match these filters." })));
+    }
+    let foot = table.tFoot;
+    if (foot) foot.remove();
+    if (footer) {
+      foot = table.createTFoot();
+      foot.append(el("tr", {}, footer.map((cell, index) =>
+        index ? el("td", { class: "num", text: cell }) : el("th", { scope: "row", text: cell }))));
+    }
+  }
+
+  // --- pages --------------------------------------------------------------------------------
+
+  async function loginPage() {
+    const form = $("#login-form");
+    const params = new URLSearchParams(location.search);
+    if (params.get("expired")) say("Your session ended. Please sign in again.");
+    $("#username").focus();
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      showError("");
+      const username = $("#username").value.trim();
+      const password = $("#password").value;
+      if (!username || !password) {
+        showError("Enter your username and password.");
+        return;
+      }
+      const button = $("#login-submit");
+      button.disabled = true;
+      say("Signing in…");
+      try {
+        const answer = await api("/api/v1/auth/token", { method: "POST", body: { username, password } });
+        sessionStorage.setItem(TOKEN_KEY, answer.token);
+        sessionStorage.setItem(EXPIRES_KEY, answer.expires_at);
+        sessionStorage.setItem(USER_KEY, username);
+        location.assign(safeNext(params.get("next")));
+      } catch (failure) {
+        say("");
+        if (failure.status === 401) showError("Wrong username or password.");
+        else if (failure.status === 429) showError("Too many attempts. Wait a few minutes, then try again.");
+        else showError(describeFailure(failure));
+        $("#password").select();
+      } finally {
+        button.disabled = false;
+      }
+    });
+  }
+
+  function safeNext(next) {
+    // Only back into the dashboard: an open redirect would let a link send a coordinator elsewhere.
+    return next && /^\/dashboard(\/[A-Za-z0-9_\-/]*)?(\?[^#]*)?$/.test(next) ? next : "/dashboard";
+  }
+
+  // --- impact overview ---
+
+  const overview = {
+    indicators: [],
+    teams: [],
+    labels: {},
+
+    async init() {
+      this.labels = {
+        population_group: labelsFrom("labels-population_group"),
+        sex: labelsFrom("labels-sex"),
+        age_band: labelsFrom("labels-age_band"),
+      };
+      say("Loading…");
+      const [indicators, teams] = await Promise.all([fetchAll("/api/v1/indicators"), fetchAll("/api/v1/teams")]);
+      this.indicators = indicators;
+      this.teams = teams;
+      const form = $("#filters");
+      const params = new URLSearchParams(location.search);
+      const countries = [...new Set(teams.map((team) => team.country))].sort();
+      if (!countries.length) {
+        say("");
+        showError("No teams are in your countries yet, so there is nothing to show.");
+        return;
+      }
+      replaceOptions($("#f-country"), countries.map((code) => [code, code]), null);
+      $("#f-country").value = countries.includes(params.get("country")) ? params.get("country") : countries[0];
+      replaceOptions($("#f-indicator"), indicators.map((indicator) => [indicator.code, indicator.label]), null);
+      if (params.get("indicator")) $("#f-indicator").value = params.get("indicator");
+      const year = /^\d{4}$/.test(params.get("year") || "") ? params.get("year") : String(new Date().getFullYear());
+      $("#f-year").value = year;
+      $("#f-from").value = params.get("from") || year + "-01-01";
+      $("#f-to").value = params.get("to") || year + "-12-31";
+      for (const name of ["population_group", "sex", "age_band"]) {
+        if (params.get(name)) $("#f-" + name).value = params.get(name);
+      }
+      this.fillTeams(params.get("team"));
+      await this.loadPlaces(params.get("area"), params.get("site"));
+
+      $("#f-country").addEventListener("change", () => {
+        this.fillTeams(null);
+        this.loadPlaces(null, null).catch(report);
+      });
+      $("#f-indicator").addEventListener("change", () => this.loadPlaces().catch(report));
+      $("#f-year").addEventListener("change", () => {
+        const value = $("#f-year").value;
+        if (/^\d{4}$/.test(value)) {
+          $("#f-from").value = value + "-01-01";
+          $("#f-to").value = value + "-12-31";
+          this.loadPlaces().catch(report);
+        }
+      });
+      form.addEventListener("submit", (event) => {
+        event.preventDefault();
+        this.refresh().catch(report);
+      });
+      form.addEventListener("reset", () => {
+        // After the browser resets the controls, put back the year's dates and reload.
+        setTimeout(() => {
+          $("#f-year").value = year;
+          $("#f-from").value = year + "-01-01";
+          $("#f-to").value = year + "-12-31";
+          this.refresh().catch(report);
+        }, 0);
+      });
+      for (const breakdown of document.querySelectorAll(".downloads")) this.addDownloads(breakdown);
+      await this.refresh();
+    },
+
+    fillTeams(selected) {
+      const country = $("#f-country").value;
+      const teams = this.teams.filter((team) => team.country === country);
+      replaceOptions($("#f-team"), teams.map((team) => [team.id, team.name]), "All teams");
+      if (selected && teams.some((team) => team.id === selected)) $("#f-team").value = selected;
+    },
+
+    /** Areas and sites with records for the indicator in the year: the API's own names for them. */
+    async loadPlaces(area, site) {
+      const keepArea = area === undefined ? $("#f-area").value : area;
+      const keepSite = site === undefined ? $("#f-site").value : site;
+      const year = $("#f-year").value;
+      const query = new URLSearchParams({
+        indicator: $("#f-indicator").value,
+        group_by: "area,site",
+        country: $("#f-country").value,
+        from: year + "-01-01",
+        to: year + "-12-31",
+      });
+      const answer = await api("/api/v1/aggregates?" + query);
+      const areas = new Map();
+      const sites = new Map();
+      for (const row of answer.rows) {
+        areas.set(row.area, row.area_name || row.area);
+        sites.set(row.site, row.site_name || row.site);
+      }
+      const byName = (a, b) => a[1].localeCompare(b[1]);
+      replaceOptions($("#f-area"), [...areas].sort(byName), "All areas");
+      replaceOptions($("#f-site"), [...sites].sort(byName), "All sites");
+      if (keepArea && areas.has(keepArea)) $("#f-area").value = keepArea;
+      if (keepSite && sites.has(keepSite)) $("#f-site").value = keepSite;
+    },
+
+    filters() {
+      const query = new URLSearchParams();
+      query.set("country", $("#f-country").value);
+      for (const name of ["area", "site", "team", "population_group", "sex", "age_band"]) {
+        const value = $("#f-" + name).value;
+        if (value) query.set(name, value);
+      }
+      const from = $("#f-from").value;
+      const to = $("#f-to").value;
+      if (from) query.set("from", from);
+      if (to) query.set("to", to);
+      return query;
+    },
+
+    indicator() {
+      const code = $("#f-indicator").value;
+      return this.indicators.find((indicator) => indicator.code === code) || this.indicators[0];
+    },
+
+    describeFilters() {
+      const parts = [$("#f-country").value];
+      for (const name of ["area", "site", "team", "population_group", "sex", "age_band"]) {
+        const select = $("#f-" + name);
+        if (select.value) parts.push(select.options[select.selectedIndex].textContent);
+      }
+      parts.push(($("#f-from").value || "…") + " to " + ($("#f-to").value || "…"));
+      return parts.join(" · ");
+    },
+
+    async refresh() {
+      showError("");
+      const from = $("#f-from").value;
+      const to = $("#f-to").value;
+      if (from && to && from > to) {
+        showError("The start date is after the end date.");
+        return;
+      }
+      const filters = this.filters();
+      // Shareable, reloadable: the filters live in the address bar.
+      const shown = new URLSearchParams(filters);
+      shown.set("year", $("#f-year").value);
+      shown.set("indicator", $("#f-indicator").value);
+      history.replaceState(null, "", location.pathname + "?" + shown);
+      say("Loading figures…");
+      const indicator = this.indicator();
+      const aggregate = (code, groupBy) => {
+        const query = new URLSearchParams(filters);
+        query.set("indicator", code);
+        if (groupBy) query.set("group_by", groupBy);
+        return api("/api/v1/aggregates?" + query);
+      };
+      const [totals, byMonth, byArea, byGroup] = await Promise.all([
+        Promise.all(this.indicators.map((item) => aggregate(item.code, null))),
+        aggregate(indicator.code, "month"),
+        aggregate(indicator.code, "area"),
+        aggregate(indicator.code, "population_group"),
+      ]);
+      $("#headline-scope").textContent = this.describeFilters();
+      this.renderHeadlines(totals, indicator);
+      this.renderMonths(byMonth, indicator);
+      this.renderBreakdown("area", byArea, indicator, (row) => row.area_name || row.area, "Area");
+      this.renderBreakdown("population_group", byGroup, indicator,
+        (row) => this.labels.population_group[row.population_group] || row.population_group, "Population group");
+      say("Figures updated at " + new Date().toLocaleTimeString("en-GB") + ".");
+    },
+
+    renderHeadlines(totals, selected) {
+      const list = $("#headlines");
+      list.replaceChildren(
+        ...totals.map((answer, index) => {
+          const indicator = this.indicators[index];
+          return el("li", {
+            class: "headline" + (indicator.code === selected.code ? " selected" : ""),
+            dataset: { indicator: indicator.code },
+          },
+          el("span", { class: "headline-value", dataset: { value: answer.total }, text: formatNumber(answer.total) }),
+          el("span", { class: "headline-label", text: indicator.label }));
+        }),
+      );
+    },
+
+    renderMonths(answer, indicator) {
+      const values = new Map(answer.rows.map((row) => [row.month, row.value]));
+      const months = monthsBetween($("#f-from").value, $("#f-to").value);
+      const multiYear = months.length && months[0].slice(0, 4) !== months[months.length - 1].slice(0, 4);
+      const points = months.map((month) => {
+        const name = MONTHS[Number(month.slice(5, 7)) - 1];
+        return {
+          label: multiYear ? name + " " + month.slice(2, 4) : name,
+          title: name + " " + month.slice(0, 4),
+          value: values.get(month) || 0,
+        };
+      });
+      columnChart($("#chart-month"), points, indicator.label + " by month. The table below lists the values.");
+      fillTable(
+        $("#table-month"),
+        indicator.label + " by month" + distinctNote(indicator, "month"),
+        ["Month", indicator.label],
+        points.map((point) => [point.title, formatNumber(point.value)]),
+        ["Total", formatNumber(answer.total)],
+      );
+    },
+
+    renderBreakdown(dimension, answer, indicator, name, heading) {
+      const rows = [...answer.rows].sort((a, b) => b.value - a.value || name(a).localeCompare(name(b)));
+      const points = rows.map((row) => ({ label: name(row), value: row.value }));
+      const noun = heading.toLowerCase();
+      barChart($("#chart-" + dimension), points, indicator.label + " by " + noun + ". The table below lists the values.");
+      fillTable(
+        $("#table-" + dimension),
+        indicator.label + " by " + noun + distinctNote(indicator, null),
+        [heading, indicator.label],
+        points.map((point) => [point.label, formatNumber(point.value)]),
+        ["Total", formatNumber(answer.total)],
+      );
+    },
+
+    addDownloads(container) {
+      const groupBy = container.dataset.groupBy;
+      const heading = container.closest("section").querySelector("h2").textContent.toLowerCase();
+      for (const format of ["csv", "hxl"]) {
+        container.append(el("button", {
+          type: "button",
+          class: "button-secondary",
+          dataset: { format },
+          text: "Download " + format.toUpperCase(),
+          "aria-label": "Download " + heading + " as " + format.toUpperCase(),
+          onclick: () => this.download(groupBy, format).catch(report),
+        }));
+      }
+    },
+
+    async download(groupBy, format) {
+      const query = this.filters();
+      query.set("indicator", this.indicator().code);
+      query.set("group_by", groupBy);
+      query.set("format", format);
+      const blob = await api("/api/v1/aggregates?" + query, { accept: "text/csv" });
+      const name = [this.indicator().code, "by", groupBy, $("#f-country").value, $("#f-from").value, $("#f-to").value]
+        .filter(Boolean).join("_");
+      saveBlob(blob, name + (format === "hxl" ? ".hxl.csv" : ".csv"));
+      say("Downloaded " + name + ".");
+    },
+  };
+
+  function distinctNote(indicator, timeDimension) {
+    if (indicator.measure !== "distinct_people") return "";
+    return timeDimension
+      ? " (a person counts once per month in a row, once per year in the total)"
+      : " (a person counts once per year, under their first record)";
+  }
+
+  function monthsBetween(from, to) {
+    const months = [];
+    if (!from || !to) return months;
+    let year = Number(from.slice(0, 4));
+    let month = Number(from.slice(5, 7));
+    const lastYear = Number(to.slice(0, 4));
+    const lastMonth = Number(to.slice(5, 7));
+    while ((year < lastYear || (year === lastYear && month <= lastMonth)) && months.length < 120) {
+      months.push(year + "-" + String(month).padStart(2, "0"));
+      month += 1;
+      if (month > 12) {
+        month = 1;
+        year += 1;
+      }
+    }
+    return months;
+  }
+
+  function replaceOptions(select, pairs, allLabel) {
+    const options = pairs.map(([value, label]) => el("option", { value, text: label }));
+    if (allLabel) options.unshift(el("option", { value: "", text: allLabel }));
+    select.replaceChildren(...options);
+  }
+
+  // --- sync health ---
+
+  const devicesPage = {
+    teams: new Map(),
+    pending: null,
+
+    async init() {
+      say("Loading devices…");
+      const [teams, devices] = await Promise.all([fetchAll("/api/v1/teams"), fetchAll("/api/v1/devices")]);
+      this.teams = new Map(teams.map((team) => [team.id, team]));
+      const body = $("#devices-table tbody");
+      body.replaceChildren(...devices.map((device) => this.row(device)));
+      if (!devices.length) {
+        body.append(el("tr", {}, el("td", { colspan: 7, text: "No devices are enrolled in your countries." })));
+      }
+      this.summarise();
+      const dialog = $("#revoke-dialog");
+      dialog.addEventListener("close", () => {
+        const device = this.pending;
+        this.pending = null;
+        if (device && dialog.returnValue === "revoke") this.revoke(device).catch(report);
+      });
+      say("");
+    },
+
+    row(device) {
+      const lastContact = device.last_seen_at || device.enrolled_at;
+      const silentDays = lastContact ? Math.floor((Date.now() - Date.parse(lastContact)) / DAY_MS) : null;
+      // A revoked tablet is expected to be quiet; only active ones that went quiet need a look.
+      const silent = device.status === "active" && silentDays !== null && silentDays > SILENT_DAYS;
+      const team = this.teams.get(device.team_id);
+      const lastSync = device.last_seen_at
+        ? [el("time", { datetime: device.last_seen_at, text: formatTime(device.last_seen_at) }),
+          el("br"), el("span", { class: "subtle", text: ago(device.last_seen_at) })]
+        : [el("span", { text: "Never synced" })];
+      const statusCell = el("td", { class: "status-cell", tabindex: "-1" }, statusBadge(device));
+      const actions = el("td");
+      if (device.status === "active") {
+        actions.append(el("button", {
+          type: "button",
+          class: "button-danger revoke",
+          "aria-label": "Revoke " + device.label + " of " + device.username,
+          text: "Revoke",
+          onclick: () => this.confirm(device),
+        }));
+      }
+      return el("tr", { class: silent ? "silent" : null, dataset: { deviceId: device.id, silent: silent ? "1" : "0" } },
+        el("td", {},
+          el("strong", { text: device.label }), el("br"),
+          el("span", { class: "subtle", text: device.username + " · " }),
+          el("code", { class: "subtle", title: device.id, text: device.id.slice(0, 8) })),
+        el("td", {}, team ? team.name : device.team_id, el("br"), el("span", { class: "subtle", text: device.team_id })),
+        el("td", {}, lastSync, silent ? [el("br"), el("span", { class: "badge warn", text: "Silent " + silentDays + " days" })] : []),
+        el("td", { text: device.app_version || "—" }),
+        statusCell,
+        el("td", { class: "num" }, device.pending_conflicts
+          ? el("a", { href: "/dashboard/quality", text: String(device.pending_conflicts) })
+          : "0"),
+        actions,
+      );
+    },
+
+    summarise() {
+      const rows = [...document.querySelectorAll("#devices-table tbody tr[data-device-id]")];
+      const revoked = rows.filter((row) => row.querySelector(".badge.revoked")).length;
+      const silent = rows.filter((row) => row.dataset.silent === "1").length;
+      $("#devices-summary").textContent =
+        rows.length + " devices: " + (rows.length - revoked) + " active, " + revoked + " revoked; " +
+        silent + " silent for more than " + SILENT_DAYS + " days.";
+    },
+
+    confirm(device) {
+      this.pending = device;
+      $("#revoke-text").textContent =
+        "“" + device.label + "” of " + device.username + " will be refused from its next sync and asked to wipe " +
+        "its data. Records it already sent stay; anything it sends later is kept in quarantine for review.";
+      const dialog = $("#revoke-dialog");
+      dialog.returnValue = "";
+      dialog.showModal();
+      $("#revoke-cancel").focus(); // the safe choice has focus: Enter does not revoke by accident
+    },
+
+    async revoke(device) {
+      say("Revoking " + device.label + "…");
+      const updated = await api("/api/v1/devices/" + encodeURIComponent(device.id) + "/revoke", { method: "POST" });
+      const row = document.querySelector('tr[data-device-id="' + CSS.escape(device.id) + '"]');
+      const replacement = this.row(updated);
+      row.replaceWith(replacement);
+      this.summarise();
+      say("Device " + device.label + " of " + device.username + " is revoked.");
+      replacement.querySelector(".status-cell").focus();
+    },
+  };
+
+  function statusBadge(device) {
+    if (device.status === "revoked") {
+      return [el("span", { class: "badge revoked", text: "Revoked" }),
+        device.revoked_at ? el("span", { class: "subtle", text: " " + formatTime(device.revoked_at) }) : null];
+    }
+    return el("span", { class: "badge active", text: "Active" });
+  }
+
+  function formatTime(iso) {
+    return iso.replace("T", " ").replace(/:\d\d(\.\d+)?Z$/, " UTC");
+  }
+
+  function ago(iso) {
+    const minutes = Math.floor((Date.now() - Date.parse(iso)) / 60000);
+    if (minutes < 1) return "just now";
+    if (minutes < 60) return minutes + " min ago";
+    const hours = Math.floor(minutes / 60);
+    if (hours < 48) return hours + " h ago";
+    return Math.floor(hours / 24) + " days ago";
+  }
+
+  // --- data quality ---
+
+  const quality = {
+    teams: new Map(),
+    devices: new Map(),
+
+    async init() {
+      say("Loading…");
+      const [teams, devices, conflicts, quarantined] = await Promise.all([
+        fetchAll("/api/v1/teams"),
+        fetchAll("/api/v1/devices"),
+        fetchAll("/api/v1/conflicts"),
+        fetchAll("/api/v1/quarantine"),
+      ]);
+      this.teams = new Map(teams.map((team) => [team.id, team]));
+      this.devices = new Map(devices.map((device) => [device.id, device]));
+      $("#conflicts").replaceChildren(...conflicts.map((item) => this.conflict(item)));
+      $("#quarantine").replaceChildren(...quarantined.map((item) => this.quarantined(item)));
+      this.count();
+      say("");
+    },
+
+    count() {
+      for (const [list, counter, none] of [
+        ["#conflicts", "#conflicts-count", "No open conflicts."],
+        ["#quarantine", "#quarantine-count", "Nothing in quarantine."],
+      ]) {
+        const items = $(list).querySelectorAll("article").length;
+        $(counter).textContent = "(" + items + ")";
+        const empty = $(list).querySelector(".empty");
+        if (!items && !empty) $(list).append(el("p", { class: "empty hint", text: none }));
+      }
+    },
+
+    team(id) {
+      const team = id ? this.teams.get(id) : null;
+      return team ? team.name + " (" + id + ")" : id || "—";
+    },
+
+    device(id) {
+      const device = id ? this.devices.get(id) : null;
+      return device ? device.label + " of " + device.username + (device.status === "revoked" ? " (revoked)" : "") : id || "—";
+    },
+
+    conflict(item) {
+      const headingId = "conflict-" + item.id;
+      const data = (item.mutation && item.mutation.data) || {};
+      const fields = [...new Set([...Object.keys(item.current || {}), ...Object.keys(data)])];
+      const errors = el("ul", { class: "field-errors", role: "alert" });
+      const rows = fields.map((field) => {
+        const disputed = Object.prototype.hasOwnProperty.call(item.current || {}, field);
+        return el("tr", {},
+          el("th", { scope: "row" }, field, disputed ? [" ", el("span", { class: "badge warn", text: "disputed" })] : []),
+          el("td", { text: disputed ? show(item.current[field]) : "(not disputed)" }),
+          el("td", { text: field in data ? show(data[field]) : "—" }));
+      });
+      const article = el("article", { class: "item", "aria-labelledby": headingId, dataset: { conflictId: item.id } },
+        el("h3", { id: headingId, text: "Conflict #" + item.id + " · " + item.entity + " " + item.record_id.slice(0, 8) }),
+        el("dl", { class: "meta" },
+          el("dt", { text: "Record" }), el("dd", {}, el("code", { text: item.record_id })),
+          el("dt", { text: "Team" }), el("dd", { text: this.team(item.team_id) }),
+          el("dt", { text: "Device" }), el("dd", { text: this.device(item.device_id) }),
+          el("dt", { text: "Received" }), el("dd", { text: formatTime(item.created_at) }),
+          el("dt", { text: "Versions" }),
+          el("dd", { text: "the device corrected version " + item.base_version + "; the server was at version " + item.current_version }),
+          el("dt", { text: "Reason given" }), el("dd", { text: (item.mutation && item.mutation.reason) || "—" })),
+        el("div", { class: "table-wrap" },
+          el("table", {},
+            el("caption", { text: "Server and device values of conflict #" + item.id }),
+            el("thead", {}, el("tr", {},
+              el("th", { scope: "col", text: "Field" }),
+              el("th", { scope: "col", text: "Server value" }),
+              el("th", { scope: "col", text: "Device value" }))),
+            el("tbody", {}, rows))),
+        el("div", { class: "actions" },
+          el("button", { type: "button", class: "button-secondary", dataset: { use: "server" }, text: "Keep server value",
+            onclick: (event) => this.resolve(item, "server", event.currentTarget).catch(report) }),
+          el("button", { type: "button", dataset: { use: "device" }, text: "Use device value",
+            onclick: (event) => this.resolve(item, "device", event.currentTarget).catch(report) })),
+        errors);
+      return article;
+    },
+
+    async resolve(item, use, button) {
+      const article = button.closest("article");
+      const errors = article.querySelector(".field-errors");
+      errors.replaceChildren();
+      setBusy(article, true);
+      try {
+        await api("/api/v1/conflicts/" + item.id + "/resolve", { method: "POST", body: { use } });
+      } catch (failure) {
+        setBusy(article, false);
+        listErrors(errors, failure);
+        return;
+      }
+      this.removeItem(article, "Conflict #" + item.id + " resolved: " +
+        (use === "server" ? "the server value stays." : "the device value is applied as a correction in your name."));
+    },
+
+    quarantined(item) {
+      const headingId = "quarantine-" + item.id;
+      const textareaId = "mutation-" + item.id;
+      const reasonId = "discard-reason-" + item.id;
+      const errorsId = "quarantine-errors-" + item.id;
+      const problems = Object.entries(item.errors || {});
+      const reasonText = item.reason === "device_revoked" ? "sent by a revoked device" : "rejected";
+      const errors = el("ul", { class: "field-errors", id: errorsId, role: "alert" });
+      return el("article", { class: "item quarantined", "aria-labelledby": headingId, dataset: { quarantineId: item.id } },
+        el("h3", { id: headingId, text: "Quarantined #" + item.id + " · " + reasonText }),
+        el("dl", { class: "meta" },
+          el("dt", { text: "Team" }), el("dd", { text: this.team(item.team_id) }),
+          el("dt", { text: "Device" }), el("dd", { text: this.device(item.device_id) }),
+          el("dt", { text: "Received" }), el("dd", { text: formatTime(item.created_at) }),
+          el("dt", { text: "Operation" }), el("dd", {}, el("code", { text: item.op_id || "—" }))),
+        problems.length
+          ? el("ul", { class: "problems", "aria-label": "Why it was not applied" },
+            problems.map(([field, messages]) => el("li", {}, el("code", { text: field }), ": " + messages.join(" "))))
+          : el("p", { class: "hint", text: "No validation problem: the device was revoked when it sent this change." }),
+        el("div", { class: "field" },
+          el("label", { for: textareaId, text: "Mutation as JSON (fix it, then apply)" }),
+          el("textarea", { id: textareaId, rows: 12, spellcheck: "false", "aria-describedby": errorsId },
+            JSON.stringify(item.mutation, null, 2))),
+        el("div", { class: "actions" },
+          el("button", { type: "button", class: "apply", text: "Apply fixed mutation",
+            onclick: (event) => this.apply(item, event.currentTarget).catch(report) })),
+        el("div", { class: "actions with-field" },
+          el("div", { class: "field" },
+            el("label", { for: reasonId, text: "Reason for discarding" }),
+            el("input", { id: reasonId, maxlength: 500, "aria-describedby": errorsId })),
+          el("button", { type: "button", class: "button-secondary discard", text: "Discard",
+            onclick: (event) => this.discard(item, event.currentTarget).catch(report) })),
+        errors);
+    },
+
+    async apply(item, button) {
+      const article = button.closest("article");
+      const errors = article.querySelector(".field-errors");
+      errors.replaceChildren();
+      let mutation;
+      try {
+        mutation = JSON.parse(article.querySelector("textarea").value);
+      } catch (error) {
+        errors.append(el("li", { text: "The mutation is not valid JSON: " + error.message }));
+        return;
+      }
+      if (!mutation || typeof mutation !== "object" || Array.isArray(mutation)) {
+        errors.append(el("li", { text: "The mutation must be a JSON object." }));
+        return;
+      }
+      setBusy(article, true);
+      try {
+        await api("/api/v1/quarantine/" + item.id + "/apply", { method: "POST", body: { mutation } });
+      } catch (failure) {
+        setBusy(article, false);
+        listErrors(errors, failure);
+        return;
+      }
+      this.removeItem(article, "Quarantined mutation #" + item.id + " applied.");
+    },
+
+    async discard(item, button) {
+      const article = button.closest("article");
+      const errors = article.querySelector(".field-errors");
+      errors.replaceChildren();
+      const reason = article.querySelector("input").value.trim();
+      if (!reason) {
+        errors.append(el("li", { text: "Give a reason for discarding it." }));
+        article.querySelector("input").focus();
+        return;
+      }
+      setBusy(article, true);
+      try {
+        await api("/api/v1/quarantine/" + item.id + "/discard", { method: "POST", body: { reason } });
+      } catch (failure) {
+        setBusy(article, false);
+        listErrors(errors, failure);
+        return;
+      }
+      this.removeItem(article, "Quarantined mutation #" + item.id + " discarded.");
+    },
+
+    removeItem(article, message) {
+      const section = article.closest("section");
+      article.remove();
+      this.count();
+      say(message);
+      section.querySelector("h2").setAttribute("tabindex", "-1");
+      section.querySelector("h2").focus();
+    },
+  };
+
+  function show(value) {
+    return typeof value === "string" ? value : JSON.stringify(value);
+  }
+
+  function setBusy(article, busy) {
+    for (const control of article.querySelectorAll("button, textarea, input")) control.disabled = busy;
+    article.setAttribute("aria-busy", busy ? "true" : "false");
+  }
+
+  function listErrors(list, failure) {
+    const messages = fieldMessages(failure);
+    list.replaceChildren(el("li", { text: failure.message }), ...messages.map((message) => el("li", { text: message })));
+    if (failure.body && failure.body.current) {
+      list.append(el("li", { text: "Server values now: " + JSON.stringify(failure.body.current) }));
+    }
+  }
+
+  function report(failure) {
+    say("");
+    showError(failure instanceof ApiFailure ? describeFailure(failure) : "Something went wrong: " + failure.message);
+  }
+
+  // --- start --------------------------------------------------------------------------------
+
+  const PAGES = { overview, devices: devicesPage, quality };
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const page = document.body.dataset.page;
+    if (page === "login") {
+      loginPage().catch(report);
+      return;
+    }
+    if (!token()) {
+      location.replace("/dashboard/login?next=" + encodeURIComponent(location.pathname + location.search));
+      return;
+    }
+    const who = $("#who");
+    if (who) who.textContent = "Signed in as " + (sessionStorage.getItem(USER_KEY) || "coordinator");
+    const logout = $("#logout");
+    if (logout) logout.addEventListener("click", () => signOut(false));
+    const handler = PAGES[page];
+    if (handler) handler.init().catch(report);
+  });
+})();

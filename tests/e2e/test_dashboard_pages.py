@@ -1,0 +1,69 @@
+"""The dashboard's pages as served (no browser): public shells without data, safe headers, local assets."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+
+from server.dashboard import STATIC_DIR
+
+PAGES = ["/dashboard", "/dashboard/", "/dashboard/login", "/dashboard/devices", "/dashboard/quality"]
+ASSETS = ["/dashboard/static/dashboard.js", "/dashboard/static/dashboard.css", "/dashboard/static/favicon.svg"]
+
+
+@pytest.mark.parametrize("path", PAGES + ASSETS)
+def test_pages_and_assets_carry_the_safe_headers(client: FlaskClient, path: str) -> None:
+    with client.get(path) as response:  # closes a static file's stream
+        assert response.status_code == 200
+    policy = response.headers["Content-Security-Policy"]
+    assert policy.startswith("default-src 'self'") and "frame-ancestors 'none'" in policy
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "no-referrer"
+    assert response.headers["X-Frame-Options"] == "DENY"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_pages_are_shells_without_inline_code_or_external_assets(client: FlaskClient, path: str) -> None:
+    html = client.get(path).get_data(as_text=True)
+
+    assert html.startswith("<!doctype html>") and '<html lang="en">' in html
+    # The CSP would block these anyway; the page must not depend on them.
+    assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script>"
+    assert not re.search(r"\son[a-z]+=", html), "inline event handler"
+    assert " style=" not in html and "<style" not in html
+    assert not re.search(r"(src|href)=\"(https?:)?//", html), "an asset from another origin"
+    assert "<h1>" in html and 'id="main"' in html
+
+
+def test_the_page_needs_no_login_but_the_data_does(client: FlaskClient) -> None:
+    assert client.get("/dashboard").status_code == 200
+    for path in ("/api/v1/devices", "/api/v1/conflicts", "/api/v1/aggregates?indicator=health_consultations"):
+        assert client.get(path).status_code == 401
+
+
+def test_the_filters_offer_the_domain_codes(client: FlaskClient) -> None:
+    html = client.get("/dashboard").get_data(as_text=True)
+
+    for code in ("refugee", "asylum_seeker", "migrant", "idp", "returnee", "host", "18-59", "60+"):
+        assert f'value="{code}"' in html
+    for control in ("f-country", "f-year", "f-indicator", "f-area", "f-site", "f-team", "f-population_group",
+                    "f-sex", "f-age_band", "f-from", "f-to"):
+        assert f'<label for="{control}">' in html, f"{control} has no label"
+
+
+@pytest.mark.parametrize("path", ["/dashboard/static/../__init__.py", "/dashboard/static/nope.js",
+                                  "/dashboard/static/%2e%2e/__init__.py"])
+def test_only_the_static_folder_is_served(client: FlaskClient, path: str) -> None:
+    with client.get(path) as response:
+        assert response.status_code == 404
+
+
+def test_the_script_never_writes_markup_or_evaluates_strings() -> None:
+    # Data goes into the page through textContent and attributes only: a hostile value in a record
+    # (a team name, a mutation's JSON) must never become markup or code.
+    source = (Path(STATIC_DIR) / "dashboard.js").read_text()
+    for risky in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+        assert risky not in source
