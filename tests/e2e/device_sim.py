@@ -105,6 +105,8 @@ class DeviceSim:
         self.cursor = ""
         self.pulled: dict[str, dict[str, Any]] = {}  # latest change per record id from the records stream
         self._corrections = 0
+        # Set by a test that has killed the server: the next failed request gives up at once.
+        self.offline = False
 
     # --- offline work ------------------------------------------------------------------------------
     @property
@@ -163,7 +165,7 @@ class DeviceSim:
         headers = {**self.headers, "Idempotency-Key": batch["batch_id"], "Content-Type": "application/json"}
         first = True
         while True:
-            if time.monotonic() > give_up:
+            if time.monotonic() > give_up or (self.offline and not first):
                 raise ServerUnreachable(f"{self.label}: batch {batch['batch_id']} unanswered")
             self.stats["push_requests"] += 1
             roll = self.random.random()
