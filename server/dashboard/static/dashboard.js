@@ -357,7 +357,9 @@
       replaceOptions($("#f-country"), countries.map((code) => [code, code]), null);
       $("#f-country").value = countries.includes(params.get("country")) ? params.get("country") : countries[0];
       replaceOptions($("#f-indicator"), indicators.map((indicator) => [indicator.code, indicator.label]), null);
-      if (params.get("indicator")) $("#f-indicator").value = params.get("indicator");
+      if (indicators.some((indicator) => indicator.code === params.get("indicator"))) {
+        $("#f-indicator").value = params.get("indicator");
+      }
       const year = /^\d{4}$/.test(params.get("year") || "") ? params.get("year") : String(new Date().getFullYear());
       $("#f-year").value = year;
       $("#f-from").value = params.get("from") || year + "-01-01";
