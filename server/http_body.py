@@ -10,6 +10,9 @@ decompress anything) reads every POST/PUT/PATCH body:
   decompression, as api.md says; an honest `Content-Length` beyond it is refused before reading.
 - A body must be `application/json` (or `+json`) in UTF-8, else 415; an unknown content coding
   is 415 too. Invalid UTF-8, malformed JSON, NaN/Infinity, absurd nesting: 400 `malformed_request`.
+- A NUL character (`\u0000`) anywhere in the body, or in the URL's path or query, is a 400 as well:
+  no Fieldsync value (ids, codes, dates, short texts) can hold one, and PostgreSQL refuses NUL in
+  text columns, so letting it through turned a client's bad byte into a 500 (tests/server/test_hostile_input.py).
 
 The parsed value is kept for `json_body()`, and the decompressed bytes replace Werkzeug's cached
 request data, so `request.get_json()` and webargs/flask-smorest schemas see plain JSON as well.
@@ -154,6 +157,45 @@ def parse_json(body: bytes) -> Any:
         raise _malformed(f"The body is not valid JSON: {exc}.") from None
 
 
+NUL = "\x00"
+
+
+def _nul_path(value: Any, path: str = "") -> str | None:
+    """The path of the first key or string holding a NUL, or None."""
+    if isinstance(value, str):
+        return (path or "_request") if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if NUL in key:
+                return where.replace(NUL, "\\u0000")
+            if (found := _nul_path(item, where)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _nul_path(item, f"{path}.{index}" if path else str(index))) is not None:
+                return found
+    return None
+
+
+def _refuse_nul(value: Any) -> None:
+    where = _nul_path(value)
+    if where is not None:
+        raise ApiError(400, "malformed_request", "The request may not contain NUL characters.",
+                       {where: ["Must not contain NUL characters."]})
+
+
+def reject_nul_in_url() -> None:
+    """before_request: a NUL in the path or the query string is refused before any view reads it."""
+    if NUL in request.path:
+        raise ApiError(400, "malformed_request", "The request may not contain NUL characters.",
+                       {"_path": ["Must not contain NUL characters."]})
+    for name, value in request.args.items(multi=True):
+        if NUL in name or NUL in value:
+            raise ApiError(400, "malformed_request", "The request may not contain NUL characters.",
+                           {name.replace(NUL, "\\u0000"): ["Must not contain NUL characters."]})
+
+
 def read_body() -> None:
     """before_request: read, bound, decompress and parse the body of a write request."""
     if request.method not in _BODY_METHODS or not _has_body():
@@ -168,6 +210,8 @@ def read_body() -> None:
         raise _too_large(limit)
     body = _read_gzip(stream, limit) if coding == "gzip" else _read_plain(stream, limit)
     g.json_body = parse_json(body)
+    if b"\\u0000" in body:  # JSON can only carry a NUL escaped; walk the value only then
+        _refuse_nul(g.json_body)
     # Werkzeug's cache of the request data: whoever reads the body next gets the plain JSON.
     request._cached_data = body  # type: ignore[attr-defined]
 
@@ -183,4 +227,5 @@ def json_body(*, required: bool = True) -> Any:
 
 
 def init_app(app: Flask) -> None:
+    app.before_request(reject_nul_in_url)
     app.before_request(read_body)

@@ -30,7 +30,9 @@ def _require_json_body() -> None:
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
 
 
-@blp.route("/conflicts/<int:conflict_id>/resolve", methods=["POST"])
+# `max`: the ids are 32-bit INTEGER columns; a larger number (or one past SQLite's 64 bits) would
+# reach the database and fail as a 500 instead of matching no route (404).
+@blp.route("/conflicts/<int(max=2147483647):conflict_id>/resolve", methods=["POST"])
 @access(COORDINATOR, ADMIN)
 @blp.arguments(ResolveConflictRequestSchema)
 @blp.response(200, ResolvedConflictSchema)
@@ -42,7 +44,7 @@ def resolve_conflict(args: dict[str, Any], conflict_id: int) -> dict[str, Any]:
     return resolution.resolve_conflict(db.session, current_principal(), conflict_id, use=args["use"], now=utcnow())
 
 
-@blp.route("/quarantine/<int:quarantine_id>/discard", methods=["POST"])
+@blp.route("/quarantine/<int(max=2147483647):quarantine_id>/discard", methods=["POST"])
 @access(COORDINATOR, ADMIN)
 @blp.arguments(DiscardRequestSchema)
 @blp.response(200, ResolvedQuarantinedSchema)
@@ -55,7 +57,7 @@ def discard_quarantined(args: dict[str, Any], quarantine_id: int) -> dict[str, A
     )
 
 
-@blp.route("/quarantine/<int:quarantine_id>/apply", methods=["POST"])
+@blp.route("/quarantine/<int(max=2147483647):quarantine_id>/apply", methods=["POST"])
 @access(COORDINATOR, ADMIN)
 @blp.arguments(ApplyRequestSchema)
 @blp.response(200, ResolvedQuarantinedSchema)

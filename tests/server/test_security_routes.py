@@ -42,7 +42,7 @@ class Route:
     @property
     def url(self) -> str:
         # Any value reaches the auth hook: it runs before the view looks anything up.
-        return re.sub(r"<int:[^>]+>", "1", re.sub(r"<(?:(?:string|path):)?[a-z_]+>", "x", self.rule))
+        return re.sub(r"<[^>]+>", "x", re.sub(r"<int[(:][^>]*>", "1", self.rule))
 
     def __str__(self) -> str:
         return f"{self.method} {self.rule}"
