@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import re
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -33,6 +34,7 @@ from server.aggregation.query import QueryError, aggregate
 from server.compression import GZIP_ETAG_SUFFIX
 from server.models import Area, Country, ImpactStatement
 from server.models.public import PublishedImpact
+from server.seq import current_seq
 from server.timeutil import isoformat_z, utcnow
 
 log = logging.getLogger(__name__)
@@ -45,7 +47,7 @@ PUBLIC_FILTERS = ("population_group", "sex", "age_band", "service", "visit", "it
 YEAR_PLACEHOLDER = "{year}"
 # The only braces a statement's text may contain are `{year}`'s: anything else is a typo.
 _OTHER_BRACES = re.compile(r"[{}]")
-_COUNTRY_CODE = re.compile(r"^[A-Za-z]{2}$")
+_COUNTRY_CODE = re.compile(r"[A-Za-z]{2}")
 
 
 class UnknownCountry(LookupError):
@@ -77,7 +79,7 @@ def country_code(raw: str) -> str | None:
     Codes are accepted in either case (a website may build URLs from lower-case slugs); anything
     that is not two ASCII letters is refused before it reaches the database.
     """
-    return raw.upper() if _COUNTRY_CODE.match(raw) else None
+    return raw.upper() if _COUNTRY_CODE.fullmatch(raw) else None
 
 
 def published_value(count: int) -> tuple[int | None, bool]:
@@ -121,24 +123,64 @@ def build_impact(session: Session, code: str, year: int, by: str | None = None) 
 
     Raises UnknownCountry. A statement that cannot be computed (its filters name a code that was
     since deleted, say) is left out and logged, rather than taking the country's page down.
+    An answer computed since the last change anywhere is reused: see `ImpactCache`.
     """
     country = session.get(Country, code)
     if country is None:
         raise UnknownCountry(code)
+    rows = list(session.execute(select(ImpactStatement).where(ImpactStatement.country_code == code)
+                                .order_by(ImpactStatement.position)).scalars())
+    key = (str(session.get_bind().engine.url), code, year, by)
+    stamp = (current_seq(session), tuple((r.id, r.position, r.indicator, _canonical(r.filters), r.text)
+                                         for r in rows))
+    cached = CACHE.get(key, stamp)
+    if cached is not None:
+        return cached
     areas = None
     if by == "area":
         areas = [(row.id, row.name) for row in session.execute(
             select(Area.id, Area.name).where(Area.country_code == code).order_by(Area.name, Area.id))]
     statements = []
-    rows = session.execute(select(ImpactStatement).where(ImpactStatement.country_code == code)
-                           .order_by(ImpactStatement.position)).scalars()
     for row in rows:
         statement = _statement(session, row, year, areas)
         if statement is not None:
             statements.append(statement)
     content = {"country": code, "year": year, "by": by, "statements": statements}
     as_of = _published_since(session, code, year, by or "total", content)
-    return Impact(code, country.name, year, by, as_of, statements)
+    impact = Impact(code, country.name, year, by, as_of, statements)
+    CACHE.put(key, stamp, impact)
+    return impact
+
+
+class ImpactCache:
+    """Computed pages, per process, reused while the change stamp they were computed at holds.
+
+    The stamp is the seq counter (every record version, reference edit and bulk load takes a seq,
+    in commit order, so an unchanged counter means no committed change anywhere since) plus the
+    statements themselves (edited without a seq). Distinct-people statements cost in proportion
+    to the people of the year, so without this every request, a 304 included, would pay for
+    them. What changes figures without a seq (`rollups rebuild` repairing drift, a database
+    restored from backup) shows within `ttl` seconds.
+    """
+
+    def __init__(self, ttl: float = 60.0) -> None:
+        self.ttl = ttl
+        self._entries: dict[tuple[Any, ...], tuple[tuple[Any, ...], float, Impact]] = {}
+
+    def get(self, key: tuple[Any, ...], stamp: tuple[Any, ...]) -> Impact | None:
+        entry = self._entries.get(key)  # one dict operation: safe across a worker's threads
+        if entry is None or entry[0] != stamp or time.monotonic() - entry[1] > self.ttl:
+            return None
+        return entry[2]
+
+    def put(self, key: tuple[Any, ...], stamp: tuple[Any, ...], impact: Impact) -> None:
+        self._entries[key] = (stamp, time.monotonic(), impact)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+
+CACHE = ImpactCache()
 
 
 def _statement(session: Session, row: ImpactStatement, year: int,

@@ -17,7 +17,14 @@ from server.compression import gzip_etag
 from server.models import ImpactStatement
 from server.public import _shown
 from tests.factories import EnrolledDevice, make_device
-from tests.server.test_public import DAY, IMPACT, consultations, push, statement
+from tests.server.test_public import (
+    DAY,
+    IMPACT,
+    consultations,
+    fresh_cache,  # noqa: F401  (autouse: clears the page cache here too)
+    push,
+    statement,
+)
 
 HTML = "/public/v1/countries/LY/impact.html?year=2016"
 

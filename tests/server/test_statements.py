@@ -7,7 +7,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import ImpactStatement
-from tests.server.test_public import IMPACT
+from tests.server.test_public import (
+    IMPACT,
+    fresh_cache,  # noqa: F401  (autouse: clears the page cache here too)
+)
 
 
 def run(app: Flask, *args: str):
