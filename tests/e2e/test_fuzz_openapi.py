@@ -16,7 +16,6 @@ import time
 from collections import Counter
 from typing import Any
 
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
@@ -119,6 +118,3 @@ def test_fuzzing_every_operation_finds_no_5xx_and_changes_nothing(site: Site) ->
     assert secrets_in_log(site.server.log_path, {"password": PASSWORD, "user token": token,
                                                  "device token": tablet.token}) == []
     assert username  # the user exists; usernames may appear in logs, secrets may not
-
-
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
