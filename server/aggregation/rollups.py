@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, insert, or_, select, text
+from sqlalchemy import bindparam, delete, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -284,16 +284,13 @@ def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLoo
     _lock_people(session, persons)
     facts = facts_for_people(session, persons, ref)
     table = RollupPersonFact.__table__
-    by_indicator_country: dict[tuple[str, str], list[PersonKey]] = defaultdict(list)
-    for person in persons:
-        by_indicator_country[person[:2]].append(person)
-    for (indicator, country), group in by_indicator_country.items():
-        for chunk in _chunks(sorted(group), 200):
-            session.execute(delete(table).where(
-                table.c.indicator == indicator,
-                table.c.country == country,
-                or_(*(and_(table.c.beneficiary_ref == p[2], table.c.month == p[3]) for p in chunk)),
-            ))
+    # One indexed equality delete per person-month (executemany): an OR of many pairs would make
+    # SQLite scan the whole table, and the load would grow quadratic with the people.
+    session.execute(
+        delete(table).where(table.c.indicator == bindparam("p_indicator"), table.c.country == bindparam("p_country"),
+                            table.c.beneficiary_ref == bindparam("p_ref"), table.c.month == bindparam("p_month")),
+        [{"p_indicator": p[0], "p_country": p[1], "p_ref": p[2], "p_month": p[3]} for p in sorted(persons)],
+    )
     if facts:
         session.execute(insert(table), [fact_row(key, fact) for key, fact in sorted(facts.items())])
 
