@@ -1,0 +1,65 @@
+"""`make bench` / `python -m bench`: every benchmark on SQLite and PostgreSQL, one table at the end.
+
+    python -m bench [--engines sqlite,postgresql] [--only push,aggregates] [--records 20000]
+                    [--pull 50000] [--small 10000] [--large 100000] [--requests 50] [--workers 2]
+
+- push (bench/push.py): push throughput vs a reference ingest, op-level and batch-level replay,
+  worker memory; the pull (bench/pull.py) runs on the same server.
+- aggregates (bench/aggregates.py): aggregates and public totals at `--small` and `--large` records.
+
+The defaults fit `make bench` in under 10 minutes on a 2-core machine; `--large 1000000` is the
+full run (about half an hour more per engine, for the bulk load). docs/performance.md says which
+figures came from which run. The workers default to gunicorn.conf.py's (WORKERS, else 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+from bench import aggregates, push
+from bench.common import Results, engine
+
+BENCHMARKS = ("push", "aggregates")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--engines", default="sqlite,postgresql")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: push, aggregates")
+    parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
+    parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
+    parser.add_argument("--small", type=int, default=10_000, help="records for the small aggregate figures")
+    parser.add_argument("--large", type=int, default=100_000, help="records for the large aggregate figures")
+    parser.add_argument("--requests", type=int, default=50, help="requests per latency figure")
+    parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    args = parser.parse_args()
+    only = set(args.only.split(","))
+    if unknown := only - set(BENCHMARKS):
+        parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
+
+    results = Results()
+    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    for name in args.engines.split(","):
+        print(f"== {name}", flush=True)
+        with engine(name) as eng:
+            if "push" in only:
+                push.run(eng, results, records=args.records, pull_records=args.pull, workers=args.workers)
+            if "aggregates" in only:
+                aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
+                               workers=args.workers)
+    elapsed = time.perf_counter() - started
+    print()
+    print(results.table())
+    print(f"\n{elapsed / 60:.1f} min on {os.cpu_count()} CPUs ({platform.python_implementation()} "
+          f"{platform.python_version()}), {args.workers} gunicorn workers; load average "
+          f"{load_before:.1f} at the start, {os.getloadavg()[0]:.1f} at the end (other work on the machine "
+          f"skews every figure; compare ratios rather than rates across runs)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,195 @@
+"""What every benchmark shares: fresh databases per engine, a real server, tablets, timing, /proc.
+
+A benchmark gets an `Engine`: `new_database(name)` returns the URL of a fresh, empty database on
+that engine. SQLite databases are files under one temporary directory; PostgreSQL databases live
+in one throwaway cluster started with `durable=True` (fsync and synchronous_commit on, as in
+production; the test clusters turn them off), unless BENCH_DATABASE_URL names a server whose
+role may create databases.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from server.extensions import db
+from tests.e2e.live_server import direct_app
+from tests.factories import make_device, make_token, make_user
+from tests.pg_cluster import Cluster, start_cluster
+
+
+@dataclass
+class Engine:
+    name: str  # "sqlite" | "postgresql"
+    _tmp: Path | None = None
+    _cluster: Cluster | None = None
+    _count: int = 0
+
+    def new_database(self, label: str) -> str:
+        self._count += 1
+        if self.name == "sqlite":
+            assert self._tmp is not None
+            return f"sqlite:///{self._tmp}/{label}-{self._count}.db"
+        assert self._cluster is not None
+        return self._cluster.create_database(f"bench_{label}_{self._count}")
+
+
+@contextmanager
+def engine(name: str) -> Iterator[Engine]:
+    if name == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="fieldsync-bench-") as tmp:
+            yield Engine(name, _tmp=Path(tmp))
+        return
+    if name != "postgresql":
+        raise ValueError(f"unknown engine {name!r}")
+    # Durable: a benchmark with fsync off would measure a database nobody runs.
+    cluster = start_cluster(durable=True)
+    try:
+        yield Engine(name, _cluster=cluster)
+    finally:
+        cluster.stop()
+
+
+# --- accounts -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Credentials:
+    headers: dict[str, str]
+    team_id: str
+
+
+def device_for(database_url: str, team_id: str) -> Credentials:
+    """A committed, active device of `team_id`."""
+    app = direct_app(database_url)
+    with app.app_context():
+        enrolled = make_device(db.session, team_id=team_id)
+        creds = Credentials(dict(enrolled.headers), team_id)
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return creds
+
+
+def coordinator_for(database_url: str) -> dict[str, str]:
+    """Bearer headers of a committed coordinator of LY."""
+    app = direct_app(database_url)
+    with app.app_context():
+        token = make_token(db.session, make_user(db.session, role="coordinator", countries=("LY",)))
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    return {"Authorization": f"Bearer {token}"}
+
+
+def team_sites(database_url: str, team_id: str) -> list[str]:
+    from server.models import Team
+
+    app = direct_app(database_url)
+    with app.app_context():
+        team = db.session.get(Team, team_id)
+        assert team is not None
+        sites = sorted(team.site_ids)
+        db.session.remove()
+        db.engine.dispose()
+    return sites
+
+
+# --- synthetic consultations, as a tablet sends them --------------------------------------------
+
+GROUPS = ["refugee", "asylum_seeker", "migrant", "idp", "returnee", "host"]
+SEXES = ["f", "m", "x"]
+BANDS = ["0-4", "5-17", "18-59", "60+"]
+SERVICES = ["general", "mhpss", "srh", "gbv", "ncd", "trauma", "vaccination"]
+
+
+def consultations(count: int, team_id: str, sites: list[str], *, seed: int = 8) -> list[dict[str, Any]]:
+    """`count` create mutations of varied consultations over the last year.
+
+    Varied on purpose: identical records would all land in one rollup cell, which flatters the
+    rollup cost. 70% carry a beneficiary_ref drawn from count/4 people, so distinct-people facts
+    are maintained as in the field.
+    """
+    rng = random.Random(seed)
+    today = date.today()
+    people = max(count // 4, 1)
+    mutations = []
+    for _ in range(count):
+        occurred = today - timedelta(days=1 + rng.randrange(365))
+        data: dict[str, Any] = {
+            "site_id": rng.choice(sites), "team_id": team_id, "occurred_on": occurred.isoformat(),
+            "recorded_at": f"{occurred.isoformat()}T{rng.randrange(8, 18):02d}:{rng.randrange(60):02d}:00Z",
+            "population_group": rng.choice(GROUPS), "sex": rng.choice(SEXES), "age_band": rng.choice(BANDS),
+            "visit": rng.choice(["new", "follow_up"]), "service": rng.choice(SERVICES),
+            "referral": rng.random() < 0.1,
+        }
+        if rng.random() < 0.7:
+            data["beneficiary_ref"] = f"ben-{rng.randrange(people):06d}"
+        mutations.append({"op_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "kind": "create",
+                          "entity": "consultation", "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                          "data": data})
+    return mutations
+
+
+# --- measurements -------------------------------------------------------------------------------
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * len(ordered)) - 1))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def proc_status_kb(pid: int, key: str) -> int:
+    """A `VmRSS`/`VmHWM` line of /proc/<pid>/status, in kB (0 if the process is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(key + ":"):
+                return int(line.split()[1])
+    except FileNotFoundError:
+        pass
+    return 0
+
+
+@dataclass
+class Row:
+    """One line of the printed table."""
+
+    engine: str
+    benchmark: str
+    value: str
+    note: str = ""
+
+
+@dataclass
+class Results:
+    rows: list[Row] = field(default_factory=list)
+
+    def add(self, engine_name: str, benchmark: str, value: str, note: str = "") -> None:
+        self.rows.append(Row(engine_name, benchmark, value, note))
+        print(f"  [{engine_name}] {benchmark}: {value}  {note}", flush=True)
+
+    def table(self) -> str:
+        headers = ("engine", "benchmark", "result", "note")
+        cells = [headers, *((r.engine, r.benchmark, r.value, r.note) for r in self.rows)]
+        widths = [max(len(row[i]) for row in cells) for i in range(4)]
+        line = "| " + " | ".join(f"{{:<{w}}}" for w in widths) + " |"
+        out = [line.format(*headers), "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+        out += [line.format(*row) for row in cells[1:]]
+        return "\n".join(out)
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "") not in ("", "0")

@@ -1,0 +1,200 @@
+"""Push throughput against a reference ingest, replays, worker memory (and the pull, on the same server).
+
+One fresh database and one `gunicorn --config gunicorn.conf.py` per engine:
+
+1. **push**: `records` varied consultations in batches of the advertised `push_max_mutations`, one
+   keep-alive client (requests.Session), as one tablet syncing a backlog. Rate = applied records
+   over wall-clock time from the first request to the last response.
+2. **reference ingest**: the same records into a second, identically migrated database on the same
+   engine by the leanest durable path we could write: per batch one transaction holding one
+   `executemany` INSERT into `records` (no validation, no HTTP, no history, no rollups), with the
+   application's own durability settings (SQLite WAL + synchronous=NORMAL; PostgreSQL fsync and
+   synchronous_commit on). Fieldsync / reference is the figure to judge: it factors out the
+   machine and the disk.
+3. **replay, op-level**: the same mutations under new batch ids: every item is a `duplicate`
+   found through op memory. **replay, batch-level**: the same bodies under the same batch ids:
+   the stored response comes back (`Idempotent-Replayed: true`).
+4. **pull** (bench/pull.py) on the same server, so worker memory covers it too.
+5. **memory**: VmHWM of the workers after pushing the largest batches allowed (500 valid
+   mutations with every optional text at its maximum; then a body of ~`push_max_bytes` whose 500
+   mutations carry junk fields, so all are rejected into quarantine), and VmRSS of every worker
+   after warm-up and after the pull (before these two batches).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from typing import Any
+
+import psycopg
+import requests
+
+from bench import pull as pull_bench
+from bench.common import Engine, Results, consultations, device_for, proc_status_kb, team_sites
+from tests.e2e.live_server import LiveServer, live_server, prepare_database
+from tests.factories import push_body
+
+TEAM = "ly-mmt-tripoli"
+PULL_TEAM = "ly-chw-tripoli"
+
+
+def _post(http: requests.Session, server: LiveServer, headers: dict[str, str],
+          body: dict[str, Any]) -> requests.Response:
+    response = http.post(server.url + "/api/v1/sync/push", json=body,
+                         headers={**headers, "Idempotency-Key": str(body["batch_id"])}, timeout=300)
+    if response.status_code != 200:
+        raise RuntimeError(f"push answered {response.status_code}: {response.text[:300]}\n{server.log_tail()}")
+    return response
+
+
+def _push_all(http: requests.Session, server: LiveServer, headers: dict[str, str], bodies: list[dict[str, Any]],
+              expect: str, on_batch: Any = None) -> float:
+    """Seconds to push `bodies` one after another; every item must come back `expect`."""
+    started = time.perf_counter()
+    for body in bodies:
+        response = _post(http, server, headers, body)
+        statuses = {result["status"] for result in response.json()["results"]}
+        if statuses != {expect}:
+            raise RuntimeError(f"expected only {expect!r}, got {statuses}")
+        if on_batch is not None:
+            on_batch()
+    return time.perf_counter() - started
+
+
+def _worker_rss(server: LiveServer) -> dict[int, int]:
+    return {pid: proc_status_kb(pid, "VmRSS") for pid in server.worker_pids()}
+
+
+def _row_of(mutation: dict[str, Any], seq: int, now: str) -> tuple[Any, ...]:
+    data = mutation["data"]
+    entity_data = {k: v for k, v in data.items() if k not in ("site_id", "team_id", "occurred_on", "recorded_at")}
+    return (mutation["id"], mutation["entity"], data["team_id"], data["site_id"], data["occurred_on"],
+            data["recorded_at"], data["population_group"], data.get("beneficiary_ref"), json.dumps(entity_data),
+            1, seq, "active", False, None, now, now)
+
+
+_COLUMNS = ("id, entity, team_id, site_id, occurred_on, recorded_at, population_group, beneficiary_ref, data, "
+            "version, seq, status, clock_suspect, device_id, received_at, updated_at")
+
+
+def reference_ingest(database_url: str, batches: list[list[dict[str, Any]]]) -> float:
+    """Seconds to insert the batches' records, one transaction and one executemany per batch."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    seq = 10_000_000  # far above anything the seed used; the column is unique
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        # The application's settings (server/extensions.py), so both pay the same durability.
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        sql = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
+        started = time.perf_counter()
+        for batch in batches:
+            rows = [_row_of(m, seq := seq + 1, now) for m in batch]
+            connection.execute("BEGIN IMMEDIATE")
+            connection.executemany(sql, rows)
+            connection.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        connection.close()
+        return elapsed
+    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
+    sql = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join(['%s'] * 16)})"
+    with psycopg.connect(conninfo) as connection:
+        started = time.perf_counter()
+        for batch in batches:
+            rows = [_row_of(m, seq := seq + 1, now) for m in batch]
+            with connection.cursor() as cursor:
+                cursor.executemany(sql, rows)
+            connection.commit()
+        return time.perf_counter() - started
+
+
+def _largest_valid_batch(size: int, team_id: str, sites: list[str]) -> dict[str, Any]:
+    mutations = consultations(size, team_id, sites, seed=int(time.time()))
+    for m in mutations:
+        m["data"]["beneficiary_ref"] = uuid.uuid4().hex * 2  # 64 characters, the maximum
+        m["reason"] = "r" * 500  # the longest reason accepted
+    return push_body(mutations)
+
+
+def _largest_body(size: int, max_bytes: int) -> dict[str, Any]:
+    """~max_bytes of JSON in `size` mutations, each with an unknown field: all rejected, all quarantined."""
+    padding = "x" * int(max_bytes * 0.95 / size)
+    mutations = [{"op_id": str(uuid.uuid4()), "kind": "create", "entity": "consultation", "id": str(uuid.uuid4()),
+                  "data": {"junk": padding}} for _ in range(size)]
+    return push_body(mutations)
+
+
+def run(eng: Engine, results: Results, *, records: int, pull_records: int, workers: int) -> None:
+    name = eng.name
+    url = eng.new_database("push")
+    prepare_database(url)
+    reference_url = eng.new_database("reference")
+    prepare_database(reference_url)
+    tablet = device_for(url, TEAM)
+    sites = team_sites(url, TEAM)
+    with live_server(url, workers=workers) as server, requests.Session() as http:
+        limits = http.get(server.url + "/api/v1/sync/hello", headers=tablet.headers, timeout=30).json()["limits"]
+        size = int(limits["push_max_mutations"])
+        # Warm-up on separate connections, so every worker has imported, connected and cached.
+        for n in range(workers * 2):
+            with requests.Session() as warm:
+                _post(warm, server, tablet.headers, push_body(consultations(20, TEAM, sites, seed=1000 + n)))
+        rss_start = _worker_rss(server)
+
+        mutations = consultations(records, TEAM, sites)
+        batches = [mutations[i:i + size] for i in range(0, len(mutations), size)]
+        bodies = [push_body(batch) for batch in batches]
+        peak_rss: dict[int, int] = {}
+
+        def sample() -> None:
+            for pid, kb in _worker_rss(server).items():
+                peak_rss[pid] = max(peak_rss.get(pid, 0), kb)
+
+        push_s = _push_all(http, server, tablet.headers, bodies, "applied", sample)
+        push_rate = records / push_s
+        ref_s = reference_ingest(reference_url, batches)
+        ref_rate = records / ref_s
+        results.add(name, "push: Fieldsync", f"{push_rate:,.0f} rec/s",
+                    f"{records:,} consultations, {len(bodies)} batches of {size}, "
+                    f"{push_s / len(bodies) * 1000:.0f} ms/batch")
+        results.add(name, "push: reference ingest", f"{ref_rate:,.0f} rec/s",
+                    "one executemany per batch, one transaction, into records")
+        results.add(name, "push: Fieldsync / reference", f"{push_rate / ref_rate:.2f}", "goal >= 0.5")
+
+        op_bodies = [push_body(batch) for batch in batches]
+        op_s = _push_all(http, server, tablet.headers, op_bodies, "duplicate")
+        results.add(name, "replay, op-level (new batch ids)", f"{records / op_s:,.0f} rec/s",
+                    f"{push_s / op_s:.1f}x the first push")
+        started = time.perf_counter()
+        for body in bodies:
+            response = _post(http, server, tablet.headers, body)
+            if response.headers.get("Idempotent-Replayed") != "true":
+                raise RuntimeError("batch replay was not replayed")
+        batch_s = time.perf_counter() - started
+        results.add(name, "replay, batch-level (same batch ids)", f"{records / batch_s:,.0f} rec/s",
+                    f"{push_s / batch_s:.1f}x the first push")
+
+        pull_bench.run(url, server, results, name, team_id=PULL_TEAM, records=pull_records)
+
+        # Before the largest batches: those raise the high-water mark on purpose.
+        rss_end = _worker_rss(server)
+        valid = _largest_valid_batch(size, TEAM, sites)
+        _push_all(http, server, tablet.headers, [valid], "applied")
+        hwm_valid = max(proc_status_kb(pid, "VmHWM") for pid in server.worker_pids())
+        junk = _largest_body(size, int(limits["push_max_bytes"]))
+        junk_bytes = len(json.dumps(junk))
+        _push_all(http, server, tablet.headers, [junk], "rejected")
+        hwm_junk = max(proc_status_kb(pid, "VmHWM") for pid in server.worker_pids())
+        results.add(name, "memory: worker peak RSS, largest valid batch", f"{hwm_valid / 1024:.0f} MB",
+                    f"VmHWM, {size} mutations, {len(json.dumps(valid)) / 1024:.0f} KB body")
+        results.add(name, "memory: worker peak RSS, largest body", f"{hwm_junk / 1024:.0f} MB",
+                    f"VmHWM, {junk_bytes / 1e6:.1f} MB body, {size} rejected into quarantine")
+        growth = {pid: rss_end.get(pid, 0) - kb for pid, kb in rss_start.items()}
+        during_push = {pid: peak_rss.get(pid, 0) - kb for pid, kb in rss_start.items()}
+        results.add(name, "memory: worker RSS start -> end", " / ".join(
+            f"{rss_start[pid] / 1024:.0f}->{rss_end.get(pid, 0) / 1024:.0f} MB" for pid in sorted(rss_start)),
+            f"max growth {max(growth.values()) / 1024:.1f} MB from warm-up to after the pull, "
+            f"{max(during_push.values()) / 1024:.1f} MB during the {records:,}-record push")
