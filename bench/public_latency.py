@@ -10,7 +10,8 @@ for PostgreSQL's lock table), then `gunicorn --config gunicorn.conf.py` serves i
 
 - latency: `--requests` sequential requests, median and p95, without and with `If-None-Match`
   (the current ETag, so every answer is a 304);
-- throughput: `--clients` concurrent keep-alive clients for the same number of requests each.
+- throughput: `--clients` concurrent keep-alive clients for the same number of requests each;
+- and, in process, what computing a page costs when the per-process cache is empty.
 
 `--skip-build` reuses a database built earlier (PostgreSQL: give its URL). Not a test: numbers
 for the notes. The client runs on the same machine as the server, so on a small machine it
@@ -61,6 +62,26 @@ def build(database_url: str, records: int) -> None:
         db.session.remove()
         db.engine.dispose()
     print(f"built {loaded:,} records in {time.perf_counter() - started:.0f} s", flush=True)
+
+
+def cold(database_url: str, repeat: int = 5) -> None:
+    """What one page costs to compute, cache emptied before each (in process, no HTTP)."""
+    from server import public
+
+    app = direct_app(database_url)
+    with app.app_context():
+        for by in (None, "area"):
+            times = []
+            for _ in range(repeat):
+                public.CACHE.clear()
+                started = time.perf_counter()
+                public.build_impact(db.session, "LY", 2016, by)
+                times.append(time.perf_counter() - started)
+                db.session.rollback()
+            print(f"  computing the page (by={by}), no cache: median {statistics.median(times) * 1000:.1f} ms",
+                  flush=True)
+        db.session.remove()
+        db.engine.dispose()
 
 
 def _timed(http: requests.Session, url: str, headers: dict[str, str], expect: int) -> float:
@@ -142,6 +163,7 @@ def main() -> None:
             prepare_database(url)  # migrations only; the seed changes nothing the second time
         else:
             build(url, args.records)
+        cold(url)
         with live_server(url, workers=args.workers) as server:
             for path in PATHS.values():
                 measure(server.url, path, args.requests, args.clients)

@@ -185,6 +185,9 @@ CACHE = ImpactCache()
 
 def _statement(session: Session, row: ImpactStatement, year: int,
                areas: list[tuple[str, str]] | None) -> dict[str, Any] | None:
+    if not isinstance(row.filters or {}, dict):
+        log.error("impact statement %s of %s not published: filters are not a mapping", row.id, row.country_code)
+        return None
     filters = dict(row.filters or {})
     problems = statement_problems(row.indicator, filters, row.text)
     if problems:
