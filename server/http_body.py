@@ -10,9 +10,11 @@ decompress anything) reads every POST/PUT/PATCH body:
   decompression, as api.md says; an honest `Content-Length` beyond it is refused before reading.
 - A body must be `application/json` (or `+json`) in UTF-8, else 415; an unknown content coding
   is 415 too. Invalid UTF-8, malformed JSON, NaN/Infinity, absurd nesting: 400 `malformed_request`.
-- A NUL character (`\u0000`) anywhere in the body, or in the URL's path or query, is a 400 as well:
-  no Fieldsync value (ids, codes, dates, short texts) can hold one, and PostgreSQL refuses NUL in
-  text columns, so letting it through turned a client's bad byte into a 500 (tests/server/test_hostile_input.py).
+- A NUL character (`\u0000`) can be in no Fieldsync value (ids, codes, dates, short texts), and
+  PostgreSQL refuses NUL in text columns, so letting it through turned a client's bad byte into a 500
+  (tests/server/test_hostile_input.py). In a body it is a 422 naming the field, except where a view
+  checks it itself (`nul_tolerated_within`: push rejects that one mutation, keeps the rest); in the
+  path, 404 (no id holds one); in the query, a 422 naming the parameter.
 
 The parsed value is kept for `json_body()`, and the decompressed bytes replace Werkzeug's cached
 request data, so `request.get_json()` and webargs/flask-smorest schemas see plain JSON as well.
@@ -22,11 +24,15 @@ from __future__ import annotations
 
 import json
 import zlib
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
-from server.errors import ApiError
+from server.errors import ApiError, validation_error
+from sync.text import NUL, NUL_MESSAGE, nul_path
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 CHUNK = 64 * 1024
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -157,43 +163,40 @@ def parse_json(body: bytes) -> Any:
         raise _malformed(f"The body is not valid JSON: {exc}.") from None
 
 
-NUL = "\x00"
+def nul_tolerated_within(prefix: str, *, otherwise: int = 422) -> Callable[[F], F]:
+    """Declare that a view checks NULs under `prefix` of its body itself (the push engine rejects
+    such a mutation item by item, so one bad string never blocks the rest of a batch); a NUL
+    elsewhere in the body is answered with `otherwise` (400 for a malformed envelope)."""
 
+    def decorate(view: F) -> F:
+        view._fieldsync_nul_within = (prefix, otherwise)  # type: ignore[attr-defined]
+        return view
 
-def _nul_path(value: Any, path: str = "") -> str | None:
-    """The path of the first key or string holding a NUL, or None."""
-    if isinstance(value, str):
-        return (path or "_request") if NUL in value else None
-    if isinstance(value, dict):
-        for key, item in value.items():
-            where = f"{path}.{key}" if path else str(key)
-            if NUL in key:
-                return where.replace(NUL, "\\u0000")
-            if (found := _nul_path(item, where)) is not None:
-                return found
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            if (found := _nul_path(item, f"{path}.{index}" if path else str(index))) is not None:
-                return found
-    return None
+    return decorate
 
 
 def _refuse_nul(value: Any) -> None:
-    where = _nul_path(value)
-    if where is not None:
-        raise ApiError(400, "malformed_request", "The request may not contain NUL characters.",
-                       {where: ["Must not contain NUL characters."]})
+    """A NUL is well-formed JSON but no Fieldsync value can hold one: 422 naming the field."""
+    where = nul_path(value)
+    if where is None:
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    prefix, status = getattr(view, "_fieldsync_nul_within", (None, 422))
+    if prefix is not None and where.startswith(prefix + "."):
+        return
+    code = "malformed_request" if status == 400 else "validation_failed"
+    raise ApiError(status, code, "The request may not contain NUL characters.", {where: [NUL_MESSAGE]})
 
 
 def reject_nul_in_url() -> None:
-    """before_request: a NUL in the path or the query string is refused before any view reads it."""
+    """before_request: a NUL in the path or the query string is refused before any view reads it.
+
+    No id holds a NUL, so such a path names nothing (404); a query parameter is a 422 naming it."""
     if NUL in request.path:
-        raise ApiError(400, "malformed_request", "The request may not contain NUL characters.",
-                       {"_path": ["Must not contain NUL characters."]})
+        raise ApiError(404, "not_found", "Nothing is found at this address.")
     for name, value in request.args.items(multi=True):
         if NUL in name or NUL in value:
-            raise ApiError(400, "malformed_request", "The request may not contain NUL characters.",
-                           {name.replace(NUL, "\\u0000"): ["Must not contain NUL characters."]})
+            raise validation_error({name.replace(NUL, "\\u0000"): [NUL_MESSAGE]})
 
 
 def read_body() -> None:

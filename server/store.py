@@ -43,6 +43,7 @@ from server.models import (
 )
 from server.seq import reserve_seqs
 from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
+from sync.text import without_nul
 
 # Keys of the JSON kept in applied_ops.outcome.
 _FINGERPRINT = "fingerprint"
@@ -281,10 +282,11 @@ class SqlRecordStore:
                 "team_id": self.device.team_id,
                 "batch_id": self.batch_id,
                 # Whatever the device sent, for a coordinator to match with the tablet's log.
-                "op_id": str(op_id)[:_QUARANTINE_OP_ID_MAX] if op_id is not None else None,
+                "op_id": without_nul(str(op_id))[:_QUARANTINE_OP_ID_MAX] if op_id is not None else None,
                 "reason": reason,
-                "mutation": copy.deepcopy(raw),
-                "errors": copy.deepcopy(errors),
+                # NULs made visible (and copied): PostgreSQL refuses NUL in text, and the raw item is kept.
+                "mutation": without_nul(raw),
+                "errors": without_nul(errors),
                 "status": "open",
                 "created_at": naive_utc(at),
             }

@@ -30,6 +30,7 @@ from sync.domain import (
 )
 from sync.fingerprint import fingerprint
 from sync.store import RecordStore
+from sync.text import NUL_MESSAGE, nul_path
 
 # validate(entity, data) -> (clean_data, errors). Errors are keyed by field
 # path inside ``data`` (no "data." prefix); clean data is JSON-ready and flat
@@ -77,6 +78,9 @@ def parse_mutation(raw: Any) -> tuple[Mutation | None, Errors]:
     """
     if not isinstance(raw, dict):
         return None, {"mutation": [NOT_OBJECT]}
+    if (where := nul_path(raw)) is not None:
+        # Rejected here, item by item, so one bad string never blocks the rest of the batch.
+        return None, {where: [NUL_MESSAGE]}
     errors: Errors = {}
     for key in sorted(set(raw) - _MUTATION_KEYS):
         errors[str(key)] = [UNKNOWN_FIELD]

@@ -9,7 +9,7 @@ from flask_smorest import Blueprint
 from schemas.sync import PushRequestSchema, PushResponseSchema
 from server.auth import DEVICE, access, current_principal, device_revoked_error
 from server.extensions import db
-from server.http_body import json_body
+from server.http_body import json_body, nul_tolerated_within
 from server.push import DeviceRevoked, push_batch
 from sync.domain import DeviceContext
 
@@ -25,6 +25,7 @@ def _device() -> DeviceContext:
 
 @blp.route("/push", methods=["POST"])
 @access(DEVICE, allow_revoked_device=True)
+@nul_tolerated_within("mutations", otherwise=400)
 @blp.doc(
     parameters=[
         {"in": "header", "name": "Idempotency-Key", "required": True, "schema": {"type": "string"},

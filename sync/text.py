@@ -1,0 +1,42 @@
+"""Text rules shared by the engine and the HTTP edge (standard library only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+NUL = "\x00"
+NUL_MESSAGE = "Must not contain NUL characters."
+
+
+def nul_path(value: Any, path: str = "") -> str | None:
+    """The dotted path of the first key or string holding a NUL character, or None.
+
+    No Fieldsync value (ids, codes, dates, short texts) can hold one, and PostgreSQL refuses NUL
+    in text, so it is found before anything is stored. A NUL in a key is shown escaped.
+    """
+    if isinstance(value, str):
+        return (path or "_request") if NUL in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            where = f"{path}.{key}" if path else str(key)
+            if NUL in str(key):
+                return where.replace(NUL, "\\u0000")
+            if (found := nul_path(item, where)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := nul_path(item, f"{path}.{index}" if path else str(index))) is not None:
+                return found
+    return None
+
+
+def without_nul(value: Any) -> Any:
+    """A copy with every NUL written as the visible text `\\u0000`: how a quarantined raw
+    mutation keeps what the device sent in a form every database column accepts."""
+    if isinstance(value, str):
+        return value.replace(NUL, "\\u0000")
+    if isinstance(value, dict):
+        return {without_nul(str(key)): without_nul(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul(item) for item in value]
+    return value
