@@ -1,7 +1,8 @@
 """Rollup maintenance: keep `rollup_cells` and `rollup_person_facts` in step with the records.
 
-The push engine calls `record_changed(session, before, after)` inside the push transaction after
-each create, correction or void, with `after` already flushed to `records`. A record's
+The push store (server/store.py) collects a batch's creates, corrections and voids and calls
+`apply_changes(session, changes)` once, inside the push transaction, with the records already
+flushed; `record_changed(session, before, after)` is the same for one change. A record's
 contribution is computed by one function, `contributions`, used alike by the incremental path
 (subtract `before` if it was active, add `after` if it is), by the bulk loader and by verify /
 rebuild, so the three cannot disagree about what a record is worth.
@@ -275,8 +276,10 @@ def _lock_people(session: Session, persons: Iterable[PersonKey]) -> None:
         return
     keys = sorted({int.from_bytes(hashlib.sha256(f"{p[1]}\x00{p[2]}".encode()).digest()[:8], "big", signed=True)
                    for p in persons})
-    for lock_key in keys:
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key})
+    # One round trip for the whole batch, not one per person: unnest yields the array in order,
+    # so the locks are still taken in sorted order (two writers cannot deadlock on them).
+    session.execute(text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS BIGINT[])) AS k"),
+                    {"keys": keys})
 
 
 def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> None:
@@ -295,6 +298,11 @@ def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLoo
         session.execute(insert(table), [fact_row(key, fact) for key, fact in sorted(facts.items())])
 
 
+# What `contributions` reads of a record (RecordLike), under the same names.
+_CONTRIBUTION_COLUMNS = (Record.id, Record.entity, Record.status, Record.team_id, Record.site_id, Record.occurred_on,
+                         Record.data, Record.population_group, Record.beneficiary_ref)
+
+
 def facts_for_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> dict[FactKey, Fact]:
     """The facts of these person-months, computed from the active records."""
     wanted: dict[str, set[PersonKey]] = defaultdict(set)  # entity -> person keys
@@ -304,11 +312,13 @@ def facts_for_people(session: Session, persons: set[PersonKey], ref: ReferenceLo
     for entity, entity_persons in wanted.items():
         refs = sorted({p[2] for p in entity_persons})
         for chunk in _chunks(refs, 500):
-            records = session.execute(
-                select(Record).where(Record.beneficiary_ref.in_(chunk), Record.entity == entity,
-                                     Record.status == ACTIVE)
-            ).scalars()
-            accumulate_facts(facts, records, ref, only=entity_persons)
+            # Plain rows of the columns a contribution reads, not ORM objects: a person's history
+            # can be long, and building and identity-mapping entities was most of this function.
+            rows = session.execute(
+                select(*_CONTRIBUTION_COLUMNS).where(Record.beneficiary_ref.in_(chunk), Record.entity == entity,
+                                                     Record.status == ACTIVE)
+            )
+            accumulate_facts(facts, rows, ref, only=entity_persons)  # type: ignore[arg-type]
     return facts
 
 
