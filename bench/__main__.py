@@ -1,10 +1,10 @@
 """`make bench` / `python -m bench`: every benchmark on SQLite and PostgreSQL, one table at the end.
 
     python -m bench [--engines sqlite,postgresql] [--only push,aggregates] [--records 20000]
-                    [--pull 50000] [--small 10000] [--large 100000] [--requests 50] [--workers 2]
+                    [--clients 4] [--pull 50000] [--small 10000] [--large 100000] [--requests 50] [--workers 2]
 
 - push (bench/push.py): push throughput vs a reference ingest, op-level and batch-level replay,
-  worker memory; the pull (bench/pull.py) runs on the same server.
+  several tablets at once, worker memory; the pull (bench/pull.py) runs on the same server.
 - aggregates (bench/aggregates.py): aggregates and public totals at `--small` and `--large` records.
 
 The defaults fit `make bench` in under 10 minutes on a 2-core machine; `--large 1000000` is the
@@ -31,6 +31,7 @@ def main() -> None:
     parser.add_argument("--engines", default="sqlite,postgresql")
     parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: push, aggregates")
     parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
+    parser.add_argument("--clients", type=int, default=4, help="tablets pushing at once (1: skip that figure)")
     parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
     parser.add_argument("--small", type=int, default=10_000, help="records for the small aggregate figures")
     parser.add_argument("--large", type=int, default=100_000, help="records for the large aggregate figures")
@@ -48,7 +49,8 @@ def main() -> None:
         print(f"== {name}", flush=True)
         with engine(name) as eng:
             if "push" in only:
-                push.run(eng, results, records=args.records, pull_records=args.pull, workers=args.workers)
+                push.run(eng, results, records=args.records, pull_records=args.pull, workers=args.workers,
+                         clients=args.clients)
             if "aggregates" in only:
                 aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
                                workers=args.workers)
