@@ -150,17 +150,22 @@ def _apply(session: Session, device: DeviceContext, raw: dict[str, Any], envelop
 
     now = datetime.now(UTC)
     mutations: list[Any] = envelope["mutations"]
-    store = SqlRecordStore(session, device, batch_id=batch_id, now=now)
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True)
     store.preload(*_named_ids(mutations), mutation_count=len(mutations))
-    results = apply_mutations(
-        store,
-        device,
-        mutations,
-        validate=record_validator(now.date()),
-        now=now,
-        client_time=envelope["client_time"],
-    )
+    # No autoflush while items are applied: records hold provisional seqs until the store's
+    # flush takes the real ones (and with them the counter lock), and nothing the engine reads
+    # needs the batch's own rows written (the store answers from its cache).
+    with session.no_autoflush:
+        results = apply_mutations(
+            store,
+            device,
+            mutations,
+            validate=record_validator(now.date()),
+            now=now,
+            client_time=envelope["client_time"],
+        )
     store.flush()
+    results = [store.settled(result) for result in results]
     client_time: datetime = envelope["client_time"]
     body = {
         "batch_id": batch_id,

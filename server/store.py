@@ -16,7 +16,8 @@ Two choices shape it:
   ORM relationships SQLAlchemy does not order inserts across tables.
 
 Lock order on PostgreSQL, the same for every batch so two pushes cannot deadlock: the batch's
-records (`preload`, `SELECT ... FOR UPDATE` in id order), then the seq counter (first `next_seq`),
+records (`preload`, `SELECT ... FOR UPDATE` in id order), then the seq counter (the first
+`next_seq`, or with `late_seqs` the final `flush()`),
 then whatever the rollups update (at `flush()`: people's advisory locks and cells, each in sorted
 order). Holding the counter row until commit is what makes commit order equal seq order
 (server/seq.py).
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -105,7 +107,8 @@ def _apply_state(row: Record, state: RecordState, now: datetime) -> None:
 class SqlRecordStore:
     """The `sync.store.RecordStore` of one push batch, in the caller's transaction."""
 
-    def __init__(self, session: Session, device: DeviceContext, *, batch_id: str | None, now: datetime) -> None:
+    def __init__(self, session: Session, device: DeviceContext, *, batch_id: str | None, now: datetime,
+                 late_seqs: bool = False) -> None:
         self.session = session
         self.device = device
         self.batch_id = batch_id
@@ -121,6 +124,11 @@ class SqlRecordStore:
         self._changes: list[tuple[RecordState | None, RecordState]] = []
         self._seqs: Iterator[int] = iter(())
         self._seq_block = 1
+        # Late seqs (see `next_seq`): how many provisional ones were handed out, and what each
+        # became at `flush()`.
+        self._late_seqs = late_seqs
+        self._provisional = 0
+        self._settled: dict[int, int] = {}
         self._team_sites: set[str] | None = None
         self._active_sites: dict[str, bool] = {}
         self._items: dict[str, str] | None = None
@@ -152,6 +160,7 @@ class SqlRecordStore:
         """Write the staged rows: records first (ORM, one multi-row INSERT), then the rollups
         of every record changed since the last flush (they read `records`), then what
         references the records. All in the caller's transaction, so they commit together."""
+        self._settle_seqs()
         self.session.flush()
         if self._changes:
             # Imported here: aggregation imports models and must not be a dependency of
@@ -306,11 +315,39 @@ class SqlRecordStore:
 
     # --- change feed -----------------------------------------------------
     def next_seq(self) -> int:
+        if self._late_seqs:
+            # Provisional: negative, unique within the batch, in the order handed out. The real
+            # block is taken at `flush()`, so the counter row (locked from then until commit, which
+            # keeps commit order = seq order) is held for the writes and the commit only, not while
+            # the whole batch is parsed and validated: other batches validate meanwhile.
+            self._provisional += 1
+            return -self._provisional
         seq = next(self._seqs, None)
         if seq is None:
             self._seqs = iter(reserve_seqs(self.session, self._seq_block))
             seq = next(self._seqs)
         return seq
+
+    def _settle_seqs(self) -> None:
+        """Swap the provisional seqs for a block taken now, in the same order, before anything
+        is written (the caller applies the items without autoflush, so no row holds one yet)."""
+        if len(self._settled) == self._provisional:
+            return
+        fresh = range(len(self._settled) + 1, self._provisional + 1)
+        self._settled.update(zip((-n for n in fresh), reserve_seqs(self.session, len(fresh)), strict=True))
+        for row in self._records.values():
+            if row is not None and row.seq < 0:
+                row.seq = self._settled[row.seq]
+        for op in self._new_ops:
+            result = op["outcome"][_RESULT]
+            if result.get("seq") is not None and result["seq"] < 0:
+                result["seq"] = self._settled[result["seq"]]
+
+    def settled(self, result: ItemResult) -> ItemResult:
+        """`result` with its provisional seq replaced by the real one (after `flush()`)."""
+        if result.seq is not None and result.seq < 0:
+            return replace(result, seq=self._settled[result.seq])
+        return result
 
     # --- reference data --------------------------------------------------
     # Read once per batch: a batch is one transaction, so it sees one state of reference data.

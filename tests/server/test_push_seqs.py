@@ -1,0 +1,41 @@
+"""Seqs a push hands out are taken late (at the store's final flush, server/store.py `late_seqs`):
+what the device hears, what is stored and what op memory repeats must still be the same real seqs."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from server.models import Record
+from server.seq import current_seq
+from tests.factories import correct_mutation, create_mutation, make_device, push_body, push_headers, void_mutation
+
+PUSH = "/api/v1/sync/push"
+
+
+def test_seqs_of_a_batch_are_real_increasing_and_match_storage_and_op_memory(client, session: Session) -> None:
+    device = make_device(session)
+    session.commit()
+    before = current_seq(session)
+    created, other = create_mutation(), create_mutation()
+    corrected = correct_mutation(created["id"], 1, {"sex": "m"})
+    mutations = [created, other, corrected, dict(other), void_mutation(other["id"], 1)]
+    body = push_body(mutations)
+
+    results = client.post(PUSH, json=body, headers=push_headers(device, body)).get_json()["results"]
+
+    assert [r["status"] for r in results] == ["applied", "applied", "applied", "duplicate", "applied"]
+    seqs = [r["seq"] for r in results]
+    # The in-batch duplicate repeats the original outcome, seq included.
+    assert seqs[3] == seqs[1]
+    new = [seqs[0], seqs[1], seqs[2], seqs[4]]
+    assert new == sorted(new) and len(set(new)) == 4 and all(seq > before for seq in new)
+    assert current_seq(session) >= new[-1]
+    stored = {row.id: row.seq for row in session.execute(
+        select(Record.id, Record.seq).where(Record.id.in_([created["id"], other["id"]])))}
+    assert stored == {created["id"]: seqs[2], other["id"]: seqs[4]}
+
+    resent = push_body(mutations)  # a new batch id: op memory answers
+    again = client.post(PUSH, json=resent, headers=push_headers(device, resent)).get_json()["results"]
+    assert [r["seq"] for r in again] == seqs
+    assert {r["status"] for r in again} == {"duplicate"}
