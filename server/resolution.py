@@ -31,6 +31,7 @@ from schemas.records import record_validator
 from server.auth import Principal
 from server.errors import ApiError, validation_error
 from server.models import Conflict, QuarantinedMutation, Record, RecordRevision, Team, User
+from server.review import conflict_dict
 from server.store import SqlRecordStore, naive_utc
 from server.timeutil import isoformat_z
 from sync.domain import DeviceContext, ItemResult, ItemStatus
@@ -226,18 +227,7 @@ def _username(session: Session, user_id: int | None) -> str | None:
 
 def conflict_item(session: Session, row: Conflict, result: ItemResult | None) -> dict[str, Any]:
     return {
-        "id": row.id,
-        "record_id": row.record_id,
-        "entity": row.entity,
-        "team_id": row.team_id,
-        "device_id": row.device_id,
-        "op_id": row.op_id,
-        "base_version": row.base_version,
-        "current_version": row.current_version,
-        "mutation": row.mutation,
-        "current": row.current,
-        "status": row.status,
-        "created_at": isoformat_z(row.created_at),
+        **conflict_dict(row),
         "resolution": row.resolution,
         "resolved_at": isoformat_z(row.resolved_at),
         "resolved_by": _username(session, row.resolved_by),

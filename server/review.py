@@ -30,7 +30,7 @@ def conflicts_page(session: Session, principal: Principal, *, limit: int, cursor
     stmt = _in_scope(select(Conflict).where(Conflict.status == OPEN), Conflict.team_id, principal)
     # Newest first by id: ids grow with insertion, and unlike created_at they never tie.
     page: Page = paginate(session, stmt, keys=(Conflict.id,), limit=limit, cursor=cursor)
-    return page.envelope([_conflict(row) for (row,) in page.rows])
+    return page.envelope([conflict_dict(row) for (row,) in page.rows])
 
 
 def quarantine_page(session: Session, principal: Principal, *, limit: int, cursor: str | None) -> dict[str, Any]:
@@ -81,7 +81,8 @@ def record_history(session: Session, principal: Principal, record_id: str) -> di
     }
 
 
-def _conflict(row: Conflict) -> dict[str, Any]:
+def conflict_dict(row: Conflict) -> dict[str, Any]:
+    """A conflict as the lists and the resolution endpoint show it."""
     return {
         "id": row.id,
         "record_id": row.record_id,
