@@ -177,12 +177,19 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
         batches = _batches(mutations, size)
         bodies = [push_body(batch) for batch in batches]
         peak_rss: dict[int, int] = {}
+        quarter: dict[int, int] = {}
+        done = [0]
 
         def sample() -> None:
-            for pid, kb in _worker_rss(server).items():
+            done[0] += 1
+            rss = _worker_rss(server)
+            for pid, kb in rss.items():
                 peak_rss[pid] = max(peak_rss.get(pid, 0), kb)
+            if done[0] == max(1, len(bodies) // 4):
+                quarter.update(rss)  # allocators settle early; growth after this is what a leak looks like
 
         push_s = _push_all(http, server, tablet.headers, bodies, "applied", sample)
+        rss_pushed = _worker_rss(server)
         push_rate = records / push_s
         ref_s = reference_ingest(reference_url, batches)
         ref_rate = records / ref_s
@@ -229,5 +236,6 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
         during_push = {pid: peak_rss.get(pid, 0) - kb for pid, kb in rss_start.items()}
         results.add(name, "memory: worker RSS start -> end", " / ".join(
             f"{rss_start[pid] / 1024:.0f}->{rss_end.get(pid, 0) / 1024:.0f} MB" for pid in sorted(rss_start)),
-            f"max growth {max(growth.values()) / 1024:.1f} MB from warm-up to after the pull, "
-            f"{max(during_push.values()) / 1024:.1f} MB during the {records:,}-record push")
+            f"max growth {max(growth.values()) / 1024:.1f} MB from warm-up to after the pull; "
+            f"{max(during_push.values()) / 1024:.1f} MB during the {records:,}-record push, of which "
+            f"{max(rss_pushed.get(pid, 0) - kb for pid, kb in quarter.items()) / 1024:.1f} MB in its last 3/4")
