@@ -211,6 +211,13 @@ def _to_json(loaded: dict[str, Any]) -> dict[str, Any]:
     return clean
 
 
+@functools.lru_cache(maxsize=16)
+def _schema(schema_class: type[_RecordSchema], today: date) -> _RecordSchema:
+    """One instance per entity and day: building a marshmallow schema costs about as much as a
+    load, and an instance keeps no per-load state, so threads can share it."""
+    return schema_class(today=today)
+
+
 def validate_record(entity: str, data: Any, today: date) -> tuple[dict[str, Any], Errors]:
     """Validate one record's full data; returns (clean data, errors by field).
 
@@ -225,7 +232,7 @@ def validate_record(entity: str, data: Any, today: date) -> tuple[dict[str, Any]
     if not isinstance(data, dict):
         return {}, {"_schema": ["Must be an object."]}
     try:
-        loaded = schema_class(today=today).load(data)
+        loaded = _schema(schema_class, today).load(data)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
         return {}, flatten_errors(messages)
