@@ -105,7 +105,9 @@ def aggregate(session: Session, indicator: str, group_by: Sequence[str], filters
         total = 0
     elif spec.is_distinct:
         rows = _distinct_rows(session, spec, group, clean, span)
-        total = sum(row["value"] for row in _distinct_rows(session, spec, [], clean, span))
+        # The total counts people per calendar year; grouped by nothing (or by year) the rows already do.
+        ungrouped = rows if set(group) <= {"year"} else _distinct_rows(session, spec, [], clean, span)
+        total = sum(row["value"] for row in ungrouped)
     else:
         rows = _sum_rows(session, spec, group, clean, span)
         total = sum(row["value"] for row in rows)  # each cell falls in exactly one group
@@ -359,13 +361,22 @@ def _distinct_rows(session: Session, spec: Indicator, group: list[str], filters:
     bucket_name = next((name for name in TIME_DIMENSIONS if name in group), "year")
     bucket = _dimension_columns(src)[bucket_name]
     columns = _group_columns(src, group)
-    rank = func.row_number().over(
-        partition_by=[bucket, Team.country_code, src.c.beneficiary_ref],
-        order_by=[src.c.first_occurred_on, src.c.first_record_id],
-    ).label("rank")
-    ranked = _joined(select(*columns, rank), src).where(*_filter_conditions(src, filters)).subquery("ranked")
-    outer = [ranked.c[column.name] for column in columns]
-    statement = select(*outer, func.count().label("value")).where(ranked.c.rank == 1)
+    person = [bucket.label("bucket"), Team.country_code.label("person_country"), src.c.beneficiary_ref]
+    if set(group) <= set(TIME_DIMENSIONS):
+        # Grouped by time only, every group is a function of the bucket: no person needs
+        # attributing to a record, so distinct (bucket, person) is enough, and cheaper than ranking.
+        people_of = _joined(select(*columns, *person).distinct(), src).where(*_filter_conditions(src, filters))
+        counted = people_of.subquery("people")
+        outer = [counted.c[column.name] for column in columns]
+        statement = select(*outer, func.count().label("value")).select_from(counted)
+    else:
+        rank = func.row_number().over(
+            partition_by=[bucket, Team.country_code, src.c.beneficiary_ref],
+            order_by=[src.c.first_occurred_on, src.c.first_record_id],
+        ).label("rank")
+        ranked = _joined(select(*columns, rank), src).where(*_filter_conditions(src, filters)).subquery("ranked")
+        outer = [ranked.c[column.name] for column in columns]
+        statement = select(*outer, func.count().label("value")).where(ranked.c.rank == 1)
     if outer:
         statement = statement.group_by(*outer)
     people = _to_rows(session.execute(statement), group)
