@@ -334,7 +334,12 @@ class SqlRecordStore:
         if len(self._settled) == self._provisional:
             return
         fresh = range(len(self._settled) + 1, self._provisional + 1)
-        self._settled.update(zip((-n for n in fresh), reserve_seqs(self.session, len(fresh)), strict=True))
+        # No autoflush: the counter UPDATE would otherwise first write the rows with their
+        # provisional (negative) seqs, before this transaction holds the counter, and two batches
+        # writing the same provisional seq into the unique index wait on each other (deadlock).
+        with self.session.no_autoflush:
+            block = reserve_seqs(self.session, len(fresh))
+        self._settled.update(zip((-n for n in fresh), block, strict=True))
         for row in self._records.values():
             if row is not None and row.seq < 0:
                 row.seq = self._settled[row.seq]

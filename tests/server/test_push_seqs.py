@@ -3,7 +3,7 @@ what the device hears, what is stored and what op memory repeats must still be t
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from server.models import Record
@@ -39,3 +39,31 @@ def test_seqs_of_a_batch_are_real_increasing_and_match_storage_and_op_memory(cli
     again = client.post(PUSH, json=resent, headers=push_headers(device, resent)).get_json()["results"]
     assert [r["seq"] for r in again] == seqs
     assert {r["status"] for r in again} == {"duplicate"}
+
+
+def test_no_provisional_seq_is_ever_written(client, session: Session) -> None:
+    """A provisional (negative) seq reaching the unique index made concurrent batches deadlock on
+    PostgreSQL: each wrote the same -1, -2, ... and waited for the other to end."""
+    device = make_device(session)
+    session.commit()
+    first = create_mutation()
+    setup = push_body([first])
+    client.post(PUSH, json=setup, headers=push_headers(device, setup))
+    written: list[int] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.lstrip().upper().startswith(("INSERT INTO RECORDS", "UPDATE RECORDS")):
+            rows = parameters if executemany else [parameters]
+            for row in rows:
+                values = row.values() if isinstance(row, dict) else row
+                written.extend(value for value in values if isinstance(value, int) and not isinstance(value, bool))
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", capture)
+    try:
+        body = push_body([correct_mutation(first["id"], 1, {"sex": "m"}), create_mutation()])
+        results = client.post(PUSH, json=body, headers=push_headers(device, body)).get_json()["results"]
+    finally:
+        event.remove(connection, "before_cursor_execute", capture)
+    assert [r["status"] for r in results] == ["applied", "applied"]
+    assert written and min(written) >= 0, written  # provisional seqs are the only negative values
