@@ -31,7 +31,7 @@ from schemas.records import record_validator
 from server.auth import Principal
 from server.errors import ApiError, validation_error
 from server.models import Conflict, QuarantinedMutation, Record, RecordRevision, Team, User
-from server.review import conflict_dict
+from server.review import conflict_dict, quarantine_dict
 from server.store import SqlRecordStore, naive_utc
 from server.timeutil import isoformat_z
 from sync.domain import DeviceContext, ItemResult, ItemStatus
@@ -237,16 +237,7 @@ def conflict_item(session: Session, row: Conflict, result: ItemResult | None) ->
 
 def quarantine_item(session: Session, row: QuarantinedMutation, result: ItemResult | None) -> dict[str, Any]:
     return {
-        "id": row.id,
-        "device_id": row.device_id,
-        "team_id": row.team_id,
-        "batch_id": row.batch_id,
-        "op_id": row.op_id,
-        "reason": row.reason,
-        "mutation": row.mutation,
-        "errors": row.errors,
-        "status": row.status,
-        "created_at": isoformat_z(row.created_at),
+        **quarantine_dict(row),
         "resolution": row.resolution,
         "resolved_at": isoformat_z(row.resolved_at),
         "resolved_by": _username(session, row.resolved_by),

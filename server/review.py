@@ -38,7 +38,7 @@ def quarantine_page(session: Session, principal: Principal, *, limit: int, curso
         select(QuarantinedMutation).where(QuarantinedMutation.status == OPEN), QuarantinedMutation.team_id, principal
     )
     page: Page = paginate(session, stmt, keys=(QuarantinedMutation.id,), limit=limit, cursor=cursor)
-    return page.envelope([_quarantined(row) for (row,) in page.rows])
+    return page.envelope([quarantine_dict(row) for (row,) in page.rows])
 
 
 def record_history(session: Session, principal: Principal, record_id: str) -> dict[str, Any] | None:
@@ -99,7 +99,8 @@ def conflict_dict(row: Conflict) -> dict[str, Any]:
     }
 
 
-def _quarantined(row: QuarantinedMutation) -> dict[str, Any]:
+def quarantine_dict(row: QuarantinedMutation) -> dict[str, Any]:
+    """A quarantined mutation as the lists and the resolution endpoints show it."""
     return {
         "id": row.id,
         "device_id": row.device_id,
