@@ -89,15 +89,20 @@ class _LazyApps(dict):
         self._make = make_database_url
 
     def __missing__(self, engine: str) -> Flask:
-        url = self._make(engine)
-        migrate(url)
-        app = build_app(url)
-        with app.app_context():
-            seed_demo(db.session)
-            db.session.commit()
-            db.session.remove()
+        app = seeded_app(self._make(engine))
         self[engine] = app
         return app
+
+
+def seeded_app(database_url: str) -> Flask:
+    """An app on this database, migrated and loaded with the demo reference data (committed)."""
+    migrate(database_url)
+    app = build_app(database_url)
+    with app.app_context():
+        seed_demo(db.session)
+        db.session.commit()
+        db.session.remove()
+    return app
 
 
 @pytest.fixture(params=ENGINES)
@@ -121,6 +126,15 @@ def app(migrated_apps: dict[str, Flask], engine_name: str) -> Iterator[Flask]:
             db.session = original_session
             outer.rollback()
             connection.close()
+
+
+@pytest.fixture
+def committed_app(make_database_url, engine_name: str) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+    """An app on a database of its own where requests really commit: for races between connections."""
+    flask_app = seeded_app(make_database_url(engine_name))
+    yield flask_app
+    with flask_app.app_context():
+        db.engine.dispose()
 
 
 @pytest.fixture

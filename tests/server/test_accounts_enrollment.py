@@ -14,9 +14,7 @@ from server.accounts import ENROLL_ATTEMPTS_PER_ADDRESS, create_enrollment_code
 from server.auth import DEVICE_TOKEN_PREFIX, Principal, hash_secret
 from server.extensions import db
 from server.models import Device, EnrollmentCode
-from server.seed import seed_demo
 from server.timeutil import utcnow
-from tests.conftest import build_app, migrate
 from tests.factories import auth_headers, make_device, make_team, make_token, make_user
 
 ENROLL_URL = "/api/v1/devices/enroll"
@@ -249,21 +247,6 @@ def test_a_10mb_body_is_a_413_envelope(client) -> None:
 
 
 # --- one code, two tablets at once ---------------------------------------------------------------
-
-
-@pytest.fixture
-def committed_app(make_database_url, engine_name: str):
-    """An app on its own database where requests really commit (two connections race)."""
-    url = make_database_url(engine_name)
-    migrate(url)
-    flask_app = build_app(url)
-    with flask_app.app_context():
-        seed_demo(db.session)
-        db.session.commit()
-        db.session.remove()
-    yield flask_app
-    with flask_app.app_context():
-        db.engine.dispose()
 
 
 def test_one_code_enrolls_exactly_one_of_two_racing_tablets(committed_app: Flask) -> None:

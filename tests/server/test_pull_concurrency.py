@@ -21,8 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from server.extensions import db
-from server.seed import seed_demo
-from tests.conftest import build_app, migrate
+from tests.conftest import seeded_app
 from tests.factories import make_device, make_record
 
 
@@ -36,11 +35,8 @@ class Fresh:
 @pytest.fixture(params=["postgresql", "sqlite"])
 def fresh(request: pytest.FixtureRequest, make_database_url) -> Iterator[Fresh]:  # type: ignore[no-untyped-def]
     """A migrated, seeded database of its own: these tests need real commits on several connections."""
-    url = make_database_url(request.param)
-    migrate(url)
-    app = build_app(url)
+    app = seeded_app(make_database_url(request.param))
     with app.app_context():
-        seed_demo(db.session)
         device = make_device(db.session)
         db.session.commit()
         headers = device.headers

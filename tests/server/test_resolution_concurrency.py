@@ -4,17 +4,14 @@ exactly one wins, the other gets 409, and the record gets exactly one new versio
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
 from server.extensions import db
 from server.models import Conflict, QuarantinedMutation, Record, RecordRevision
-from server.seed import seed_demo
-from tests.conftest import build_app, migrate
 from tests.factories import (
     auth_headers,
     consultation_data,
@@ -27,20 +24,6 @@ from tests.factories import (
 )
 
 RACERS = 4
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def committed_app(request: pytest.FixtureRequest, make_database_url) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
-    url = make_database_url(request.param)
-    migrate(url)
-    app = build_app(url)
-    with app.app_context():
-        seed_demo(db.session)
-        db.session.commit()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
 
 
 def _push(app: Flask, headers: dict[str, str], mutations: list[Any]) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 
-import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -17,9 +16,7 @@ from server.aggregation import verify
 from server.aggregation.query import aggregate
 from server.extensions import db
 from server.models import Record
-from server.seed import seed_demo
 from server.store import record_state
-from tests.conftest import build_app, migrate
 from tests.factories import (
     consultation_data,
     correct_mutation,
@@ -33,20 +30,6 @@ from tests.server.test_rollups import brute_force, load_reference
 
 TABLETS = {"ly-mmt-tripoli": "ly-mp-tripoli", "ly-mmt-benghazi": "ly-mp-benghazi"}
 PEOPLE = ["a", "b", "c"]  # few, so concurrent pushes keep touching the same person-months
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def committed_app(request: pytest.FixtureRequest, make_database_url) -> Any:  # type: ignore[no-untyped-def]
-    url = make_database_url(request.param)
-    migrate(url)
-    app = build_app(url)
-    with app.app_context():
-        seed_demo(db.session)
-        db.session.commit()
-        db.session.remove()
-    yield app
-    with app.app_context():
-        db.engine.dispose()
 
 
 def _data(rng: random.Random, team: str) -> tuple[str, dict[str, Any]]:
