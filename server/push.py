@@ -25,7 +25,6 @@ import hashlib
 import logging
 import random
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,7 +45,7 @@ from server.timeutil import isoformat_z
 from sync.batches import BatchStatus, InFlight, KeyReused, New, Replay, StoredBatch, decide, key_matches
 from sync.domain import DeviceContext
 from sync.fingerprint import fingerprint
-from sync.push import apply_mutations, quarantine_all
+from sync.push import apply_mutations, canonical_uuid, quarantine_all
 
 log = logging.getLogger(__name__)
 
@@ -256,24 +255,15 @@ def _load_envelope(raw: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         return {}, flatten_messages(exc.messages)
 
 
-def _uuid(value: Any) -> str | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
-
-
 def _named_ids(mutations: list[Any]) -> tuple[list[str], list[str]]:
     """The op ids and record ids the items name, normalised as the engine normalises them."""
     op_ids: list[str] = []
     record_ids: list[str] = []
     for item in mutations:
         if isinstance(item, dict):
-            if op_id := _uuid(item.get("op_id")):
+            if op_id := canonical_uuid(item.get("op_id")):
                 op_ids.append(op_id)
-            if record_id := _uuid(item.get("id")):
+            if record_id := canonical_uuid(item.get("id")):
                 record_ids.append(record_id)
     return op_ids, record_ids
 

@@ -55,7 +55,7 @@ def _one_of(enum: type[Any]) -> str:
     return "Must be one of: " + ", ".join(member.value for member in enum) + "."
 
 
-def _uuid(value: Any) -> str | None:
+def canonical_uuid(value: Any) -> str | None:
     """Canonical lower-case form of a UUID string, or None if it is not one."""
     if not isinstance(value, str):
         return None
@@ -89,7 +89,7 @@ def parse_mutation(raw: Any) -> tuple[Mutation | None, Errors]:
         if name not in raw:
             errors[name] = [MISSING]
             return None
-        value = _uuid(raw[name])
+        value = canonical_uuid(raw[name])
         if value is None:
             errors[name] = [NOT_UUID]
         return value
