@@ -44,7 +44,6 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
         "SECRET_KEY": secret_key,
-        "SECRET_KEY_IS_EPHEMERAL": not secret_key,
         "CORS_ORIGINS": [origin.strip() for origin in cors.split(",") if origin.strip()],
         "HOST": env.get("HOST", "127.0.0.1"),
         "PORT": int(env.get("PORT", "5000")),

@@ -12,6 +12,7 @@ graceful_timeout = 30
 keepalive = 5
 # The access log never shows headers, so bearer tokens cannot leak into it.
 accesslog = "-"
-access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
+# The worker's pid tells an operator (and the deployment tests) which process answered.
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'
 # gunicorn's control socket lives at one shared default path; two servers on a machine collide.
 control_socket_disable = True

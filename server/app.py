@@ -14,13 +14,6 @@ def create_app(overrides: dict[str, object] | None = None) -> Flask:
     app.config.update(fieldsync_config.load_config())
     if overrides:
         app.config.update(overrides)
-    if not app.config["SECRET_KEY"]:
-        # No SECRET_KEY configured: cursors are signed with a per-process key, so they stay valid
-        # only until restart (clients then get 410 reset_required). Production sets SECRET_KEY.
-        import secrets
-
-        app.config["SECRET_KEY"] = secrets.token_hex(32)
-
     configure_database(app)
     configure_api(app)
     errors.init_app(app)

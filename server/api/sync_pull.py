@@ -18,6 +18,7 @@ from server.errors import ApiError, validation_error
 from server.extensions import db
 from server.models import Device
 from server.pull import ResetRequired, Scope, check_cursor, pull_page
+from server.signing import cursor_key
 from server.timeutil import utcnow
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.errors import InvalidCursor
@@ -25,10 +26,6 @@ from sync.errors import InvalidCursor
 SCHEMA_VERSIONS = {"min_supported": 1, "current": 1}
 
 blp = Blueprint("sync_pull", __name__, url_prefix="/api/v1/sync", description="Sync: hello and pull")
-
-
-def _cursor_key() -> bytes:
-    return str(current_app.config["SECRET_KEY"]).encode("utf-8")
 
 
 def _reset_required(message: str) -> ApiError:
@@ -81,7 +78,7 @@ def pull(stream: str, cursor: str | None, limit: int) -> Response:
     # Already in wire shape: returning a Response skips the schema dump (documentation only here),
     # which took as long as reading the page from the database.
     return jsonify({"stream": stream, "changes": page.changes, "has_more": page.has_more,
-                    "next_cursor": encode_cursor(page.next_cursor(scope), _cursor_key())})
+                    "next_cursor": encode_cursor(page.next_cursor(scope), cursor_key())})
 
 
 def _decode(token: str | None) -> Cursor | None:
@@ -89,7 +86,7 @@ def _decode(token: str | None) -> Cursor | None:
     if not token:
         return None
     try:
-        return decode_cursor(token, _cursor_key())
+        return decode_cursor(token, cursor_key())
     except InvalidCursor:
         # 410, not 400: a cursor signed with a previous SECRET_KEY (a restart without one configured,
         # a key rotation) looks exactly like a forged one, and the client's only remedy is a reset.

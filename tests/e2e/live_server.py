@@ -78,14 +78,15 @@ def live_server(database_url: str, *, workers: int = 4, threads: int = 4,
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="fieldsync-e2e-"))
     log_path = log_dir / "gunicorn.log"
+    # No SECRET_KEY unless a test asks for one: the server runs as `make run` runs it by default.
+    inherited = {name: value for name, value in os.environ.items() if name != "SECRET_KEY"}
     environment = {
-        **os.environ,
+        **inherited,
         "DATABASE_URL": database_url,
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WORKERS": str(workers),
         "THREADS": str(threads),
-        "SECRET_KEY": "e2e-secret-key",
         **(env or {}),
     }
     with open(log_path, "wb") as log:
