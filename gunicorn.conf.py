@@ -5,7 +5,9 @@ import os
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WORKERS", "2"))
 # Threads let a worker answer health checks while another request waits on the database.
-worker_class = "gthread"
+# gthread, but a request reaches a thread only once it has arrived (server/serving.py): clients that
+# send half a header and stall cost a socket, not a thread, so /healthz and real tablets still get answers.
+worker_class = "server.serving.BufferingThreadWorker"
 threads = int(os.environ.get("THREADS", "4"))
 timeout = 120
 graceful_timeout = 30

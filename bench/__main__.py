@@ -19,17 +19,17 @@ import os
 import platform
 import time
 
-from bench import aggregates, push
+from bench import aggregates, push, slow_clients
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates")
+BENCHMARKS = ("push", "aggregates", "slow")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: push, aggregates")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: push, aggregates, slow")
     parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
     parser.add_argument("--clients", type=int, default=4, help="tablets pushing at once (1: skip that figure)")
     parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
@@ -51,6 +51,8 @@ def main() -> None:
             if "push" in only:
                 push.run(eng, results, records=args.records, pull_records=args.pull, workers=args.workers,
                          clients=args.clients)
+            if "slow" in only and name == "sqlite":  # the server, not the database, is measured
+                slow_clients.run(eng, results, workers=args.workers)
             if "aggregates" in only:
                 aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
                                workers=args.workers)
