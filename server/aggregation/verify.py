@@ -1,14 +1,16 @@
 """Recompute every rollup from the raw records; compare with what is stored, or rebuild.
 
-Recomputation streams the records once through `rollups.contributions`, the function the
-incremental path uses, so verify checks that increments never drifted from a full recount.
+Recomputation streams the records through `rollups.contributions`, the function the incremental
+path uses, so verify checks that increments never drifted from a full recount. Both work one month
+at a time (see `months`), so their memory is bounded by the busiest month, not the whole database.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -23,9 +25,13 @@ from server.aggregation.rollups import (
     cell_row,
     contributions,
     fact_row,
+    month_of,
 )
 from server.models import Record, RollupCell, RollupPersonFact
 from server.models.rollups import CELL_DIMENSIONS
+
+ENTITIES = ("consultation", "distribution", "outreach")
+_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -45,15 +51,36 @@ class Difference:
         return f"{self.table} {'/'.join(self.key)}: stored {self.stored}, expected {self.expected}"
 
 
-def _records(session: Session, batch: int = 5000) -> Iterator[Record]:
-    yield from session.execute(select(Record).execution_options(yield_per=batch)).scalars()
+ProgressCallback = Callable[[str], None]
 
 
-def recompute(session: Session) -> Rollups:
-    ref = ReferenceLookup(session, preload=True)
+def _month_bounds(month: str) -> tuple[date, date]:
+    year, number = int(month[:4]), int(month[5:7])
+    return date(year, number, 1), date(year + number // 12, number % 12 + 1, 1)
+
+
+def months(session: Session) -> list[str]:
+    """Every month that has records or stored rollups, in order: the unit verify and rebuild work in.
+
+    Cells and person facts are keyed by month and a record contributes only to its own month, so each
+    month can be recounted and compared alone: memory grows with the busiest month, not the database.
+    """
+    found = {month_of(day) for day in session.scalars(select(Record.occurred_on).distinct())}
+    found.update(session.scalars(select(RollupCell.month).distinct()))
+    found.update(session.scalars(select(RollupPersonFact.month).distinct()))
+    return sorted(found)
+
+
+def recompute(session: Session, month: str, ref: ReferenceLookup | None = None) -> Rollups:
+    """The rollups of one month, recounted from its records by the incremental path's own function."""
+    ref = ref or ReferenceLookup(session, preload=True)
+    first, after = _month_bounds(month)
     cells: dict[CellKey, int] = defaultdict(int)
     facts: dict[FactKey, Fact] = {}
-    for record in _records(session):
+    # entity IN (...) lets both engines range-scan ix_records_entity_occurred_on.
+    stmt = (select(Record).where(Record.entity.in_(ENTITIES), Record.occurred_on >= first,
+                                 Record.occurred_on < after).execution_options(yield_per=_BATCH))
+    for record in session.execute(stmt).scalars():
         for indicator in for_entity(record.entity):
             for key, value in contributions(indicator, record, ref).all_cells():
                 cells[key] += value
@@ -61,40 +88,70 @@ def recompute(session: Session) -> Rollups:
     return Rollups({k: v for k, v in cells.items() if v}, facts)
 
 
-def stored(session: Session) -> Rollups:
+def stored_indicators(session: Session) -> list[str]:
+    """Every indicator code in the rollup tables (place twins and any stray code included)."""
+    codes = set(session.scalars(select(RollupCell.indicator).distinct()))
+    codes.update(session.scalars(select(RollupPersonFact.indicator).distinct()))
+    return sorted(codes)
+
+
+def stored(session: Session, month: str, codes: list[str] | None = None) -> Rollups:
+    """The rollups of one month as stored."""
     cell_table, fact_table = RollupCell.__table__, RollupPersonFact.__table__
+    # indicator IN (...) AND month = ... : the prefix of each table's key index.
+    codes = stored_indicators(session) if codes is None else codes
     cell_cols = [cell_table.c.indicator, cell_table.c.month, *(cell_table.c[n] for n in CELL_DIMENSIONS)]
     cells = {tuple(row[:-1]): int(row[-1])
-             for row in session.execute(select(*cell_cols, cell_table.c.value))
+             for row in session.execute(select(*cell_cols, cell_table.c.value)
+                                        .where(cell_table.c.indicator.in_(codes), cell_table.c.month == month))
              if row[-1]}  # zero cells are left behind by voids; they mean nothing
     fact_cols = [fact_table.c.indicator, fact_table.c.country, fact_table.c.beneficiary_ref, fact_table.c.month,
                  *(fact_table.c[n] for n in CELL_DIMENSIONS)]
     facts = {tuple(row[:-3]): Fact(row[-3], row[-2], row[-1])
              for row in session.execute(select(*fact_cols, fact_table.c.first_occurred_on,
-                                               fact_table.c.first_record_id, fact_table.c.n_records))}
+                                               fact_table.c.first_record_id, fact_table.c.n_records)
+                                        .where(fact_table.c.indicator.in_(codes), fact_table.c.month == month))}
     return Rollups(cells, facts)  # type: ignore[arg-type]
 
 
-def verify(session: Session) -> list[Difference]:
-    """Every difference between the stored rollups and a recount from the records."""
-    expected, actual = recompute(session), stored(session)
+def verify(session: Session, progress: ProgressCallback | None = None) -> list[Difference]:
+    """Every difference between the stored rollups and a recount from the records, month by month."""
+    ref = ReferenceLookup(session, preload=True)
+    codes = stored_indicators(session)
     differences: list[Difference] = []
-    for table, want, have in (("rollup_cells", expected.cells, actual.cells),
-                              ("rollup_person_facts", expected.facts, actual.facts)):
-        for key in sorted(set(want) | set(have)):
-            if want.get(key) != have.get(key):
-                differences.append(Difference(table, key, have.get(key), want.get(key)))
+    for month in months(session):
+        expected, actual = recompute(session, month, ref), stored(session, month, codes)
+        for table, want, have in (("rollup_cells", expected.cells, actual.cells),
+                                  ("rollup_person_facts", expected.facts, actual.facts)):
+            for key in sorted(set(want) | set(have)):
+                if want.get(key) != have.get(key):
+                    differences.append(Difference(table, key, have.get(key), want.get(key)))
+        if progress:
+            progress(month)
     return differences
 
 
-def rebuild(session: Session) -> Rollups:
-    """Replace every rollup by a recount (the caller commits: one transaction)."""
-    fresh = recompute(session)
+@dataclass(frozen=True)
+class Rebuilt:
+    cells: int
+    facts: int
+
+
+def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebuilt:
+    """Replace every rollup by a recount, month by month (the caller commits: one transaction)."""
+    ref = ReferenceLookup(session, preload=True)
+    all_months = months(session)  # before the delete: months with stale rollups only are emptied too
     session.execute(delete(RollupCell.__table__))
     session.execute(delete(RollupPersonFact.__table__))
-    if fresh.cells:
-        session.execute(insert(RollupCell.__table__), [cell_row(k, v) for k, v in sorted(fresh.cells.items())])
-    if fresh.facts:
-        session.execute(insert(RollupPersonFact.__table__),
-                        [fact_row(k, f) for k, f in sorted(fresh.facts.items())])
-    return fresh
+    cells = facts = 0
+    for month in all_months:
+        fresh = recompute(session, month, ref)
+        if fresh.cells:
+            session.execute(insert(RollupCell.__table__), [cell_row(k, v) for k, v in sorted(fresh.cells.items())])
+        if fresh.facts:
+            session.execute(insert(RollupPersonFact.__table__),
+                            [fact_row(k, f) for k, f in sorted(fresh.facts.items())])
+        cells, facts = cells + len(fresh.cells), facts + len(fresh.facts)
+        if progress:
+            progress(month)
+    return Rebuilt(cells, facts)

@@ -14,12 +14,13 @@ import pytest
 from click.testing import Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from server.aggregation import verify
 from server.aggregation.bulk import make_state, write_record
 from server.aggregation.query import aggregate
+from server.aggregation.rollups import cell_row
 from server.models import Area, Item, RollupCell, RollupPersonFact, Site, Team
 from server.seq import next_seq
 from sync.domain import Entity, RecordState, RecordStatus
@@ -305,3 +306,21 @@ def test_hygiene_kits_follow_the_item_category(session: Session, item: str, coun
     push(session, None, state)
     assert aggregate(session, "hygiene_kits_distributed", [], {}).total == (3 if counted else 0)
     assert aggregate(session, "hygiene_kit_recipients", [], {}).total == (1 if counted else 0)
+
+
+def test_verify_and_rebuild_go_month_by_month_and_see_a_month_with_rollups_but_no_records(session: Session) -> None:
+    push(session, None, consultation(None, date(2016, 1, 5)))
+    push(session, None, consultation("p2", date(2016, 3, 9)))
+    stray = cell_row(("health_consultations", "2010-07", "ly-mmt-tripoli", "ly-mp-tripoli", "idp",
+                      "f", "18-59", "general", "new", "", ""), 4)
+    session.execute(insert(RollupCell.__table__), [stray])
+    assert verify.months(session) == ["2010-07", "2016-01", "2016-03"]
+    seen: list[str] = []
+    differences = verify.verify(session, progress=seen.append)
+    assert seen == ["2010-07", "2016-01", "2016-03"]
+    assert [str(d) for d in differences] == [
+        "rollup_cells health_consultations/2010-07/ly-mmt-tripoli/ly-mp-tripoli/idp/f/18-59/general/new//: "
+        "stored 4, expected None"]
+    verify.rebuild(session)
+    assert verify.verify(session) == []
+    assert verify.months(session) == ["2016-01", "2016-03"]
