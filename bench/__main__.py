@@ -19,22 +19,23 @@ import os
 import platform
 import time
 
-from bench import aggregates, push, slow_clients
+from bench import aggregates, maintenance, push, slow_clients
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates", "slow")
+BENCHMARKS = ("push", "aggregates", "slow", "maintenance")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: push, aggregates, slow")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: " + ", ".join(BENCHMARKS))
     parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
     parser.add_argument("--clients", type=int, default=4, help="tablets pushing at once (1: skip that figure)")
     parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
     parser.add_argument("--small", type=int, default=10_000, help="records for the small aggregate figures")
     parser.add_argument("--large", type=int, default=100_000, help="records for the large aggregate figures")
+    parser.add_argument("--maintenance", type=int, default=50_000, help="records for rollups verify's figure")
     parser.add_argument("--requests", type=int, default=50, help="requests per latency figure")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
     args = parser.parse_args()
@@ -53,6 +54,8 @@ def main() -> None:
                          clients=args.clients)
             if "slow" in only and name == "sqlite":  # the server, not the database, is measured
                 slow_clients.run(eng, results, workers=args.workers)
+            if "maintenance" in only:
+                maintenance.run(eng, results, records=args.maintenance)
             if "aggregates" in only:
                 aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
                                workers=args.workers)

@@ -30,7 +30,7 @@ from config import engine_options
 from server.migrations_state import PROJECT_ROOT, alembic_config
 from tests.pg_cluster import free_port
 
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 90.0  # generous: workers boot slowly on a loaded 2-core machine
 
 
 @dataclass(frozen=True)
@@ -112,7 +112,7 @@ def _wait_ready(server: LiveServer, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
             raise RuntimeError(f"gunicorn exited with {process.returncode}:\n{server.log_tail()}")
         try:
-            if requests.get(server.url + "/readyz", timeout=2).status_code == 200:
+            if requests.get(server.url + "/readyz", timeout=5).status_code == 200:
                 return
         except requests.RequestException:  # not listening yet, or a worker still booting
             pass
