@@ -40,9 +40,16 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
     database_url = normalise_database_url(env.get("DATABASE_URL") or default_database_url())
     cors = env.get("CORS_ORIGINS", "*").strip() or "*"
     secret_key = env.get("SECRET_KEY") or ""
+    read_url = env.get("DATABASE_READ_URL", "").strip()
+    binds: dict[str, object] = {}
+    if read_url:
+        # A streaming replica for reads that may lag (server/read_replica.py).
+        read_url = normalise_database_url(read_url)
+        binds["read"] = {"url": read_url, **engine_options(read_url)}
     return {
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": engine_options(database_url),
+        "SQLALCHEMY_BINDS": binds,
         "SECRET_KEY": secret_key,
         "CORS_ORIGINS": [origin.strip() for origin in cors.split(",") if origin.strip()],
         "HOST": env.get("HOST", "127.0.0.1"),

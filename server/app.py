@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 import config as fieldsync_config
-from server import auth, compression, errors, http_body, security_headers, transactions
+from server import auth, compression, errors, http_body, read_replica, security_headers, transactions
 from server.extensions import api, db, install_sqlite_hooks
 
 
@@ -36,6 +36,7 @@ def configure_database(app: Flask) -> None:
     db.init_app(app)
     with app.app_context():
         install_sqlite_hooks(db.engine)
+    read_replica.init_app(app)
 
 
 def configure_api(app: Flask) -> None:

@@ -38,9 +38,17 @@ class Cluster:
         return f"postgresql+psycopg://{owner}@127.0.0.1:{self.port}/{name}"
 
     def _psql(self, sql: str) -> None:
-        subprocess.run([str(self.pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "fieldsync_admin",
-                        "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-c", sql],
-                       check=True, capture_output=True)
+        self.query(sql)
+
+    def query(self, sql: str) -> str:
+        """Run SQL as the cluster's superuser; the unaligned output."""
+        done = subprocess.run([str(self.pg_bin / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
+                               "fieldsync_admin", "-d", "postgres", "-v", "ON_ERROR_STOP=1", "-q", "-A", "-t",
+                               "-c", sql], check=True, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    def url(self, database: str, user: str = "fieldsync") -> str:
+        return f"postgresql+psycopg://{user}@127.0.0.1:{self.port}/{database}"
 
     def stop(self) -> None:
         subprocess.run([*self.run_as, str(self.pg_bin / "pg_ctl"), "-D", str(self.data_dir), "-m", "immediate",
@@ -64,15 +72,20 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_cluster(durable: bool = False) -> Cluster:
-    pg_bin = find_pg_bin()
+def _new_base() -> tuple[Path, list[str]]:
     base = Path(tempfile.mkdtemp(prefix="fieldsync-pg-"))
-    data_dir = base / "data"
     run_as: list[str] = []
     if os.geteuid() == 0:
         run_as = ["runuser", "-u", "postgres", "--"]
         shutil.chown(base, "postgres", "postgres")
         os.chmod(base, 0o700)
+    return base, run_as
+
+
+def start_cluster(durable: bool = False) -> Cluster:
+    pg_bin = find_pg_bin()
+    base, run_as = _new_base()
+    data_dir = base / "data"
     subprocess.run([*run_as, str(pg_bin / "initdb"), "-D", str(data_dir), "-U", "fieldsync_admin",
                     "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"], check=True, capture_output=True)
     port = free_port()
@@ -84,10 +97,34 @@ def start_cluster(durable: bool = False) -> Cluster:
     subprocess.run([*run_as, str(pg_bin / "pg_ctl"), "-D", str(data_dir), "-l", str(base / "log"),
                     "-o", " ".join(settings), "-w", "start"], check=True, capture_output=True)
     cluster = Cluster(data_dir=data_dir, port=port, run_as=run_as, pg_bin=pg_bin)
-    for _ in range(50):
+    _wait_accepting(cluster)
+    return cluster
+
+
+def _wait_accepting(cluster: Cluster) -> None:
+    for _ in range(100):
         try:
-            cluster._psql("SELECT 1")
-            break
+            cluster.query("SELECT 1")
+            return
         except subprocess.CalledProcessError:
             time.sleep(0.1)
-    return cluster
+
+
+def start_replica(primary: Cluster) -> Cluster:
+    """A hot-standby streaming replica of `primary`, made as an operator would: `pg_basebackup -R`.
+
+    initdb's default pg_hba.conf trusts replication connections from 127.0.0.1, which is all a
+    throwaway pair on one machine needs."""
+    base, run_as = _new_base()
+    data_dir = base / "data"
+    subprocess.run([*run_as, str(primary.pg_bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
+                    "-U", "fieldsync_admin", "-D", str(data_dir), "-R", "-X", "stream", "--no-sync"],
+                   check=True, capture_output=True)
+    port = free_port()
+    settings = [f"-p {port}", f"-k {base}", "-c listen_addresses=127.0.0.1", "-c hot_standby=on",
+                "-c max_connections=200"]
+    subprocess.run([*run_as, str(primary.pg_bin / "pg_ctl"), "-D", str(data_dir), "-l", str(base / "log"),
+                    "-o", " ".join(settings), "-w", "start"], check=True, capture_output=True)
+    replica = Cluster(data_dir=data_dir, port=port, run_as=run_as, pg_bin=primary.pg_bin)
+    _wait_accepting(replica)
+    return replica

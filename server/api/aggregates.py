@@ -19,7 +19,7 @@ from server.aggregation.indicators import INDICATORS
 from server.aggregation.query import AggregateResult, QueryError, aggregate, countries_of
 from server.auth import ADMIN, COORDINATOR, access, current_principal
 from server.errors import ApiError, validation_error
-from server.extensions import db
+from server.read_replica import read_session
 
 blp = Blueprint("aggregates", __name__, url_prefix="/api/v1", description="Indicators and aggregate counts")
 
@@ -52,7 +52,7 @@ def get_aggregates(args: dict[str, Any]) -> Any:
     """
     filters = _scoped(args["filters"])
     try:
-        result = aggregate(db.session, args["indicator"], args["group_by"], filters, args["date_from"],
+        result = aggregate(read_session(), args["indicator"], args["group_by"], filters, args["date_from"],
                            args["date_to"])
     except QueryError as error:
         raise validation_error(error.fields) from error
@@ -69,7 +69,7 @@ def _scoped(filters: dict[str, list[str]]) -> dict[str, list[str]]:
         return filters
     asked: set[str] = set()
     for dim in ("country", "area", "site", "team"):
-        asked |= countries_of(db.session, dim, filters.get(dim, []))
+        asked |= countries_of(read_session(), dim, filters.get(dim, []))
     outside = sorted(code for code in asked if not principal.can_see_country(code))
     if outside:
         raise ApiError(403, "out_of_scope", f"You may not access country {', '.join(outside)}.")
