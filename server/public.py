@@ -7,7 +7,9 @@ into the exact bytes served, and `strong_etag` derives the validator from those 
 
 What is public is decided here, not by the statements' authors: a statement may filter only on
 the dimensions in `PUBLIC_FILTERS` (never a site, team or device), the only breakdown is by area,
-and every published count from 1 to 9 becomes `null` with `suppressed: true`.
+and every published count from 1 to 9 becomes `null` with `suppressed: true`; with `by=area`,
+complementary suppression (server/aggregation/disclosure.py) keeps those areas from being worked
+out from the total and the other areas.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags
 
+from server.aggregation.disclosure import THRESHOLD, protect
 from server.aggregation.indicators import BY_CODE
 from server.aggregation.query import QueryError, aggregate
 from server.compression import GZIP_ETAG_SUFFIX
@@ -40,7 +43,7 @@ from server.timeutil import isoformat_z, utcnow
 log = logging.getLogger(__name__)
 
 # Counts from 1 to SUPPRESSED_BELOW - 1 are never published (domain.md); 0 is.
-SUPPRESSED_BELOW = 10
+SUPPRESSED_BELOW = THRESHOLD
 # Dimensions a statement may filter on. Not site, team or site_type (each can single out one
 # place or team), nor country or a time dimension (the page sets those).
 PUBLIC_FILTERS = ("population_group", "sex", "age_band", "service", "visit", "item", "activity")
@@ -204,12 +207,13 @@ def _statement(session: Session, row: ImpactStatement, year: int,
                                  "text": fill_year(row.text, year)}
     if areas is not None:
         by_area = {r["area"]: r["value"] for r in result.rows}
-        statement["areas"] = []
-        for area_id, area_name in areas:
-            # Every area, 0s included, so the website's list does not change shape with the data.
-            area_value, area_suppressed = published_value(by_area.get(area_id, 0))
-            statement["areas"].append({"area": area_id, "area_name": area_name, "value": area_value,
-                                       "suppressed": area_suppressed})
+        # Every area, 0s included, so the website's list does not change shape with the data.
+        counts = [by_area.get(area_id, 0) for area_id, _ in areas]
+        # Complementary suppression: no withheld area may be worked out from the total and the others.
+        hidden = protect(result.total, counts).cells
+        statement["areas"] = [{"area": area_id, "area_name": area_name, "value": None if hide else count,
+                               "suppressed": hide}
+                              for (area_id, area_name), count, hide in zip(areas, counts, hidden, strict=True)]
     return statement
 
 
