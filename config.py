@@ -50,6 +50,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         "PORT": int(env.get("PORT", "5000")),
         "FIELDSYNC_LIMITS": Limits(),
         "TOKEN_TTL_HOURS": int(env.get("TOKEN_TTL_HOURS", "12")),
+        # Reverse proxies in front of the app that append to X-Forwarded-For (0: clients connect
+        # directly, and the header is ignored). Rate limits key on the client address it gives.
+        "TRUSTED_PROXIES": _non_negative_int(env, "TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/http_body.py)
         # flask-smorest / OpenAPI
         "API_TITLE": "Fieldsync",
@@ -61,6 +64,19 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         "OPENAPI_REDOC_PATH": None,
         "OPENAPI_RAPIDOC_PATH": None,
     }
+
+
+def _non_negative_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, not {raw!r}")
+    return value
 
 
 def engine_options(database_url: str) -> dict[str, object]:
