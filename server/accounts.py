@@ -413,6 +413,7 @@ def _device_item(device: Device, username: str, pending_conflicts: int) -> dict[
         "last_seen_at": device.last_seen_at,
         "revoked_at": device.revoked_at,
         "pending_conflicts": pending_conflicts,
+        "quarantine_dropped": device.quarantine_dropped,
     }
 
 
