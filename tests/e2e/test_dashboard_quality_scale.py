@@ -31,8 +31,9 @@ from tests.factories import DEFAULT_PASSWORD, consultation_data, create_mutation
 
 ROWS = 10_000
 COORDINATOR = "quality.coordinator"
-# The page must show its first items well within this on a busy 2-core machine (it took 52 s).
-FIRST_ITEMS_SECONDS = 8.0
+# The page must show its first items well within this, even on a 2-core machine shared by several
+# test runs (it took 52 s; measured 4.5 s at load average 10, 0.1 s of it the API).
+FIRST_ITEMS_SECONDS = 15.0
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,10 @@ def test_the_page_shows_the_newest_items_at_once_and_pages_on_the_server(browser
     print(f"data-quality page with {ROWS} quarantined rows: first 50 shown in {elapsed:.2f} s")
     assert elapsed < FIRST_ITEMS_SECONDS
     assert find(browser, "#quarantine-count").text == "(50 shown, more to load)"
+    # Paged on the server: the browser asked for one page of 50, nothing more.
+    asked = browser.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/quarantine'))")
+    assert [name.split("/api/v1")[1] for name in asked] == ["/quarantine?limit=50"]
     ids = [int(a.get_attribute("data-quarantine-id")) for a in find_all(browser, "article[data-quarantine-id]")]
     assert ids == sorted(ids, reverse=True)  # newest first
 
