@@ -319,7 +319,10 @@ _TEMPLATE = Environment(autoescape=True, keep_trailing_newline=True).from_string
 {%- endfor %}
 </ul>
 <p class="note">Figures as of <time datetime="{{ as_of_iso }}">{{ as_of_text }}</time>.
-Counts from 1 to 9 are shown as “fewer than 10” to protect the people we serve.</p>
+Counts from 1 to 9 are shown as “fewer than 10” to protect the people we serve.
+{%- if by_area %}
+Some area figures are not shown, so that small counts cannot be worked out from the others.
+{%- endif %}</p>
 </main>
 </body>
 </html>
@@ -335,14 +338,23 @@ def _shown(value: int | None) -> str:
     return "fewer than 10" if value is None else f"{value:,}"
 
 
+# A suppressed area may hold any count: it is withheld either because it is under 10 or because it
+# would give such an area away (complementary suppression), and the page must not say which.
+AREA_WITHHELD = "not shown"
+
+
+def _area_shown(value: int | None) -> str:
+    return AREA_WITHHELD if value is None else f"{value:,}"
+
+
 def render_html(impact: Impact) -> bytes:
     """A small self-contained page for an <iframe>: inline CSS, no script, no external asset."""
     statements = [{**s, "shown": _shown(s["value"]),
-                   "areas": [{**a, "shown": _shown(a["value"])} for a in s.get("areas", [])]}
+                   "areas": [{**a, "shown": _area_shown(a["value"])} for a in s.get("areas", [])]}
                   for s in impact.statements]
     html = _TEMPLATE.render(
         title=f"Our impact in {impact.country_name} in {impact.year}", style=Markup(_STYLE),
-        statements=statements, as_of_iso=isoformat_z(impact.as_of),
+        statements=statements, as_of_iso=isoformat_z(impact.as_of), by_area=impact.by == "area",
         as_of_text=f"{impact.as_of.day} {_MONTHS[impact.as_of.month - 1]} {impact.as_of.year}",
     )
     return html.encode("utf-8")
