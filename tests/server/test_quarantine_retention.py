@@ -6,6 +6,7 @@ Everything goes through the real push, review and resolution endpoints and the r
 from __future__ import annotations
 
 import dataclasses
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -15,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from server.extensions import db
 from server.models import Device, QuarantinedMutation, SyncBatch
 from server.quarantine import REDACTED, redact_unknown
 from server.timeutil import utcnow
@@ -219,3 +221,33 @@ def test_retention_days_are_read_from_the_environment() -> None:
     assert load_config({})["QUARANTINE_RETENTION_DAYS"] == 90
     assert load_config({"QUARANTINE_RETENTION_DAYS": "30"})["QUARANTINE_RETENTION_DAYS"] == 30
     assert load_config({"REVOKED_QUARANTINE_MAX": "20"})["FIELDSYNC_LIMITS"].revoked_quarantine_max == 20
+
+
+def test_racing_pushes_of_a_revoked_device_cannot_exceed_the_bound(committed_app: Flask) -> None:
+    limits = dataclasses.replace(committed_app.config["FIELDSYNC_LIMITS"], revoked_quarantine_max=6)
+    committed_app.config["FIELDSYNC_LIMITS"] = limits
+    with committed_app.app_context():
+        stolen = make_device(db.session, revoked=True)
+        device_id = stolen.device.id
+        db.session.commit()
+        db.session.remove()
+    barrier = threading.Barrier(4)
+    statuses: list[int] = []
+
+    def attempt() -> None:
+        client = committed_app.test_client()
+        body = push_body([create_mutation() for _ in range(4)])
+        barrier.wait()
+        statuses.append(client.post(PUSH, json=body, headers=push_headers(stolen, body)).status_code)
+
+    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert statuses == [403] * 4
+    with committed_app.app_context():
+        assert kept(db.session, device_id) == 6
+        assert db.session.get(Device, device_id).quarantine_dropped == 16 - 6
+        db.session.remove()
