@@ -19,6 +19,9 @@ class Limits:
     push_max_bytes: int = 5 * 1024 * 1024
     pull_max_limit: int = 1000
     pull_default_limit: int = 500
+    # Not advertised: how many mutations a revoked device may leave in quarantine in all (one full
+    # batch, so a tablet revoked by mistake loses nothing of the push that tells it to wipe).
+    revoked_quarantine_max: int = 500
 
 
 def default_database_url() -> str:
@@ -54,8 +57,15 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         "CORS_ORIGINS": [origin.strip() for origin in cors.split(",") if origin.strip()],
         "HOST": env.get("HOST", "127.0.0.1"),
         "PORT": int(env.get("PORT", "5000")),
-        "FIELDSYNC_LIMITS": Limits(),
+        "FIELDSYNC_LIMITS": Limits(
+            revoked_quarantine_max=_non_negative_int(env, "REVOKED_QUARANTINE_MAX", Limits.revoked_quarantine_max)
+        ),
+        # Quarantined mutations older than this are deleted by `flask --app server quarantine purge`.
+        "QUARANTINE_RETENTION_DAYS": _non_negative_int(env, "QUARANTINE_RETENTION_DAYS", 90),
         "TOKEN_TTL_HOURS": int(env.get("TOKEN_TTL_HOURS", "12")),
+        # Reverse proxies in front of the app that append to X-Forwarded-For (0: clients connect
+        # directly, and the header is ignored). Rate limits key on the client address it gives.
+        "TRUSTED_PROXIES": _non_negative_int(env, "TRUSTED_PROXIES", 0),
         "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/http_body.py)
         # flask-smorest / OpenAPI
         "API_TITLE": "Fieldsync",
@@ -67,6 +77,19 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         "OPENAPI_REDOC_PATH": None,
         "OPENAPI_RAPIDOC_PATH": None,
     }
+
+
+def _non_negative_int(env: dict[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ValueError(f"{name} must be a whole number >= 0, not {raw!r}")
+    return value
 
 
 def engine_options(database_url: str) -> dict[str, object]:

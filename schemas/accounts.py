@@ -96,3 +96,7 @@ class DeviceSchema(Schema):
     last_seen_at = UtcDateTime(allow_none=True)
     revoked_at = UtcDateTime(allow_none=True)
     pending_conflicts = fields.Integer(required=True, metadata={"description": "open conflicts from this device"})
+    quarantine_dropped = fields.Integer(
+        required=True,
+        metadata={"description": "mutations pushed while revoked that quarantine did not keep (past its bound)"},
+    )

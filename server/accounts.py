@@ -5,7 +5,7 @@ does). They raise `ApiError` with the status api.md gives each outcome; the CLI 
 
 Secrets are only ever stored hashed: passwords with Argon2id (server/passwords.py), tokens and
 enrollment codes with SHA-256 (server/auth.py): tokens carry 256 random bits, and a code is
-only useful for 24 hours, once, behind a per-address rate limit.
+only useful for 24 hours, once, behind a per-address backoff (server/ratelimit.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,14 +35,25 @@ from server.errors import ApiError, validation_error
 from server.models import ApiToken, Conflict, Country, Device, EnrollmentCode, Team, User, UserCountry
 from server.pagination import paginate
 from server.passwords import hash_password, verify_password
-from server.ratelimit import Limit, rate_limited_error, record_failure, retry_after
+from server.ratelimit import Backoff, forget, rate_limited_error, record_failure, retry_after
 
-# Brute force: a username gets 5 wrong passwords per 15 minutes, a client address 20 (guessing many
-# usernames). Enrollment codes are high-entropy, so 20 wrong codes per address is generous.
-FAILURE_WINDOW = timedelta(minutes=15)
-LOGIN_ATTEMPTS_PER_USERNAME = 5
-LOGIN_ATTEMPTS_PER_ADDRESS = 20
-ENROLL_ATTEMPTS_PER_ADDRESS = 20
+# Brute force (server/ratelimit.py backs off, it never locks). A login is limited first per
+# (username, client address): a stranger's failures from elsewhere never slow the real user down,
+# and the user's own typos are forgotten at their next success. Its window is a day, so a guesser
+# who keeps at it stays at the 15-minute cap (with a shorter window, old failures would age out
+# and the delay shrink again). Behind it, looser limits per username (a guesser spread over many
+# addresses: about one try a minute once past 20) and per address (one address, many usernames).
+LOGIN_PAIR = Backoff("login:pair", free=5, base=timedelta(seconds=2), cap=timedelta(minutes=15),
+                     window=timedelta(hours=24))
+LOGIN_USER = Backoff("login:user", free=20, base=timedelta(seconds=1), cap=timedelta(minutes=1),
+                     window=timedelta(hours=1))
+LOGIN_ADDRESS = Backoff("login:addr", free=30, base=timedelta(seconds=1), cap=timedelta(minutes=5),
+                        window=timedelta(hours=1))
+# Enrollment codes carry 50 random bits and live 24 h; backing off per address after 10 wrong
+# ones keeps guessing hopeless (about 100 tries a day) while a field worker who mistypes twice
+# never notices.
+ENROLL_ADDRESS = Backoff("enroll:addr", free=10, base=timedelta(seconds=2), cap=timedelta(minutes=15),
+                         window=timedelta(hours=24))
 
 ENROLLMENT_TTL = timedelta(hours=24)
 # Crockford base32: no I, L, O, U, so a code read aloud or off paper is typed right.
@@ -161,11 +172,18 @@ class IssuedToken:
     role: str
 
 
-def login_limits(username: str, address: str) -> list[Limit]:
+def login_limits(username: str, address: str) -> list[Backoff]:
     return [
-        Limit(f"login:user:{username}", LOGIN_ATTEMPTS_PER_USERNAME, FAILURE_WINDOW),
-        Limit(f"login:addr:{address}", LOGIN_ATTEMPTS_PER_ADDRESS, FAILURE_WINDOW),
+        replace(LOGIN_PAIR, key=f"login:pair:{username}@{address}"),
+        replace(LOGIN_USER, key=f"login:user:{username}"),
+        replace(LOGIN_ADDRESS, key=f"login:addr:{address}"),
     ]
+
+
+def forget_login_failures(session: Session, username: str) -> int:
+    """Clear every login failure recorded for a username (an admin's unlock); returns how many."""
+    username = normalise_username(username)
+    return forget(session, [f"login:user:{username}"], prefixes=[f"login:pair:{username}@"])
 
 
 def issue_user_token(
@@ -187,6 +205,9 @@ def issue_user_token(
     if user is None or not valid or not user.active:
         record_failure(session, limits, now)
         raise ApiError(401, "invalid_credentials", "Wrong username or password.")
+    # The right password from this address: its earlier typos no longer count against it. The
+    # per-username and per-address counts stay (they may be someone else's).
+    forget(session, [limits[0].key])
     if user.role not in (COORDINATOR, ADMIN):
         raise ApiError(
             403,
@@ -272,8 +293,8 @@ class NewDevice:
     team_id: str
 
 
-def enroll_limits(address: str) -> list[Limit]:
-    return [Limit(f"enroll:addr:{address}", ENROLL_ATTEMPTS_PER_ADDRESS, FAILURE_WINDOW)]
+def enroll_limits(address: str) -> list[Backoff]:
+    return [replace(ENROLL_ADDRESS, key=f"enroll:addr:{address}")]
 
 
 def enroll_device(
@@ -392,6 +413,7 @@ def _device_item(device: Device, username: str, pending_conflicts: int) -> dict[
         "last_seen_at": device.last_seen_at,
         "revoked_at": device.revoked_at,
         "pending_conflicts": pending_conflicts,
+        "quarantine_dropped": device.quarantine_dropped,
     }
 
 

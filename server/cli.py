@@ -9,6 +9,7 @@ from flask import Flask
 COMMAND_MODULES = [
     "server.commands.accounts",
     "server.commands.database",
+    "server.commands.quarantine",
     "server.commands.rollups",
     "server.commands.reference",
     "server.commands.statements",

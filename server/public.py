@@ -7,7 +7,9 @@ into the exact bytes served, and `strong_etag` derives the validator from those 
 
 What is public is decided here, not by the statements' authors: a statement may filter only on
 the dimensions in `PUBLIC_FILTERS` (never a site, team or device), the only breakdown is by area,
-and every published count from 1 to 9 becomes `null` with `suppressed: true`.
+and every published count from 1 to 9 becomes `null` with `suppressed: true`; with `by=area`,
+complementary suppression (server/aggregation/disclosure.py) keeps those areas from being worked
+out from the total and the other areas.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from werkzeug.http import parse_etags
 
+from server.aggregation.disclosure import THRESHOLD, protect
 from server.aggregation.indicators import BY_CODE
 from server.aggregation.query import QueryError, aggregate
 from server.compression import GZIP_ETAG_SUFFIX
@@ -40,7 +43,7 @@ from server.timeutil import isoformat_z, utcnow
 log = logging.getLogger(__name__)
 
 # Counts from 1 to SUPPRESSED_BELOW - 1 are never published (domain.md); 0 is.
-SUPPRESSED_BELOW = 10
+SUPPRESSED_BELOW = THRESHOLD
 # Dimensions a statement may filter on. Not site, team or site_type (each can single out one
 # place or team), nor country or a time dimension (the page sets those).
 PUBLIC_FILTERS = ("population_group", "sex", "age_band", "service", "visit", "item", "activity")
@@ -204,12 +207,13 @@ def _statement(session: Session, row: ImpactStatement, year: int,
                                  "text": fill_year(row.text, year)}
     if areas is not None:
         by_area = {r["area"]: r["value"] for r in result.rows}
-        statement["areas"] = []
-        for area_id, area_name in areas:
-            # Every area, 0s included, so the website's list does not change shape with the data.
-            area_value, area_suppressed = published_value(by_area.get(area_id, 0))
-            statement["areas"].append({"area": area_id, "area_name": area_name, "value": area_value,
-                                       "suppressed": area_suppressed})
+        # Every area, 0s included, so the website's list does not change shape with the data.
+        counts = [by_area.get(area_id, 0) for area_id, _ in areas]
+        # Complementary suppression: no withheld area may be worked out from the total and the others.
+        hidden = protect(result.total, counts).cells
+        statement["areas"] = [{"area": area_id, "area_name": area_name, "value": None if hide else count,
+                               "suppressed": hide}
+                              for (area_id, area_name), count, hide in zip(areas, counts, hidden, strict=True)]
     return statement
 
 
@@ -315,7 +319,10 @@ _TEMPLATE = Environment(autoescape=True, keep_trailing_newline=True).from_string
 {%- endfor %}
 </ul>
 <p class="note">Figures as of <time datetime="{{ as_of_iso }}">{{ as_of_text }}</time>.
-Counts from 1 to 9 are shown as “fewer than 10” to protect the people we serve.</p>
+Counts from 1 to 9 are shown as “fewer than 10” to protect the people we serve.
+{%- if by_area %}
+Some area figures are not shown, so that small counts cannot be worked out from the others.
+{%- endif %}</p>
 </main>
 </body>
 </html>
@@ -331,14 +338,23 @@ def _shown(value: int | None) -> str:
     return "fewer than 10" if value is None else f"{value:,}"
 
 
+# A suppressed area may hold any count: it is withheld either because it is under 10 or because it
+# would give such an area away (complementary suppression), and the page must not say which.
+AREA_WITHHELD = "not shown"
+
+
+def _area_shown(value: int | None) -> str:
+    return AREA_WITHHELD if value is None else f"{value:,}"
+
+
 def render_html(impact: Impact) -> bytes:
     """A small self-contained page for an <iframe>: inline CSS, no script, no external asset."""
     statements = [{**s, "shown": _shown(s["value"]),
-                   "areas": [{**a, "shown": _shown(a["value"])} for a in s.get("areas", [])]}
+                   "areas": [{**a, "shown": _area_shown(a["value"])} for a in s.get("areas", [])]}
                   for s in impact.statements]
     html = _TEMPLATE.render(
         title=f"Our impact in {impact.country_name} in {impact.year}", style=Markup(_STYLE),
-        statements=statements, as_of_iso=isoformat_z(impact.as_of),
+        statements=statements, as_of_iso=isoformat_z(impact.as_of), by_area=impact.by == "area",
         as_of_text=f"{impact.as_of.day} {_MONTHS[impact.as_of.month - 1]} {impact.as_of.year}",
     )
     return html.encode("utf-8")

@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from config import Limits
 from schemas.records import record_validator
 from schemas.sync import PushRequestSchema
+from server import quarantine
 from server.errors import ApiError, flatten_messages
 from server.models import Device, SyncBatch
 from server.store import SqlRecordStore, naive_utc
@@ -95,7 +96,9 @@ def push_batch(
         if not errors and len(envelope["mutations"]) <= limits.push_max_mutations and key_matches(
             idempotency_key, str(envelope["batch_id"])
         ):
-            _with_retries(session, lambda: _keep_revoked(session, device, raw, envelope))
+            _with_retries(
+                session, lambda: _keep_revoked(session, device, raw, envelope, limits.revoked_quarantine_max)
+            )
         # Otherwise nothing is kept: a malformed or oversized envelope holds nothing well-formed
         # to keep, and the device must hear "wipe" whatever it sent.
         raise DeviceRevoked()
@@ -193,14 +196,23 @@ def _apply(session: Session, device: DeviceContext, raw: dict[str, Any], envelop
     return PushAnswer(body, replayed=False)
 
 
-def _keep_revoked(session: Session, device: DeviceContext, raw: dict[str, Any], envelope: dict[str, Any]) -> None:
+def _keep_revoked(
+    session: Session, device: DeviceContext, raw: dict[str, Any], envelope: dict[str, Any], maximum: int
+) -> None:
     batch_id = str(envelope["batch_id"])
     if not _claim(session, batch_id) or session.get(SyncBatch, batch_id) is not None:
         # Being kept right now, kept before, or applied before the revocation: nothing to add.
         return
+    mutations: list[Any] = envelope["mutations"]
+    # Bounded per device (server/quarantine.py): past the bound only a count grows, and no batch
+    # row is written either, so a flood of new batch ids stores nothing but that count.
+    room = quarantine.revoked_room(session, device.device_id, maximum)
+    quarantine.count_dropped(session, device.device_id, len(mutations) - min(room, len(mutations)))
+    if room == 0:
+        return
     now = datetime.now(UTC)
     store = SqlRecordStore(session, device, batch_id=batch_id, now=now)
-    quarantine_all(store, device, envelope["mutations"], now=now)
+    quarantine_all(store, device, mutations[:room], now=now)
     store.flush()
     session.add(
         SyncBatch(

@@ -7,6 +7,7 @@
   (`record_revisions.user_id`) and the device whose values they are (`device_id`).
 - A quarantined mutation is **discarded** with a reason, or a fixed version of it is **applied**
   through the engine with the quarantined row's device and team, as if that tablet had sent it.
+  Either way the values of fields the server does not know are then redacted (server/quarantine.py).
 
 Every operation first closes the item with `UPDATE ... WHERE status = 'open'`: of two coordinators
 resolving one item at once, the second updates no row and gets 409 (PostgreSQL re-checks the WHERE
@@ -31,6 +32,7 @@ from schemas.records import record_validator
 from server.auth import Principal
 from server.errors import ApiError, validation_error
 from server.models import Conflict, QuarantinedMutation, Record, RecordRevision, Team, User
+from server.quarantine import redact_row
 from server.review import conflict_dict, quarantine_dict
 from server.store import SqlRecordStore, naive_utc
 from server.timeutil import isoformat_z
@@ -110,6 +112,8 @@ def discard_quarantined(
     _claim(session, QuarantinedMutation, row.id, "quarantined mutation", resolution=DISCARDED,
            principal=principal, now=now, note=reason)
     session.refresh(row)
+    redact_row(row)  # resolved: values of fields the server does not know are not kept
+    session.flush()
     return quarantine_item(session, row, None)
 
 
@@ -143,6 +147,8 @@ def apply_quarantined(
             extra={"current_version": result.current_version, "current": result.current},
         )
     session.refresh(row)
+    redact_row(row)
+    session.flush()
     return quarantine_item(session, row, result)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
 
 from server.aggregation.query import NAMED_DIMENSIONS, AggregateResult
@@ -69,5 +70,20 @@ def to_csv(result: AggregateResult, *, hxl: bool = False) -> str:
     return buffer.getvalue()
 
 
+# OWASP "CSV injection": a spreadsheet runs a cell starting with one of these as a formula (tab and
+# carriage return too, as some spreadsheets strip them first). Names come from reference data an
+# admin typed, and any text may one day come from a tablet.
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A number as text stays a number ("-3", "+2.5", "1e-3"): prefixing it would turn it into text.
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
 def _cell(value: Any) -> str:
-    return "" if value is None else str(value)
+    """Every CSV and HXL data cell goes through here: text that a spreadsheet would run as a formula
+    gets a leading `'` (shown, never evaluated); numbers are written as they are."""
+    if value is None:
+        return ""
+    text = str(value)
+    if isinstance(value, bool | int | float) or not text.startswith(_FORMULA_STARTS) or _NUMBER.fullmatch(text):
+        return text
+    return "'" + text

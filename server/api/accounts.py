@@ -25,6 +25,7 @@ from server import accounts
 from server.auth import ADMIN, COORDINATOR, PUBLIC, access, current_principal
 from server.errors import ApiError
 from server.extensions import db
+from server.ratelimit import client_address
 from server.timeutil import utcnow
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, teams and devices")
@@ -51,8 +52,10 @@ def _keep_writes_on(status: int) -> Iterator[None]:
 
 
 def _client_address() -> str:
-    # Behind a reverse proxy this is the proxy unless the app is wrapped in ProxyFix (deployment).
-    return request.remote_addr or "unknown"
+    # Behind TRUSTED_PROXIES reverse proxies, the client as the outermost of them saw it.
+    return client_address(
+        request.remote_addr, request.headers.get("X-Forwarded-For"), int(current_app.config["TRUSTED_PROXIES"])
+    )
 
 
 @blp.route("/auth/token", methods=["POST"])
@@ -61,13 +64,14 @@ def _client_address() -> str:
 @blp.response(200, TokenResponseSchema)
 @blp.alt_response(401, description="`invalid_credentials`: unknown user or wrong password (one answer)")
 @blp.alt_response(403, description="`role_not_allowed`: field workers sync through enrolled devices")
-@blp.alt_response(429, description="`rate_limited`: too many failures; see `Retry-After` (seconds)")
+@blp.alt_response(429, description="`rate_limited`: wait `Retry-After` seconds (grows with repeated failures)")
 def issue_token(args: dict[str, Any]) -> accounts.IssuedToken:
     """Exchange a coordinator's or admin's username and password for a bearer token.
 
     Wrong credentials: 401 `invalid_credentials` (unknown user or wrong password alike). Field
-    workers: 403 `role_not_allowed` (they sync through enrolled devices). Too many failures for the
-    username or the client address: 429 `rate_limited` with `Retry-After`.
+    workers: 403 `role_not_allowed` (they sync through enrolled devices). After repeated failures
+    (per username and client address, then per username, then per address) the next attempt must
+    wait a growing delay: 429 `rate_limited` with `Retry-After` (seconds).
     """
     # The failure recorded before the 401 must be committed, or nothing would ever be rate-limited.
     with _keep_writes_on(401):
@@ -110,7 +114,8 @@ def create_enrollment(args: dict[str, Any], team_id: str) -> accounts.IssuedCode
 def enroll_device(args: dict[str, Any]) -> accounts.NewDevice:
     """Enroll a tablet with a one-time code; the device token is in this response only.
 
-    An unknown, used or expired code: 401 `invalid_enrollment_code`; too many from one address: 429.
+    An unknown, used or expired code: 401 `invalid_enrollment_code`; repeated wrong codes from one
+    client address: 429 `rate_limited`, wait `Retry-After` seconds (grows with each failure).
     """
     with _keep_writes_on(401):  # keep the recorded failure of a wrong code
         return accounts.enroll_device(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, String
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -64,6 +64,10 @@ class Device(db.Model):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Mutations this device pushed while revoked that were not kept, past the bounded sample in
+    # quarantine (server/quarantine.py): a stolen tablet cannot fill the database, and coordinators
+    # still see how much it tried.
+    quarantine_dropped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
 
 class EnrollmentCode(db.Model):

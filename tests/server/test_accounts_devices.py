@@ -96,7 +96,7 @@ def test_devices_in_scope_newest_first_with_pending_conflicts(client, session) -
         "id": older.device.id, "team_id": "ly-mmt-tripoli", "username": older.user.username,
         "label": "test tablet", "status": "active", "app_version": "1.4.0",
         "enrolled_at": item["enrolled_at"], "last_seen_at": item["last_seen_at"], "revoked_at": None,
-        "pending_conflicts": 2,
+        "pending_conflicts": 2, "quarantine_dropped": 0,
     }
     assert item["last_seen_at"].endswith("Z") and item["enrolled_at"].endswith("Z")
     assert next(i for i in items if i["id"] == newer.device.id)["pending_conflicts"] == 0

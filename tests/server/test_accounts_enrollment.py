@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import re
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from server.accounts import ENROLL_ATTEMPTS_PER_ADDRESS, create_enrollment_code
+from server import accounts
+from server.accounts import create_enrollment_code
 from server.auth import DEVICE_TOKEN_PREFIX, Principal, hash_secret
 from server.extensions import db
 from server.models import Device, EnrollmentCode
+from server.ratelimit import Backoff
 from server.timeutil import utcnow
 from tests.factories import auth_headers, make_device, make_team, make_token, make_user
 
@@ -41,9 +44,10 @@ def new_code(client, headers: dict[str, str], username: str, team_id: str = "ly-
     return response.get_json()["code"]
 
 
-def enroll(client, code: str, address: str = "198.51.100.20", **overrides: object):
+def enroll(client, code: str, address: str = "198.51.100.20", headers: dict[str, str] | None = None,
+           **overrides: object):
     body = {"code": code, "label": "Tablet 7", "app_version": "1.4.0", **overrides}
-    return client.post(ENROLL_URL, json=body, environ_base={"REMOTE_ADDR": address})
+    return client.post(ENROLL_URL, json=body, headers=headers or {}, environ_base={"REMOTE_ADDR": address})
 
 
 # --- creating codes ------------------------------------------------------------------------------
@@ -209,18 +213,44 @@ def test_a_code_for_a_worker_who_left_the_team_is_401(client, session, coordinat
     assert session.scalar(select(func.count()).select_from(Device).where(Device.user_id == worker.id)) == 0
 
 
-def test_wrong_codes_are_rate_limited_per_address(client, coordinator_headers, worker) -> None:
+@pytest.fixture
+def slow_enroll_backoff(monkeypatch) -> Backoff:
+    # A 60 s first delay: a busy machine's slowness cannot let the next guess through by accident.
+    backoff = replace(accounts.ENROLL_ADDRESS, base=timedelta(seconds=60))
+    monkeypatch.setattr(accounts, "ENROLL_ADDRESS", backoff)
+    return backoff
+
+
+def test_wrong_codes_are_rate_limited_per_address(client, coordinator_headers, worker, slow_enroll_backoff) -> None:
     code = new_code(client, coordinator_headers, worker.username)
-    for _ in range(ENROLL_ATTEMPTS_PER_ADDRESS):
+    for _ in range(slow_enroll_backoff.free):
         assert enroll(client, "ABCDE-FGHJK", address="192.0.2.77").status_code == 401
 
     blocked = enroll(client, code, address="192.0.2.77")
 
     assert blocked.status_code == 429
     assert blocked.get_json()["error"]["code"] == "rate_limited"
-    assert int(blocked.headers["Retry-After"]) > 0
+    assert 50 <= int(blocked.headers["Retry-After"]) <= 60
     # The code was not spent by the refused attempt; another address may still use it.
     assert enroll(client, code, address="192.0.2.78").status_code == 201
+
+
+def test_code_guessing_gets_429_whatever_the_guesser_writes_in_x_forwarded_for(client, worker,
+                                                                               slow_enroll_backoff) -> None:
+    answers = [enroll(client, f"ABCDE-{index:05d}", address="203.0.113.40",
+                      headers={"X-Forwarded-For": f"198.51.100.{index}"}).status_code
+               for index in range(slow_enroll_backoff.free + 5)]
+    assert answers == [401] * slow_enroll_backoff.free + [429] * 5
+
+
+def test_behind_a_trusted_proxy_one_guesser_does_not_block_other_tablets(app, client, coordinator_headers, worker,
+                                                                        monkeypatch, slow_enroll_backoff) -> None:
+    monkeypatch.setitem(app.config, "TRUSTED_PROXIES", 1)
+    code = new_code(client, coordinator_headers, worker.username)
+    for index in range(slow_enroll_backoff.free + 3):
+        enroll(client, f"ABCDE-{index:05d}", address="10.0.0.1", headers={"X-Forwarded-For": "203.0.113.41"})
+    assert enroll(client, code, address="10.0.0.1", headers={"X-Forwarded-For": "203.0.113.41"}).status_code == 429
+    assert enroll(client, code, address="10.0.0.1", headers={"X-Forwarded-For": "198.51.100.42"}).status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -171,7 +171,7 @@ def test_counts_from_1_to_9_are_suppressed(client: FlaskClient, tripoli, count, 
     assert (published["value"], published["suppressed"]) == (value, suppressed)
 
 
-def test_areas_are_suppressed_one_by_one_and_all_listed(client: FlaskClient, tripoli, sabha) -> None:
+def test_areas_are_suppressed_and_all_listed(client: FlaskClient, tripoli, sabha) -> None:
     push(client, tripoli, consultations(tripoli, 10))
     push(client, sabha, consultations(sabha, 9))
     published = statement(impact(client, "&by=area").get_json(), "health_consultations")
@@ -181,9 +181,26 @@ def test_areas_are_suppressed_one_by_one_and_all_listed(client: FlaskClient, tri
     assert set(areas) == {"ly-tripoli", "ly-benghazi", "ly-misrata", "ly-sabha", "ly-khoms", "ly-kufra",
                           "ly-zawiya"}
     assert [area["area_name"] for area in published["areas"]] == sorted(a["area_name"] for a in areas.values())
-    assert areas["ly-tripoli"] == {"area": "ly-tripoli", "area_name": "Tripoli", "value": 10, "suppressed": False}
+    # Sabha's 9 is withheld; so is Tripoli's 10, or 19 - 10 would give Sabha away (complementary suppression).
+    assert areas["ly-tripoli"] == {"area": "ly-tripoli", "area_name": "Tripoli", "value": None, "suppressed": True}
     assert areas["ly-sabha"] == {"area": "ly-sabha", "area_name": "Sabha", "value": None, "suppressed": True}
     assert areas["ly-kufra"] == {"area": "ly-kufra", "area_name": "Kufra", "value": 0, "suppressed": False}
+
+
+def test_a_suppressed_area_cannot_be_worked_out_from_the_total(client: FlaskClient, tripoli, sabha) -> None:
+    # The case in small: total 33 minus Tripoli's 30 would give Sabha's 3.
+    push(client, tripoli, consultations(tripoli, 30))
+    push(client, sabha, consultations(sabha, 3))
+    body = impact(client, "&by=area").get_json()
+    published = statement(body, "health_consultations")
+
+    assert published["value"] == 33
+    known = sum(area["value"] for area in published["areas"] if not area["suppressed"])
+    hidden = [area["area"] for area in published["areas"] if area["suppressed"]]
+    assert sorted(hidden) == ["ly-sabha", "ly-tripoli"]
+    assert published["value"] - known == 33  # only the group's sum is known, and it is not a small count
+    # Without by=area the total alone is published, as before.
+    assert statement(impact(client).get_json(), "health_consultations")["value"] == 33
 
 
 def test_nothing_names_a_site_team_device_or_person(client: FlaskClient, session: Session, tripoli) -> None:

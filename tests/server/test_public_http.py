@@ -36,6 +36,13 @@ def tripoli(session: Session) -> EnrolledDevice:
     return enrolled
 
 
+@pytest.fixture
+def sabha(session: Session) -> EnrolledDevice:
+    enrolled = make_device(session, team_id="ly-dcmt-sabha")
+    session.commit()
+    return enrolled
+
+
 def get(client: FlaskClient, url: str = IMPACT, **headers: str):
     return client.get(url, headers=headers)
 
@@ -252,6 +259,18 @@ def test_html_by_area_lists_the_areas(client: FlaskClient, tripoli) -> None:
     assert '<ul class="areas" aria-label="By area">' in page
     assert "<li><span>Tripoli</span> <span>10</span></li>" in page
     assert "<li><span>Kufra</span> <span>0</span></li>" in page
+
+
+def test_html_never_calls_a_complementary_suppressed_area_fewer_than_10(client: FlaskClient, tripoli,
+                                                                         sabha) -> None:
+    push(client, tripoli, consultations(tripoli, 30))
+    push(client, sabha, consultations(sabha, 3))
+    page = get(client, HTML + "&by=area").get_data(as_text=True)
+    # Tripoli's 30 is withheld to protect Sabha's 3: "fewer than 10" would be false, and would tell which is which.
+    assert "<li><span>Tripoli</span> <span>not shown</span></li>" in page
+    assert "<li><span>Sabha</span> <span>not shown</span></li>" in page
+    assert "cannot be worked out from the others" in page
+    assert '<span class="value">33</span>' in page
 
 
 def test_as_of_is_the_same_in_json_and_html(client: FlaskClient, tripoli) -> None:

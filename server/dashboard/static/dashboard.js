@@ -726,35 +726,57 @@
 
   // --- data quality ---
 
+  // Conflicts and quarantine are read a page at a time from the server (api.md "Lists"): a revoked
+  // tablet's flood or a long backlog must not make the page load everything before showing anything.
+  const QUALITY_PAGE_SIZE = 50;
+
   const quality = {
     teams: new Map(),
     devices: new Map(),
+    lists: [],
 
     async init() {
       say("Loading…");
-      const [teams, devices, conflicts, quarantined] = await Promise.all([
-        fetchAll("/api/v1/teams"),
-        fetchAll("/api/v1/devices"),
-        fetchAll("/api/v1/conflicts"),
-        fetchAll("/api/v1/quarantine"),
-      ]);
+      const [teams, devices] = await Promise.all([fetchAll("/api/v1/teams"), fetchAll("/api/v1/devices")]);
       this.teams = new Map(teams.map((team) => [team.id, team]));
       this.devices = new Map(devices.map((device) => [device.id, device]));
-      $("#conflicts").replaceChildren(...conflicts.map((item) => this.conflict(item)));
-      $("#quarantine").replaceChildren(...quarantined.map((item) => this.quarantined(item)));
-      this.count();
+      this.lists = [
+        { path: "/api/v1/conflicts", list: "#conflicts", counter: "#conflicts-count", none: "No open conflicts.",
+          render: (item) => this.conflict(item) },
+        { path: "/api/v1/quarantine", list: "#quarantine", counter: "#quarantine-count", none: "Nothing in quarantine.",
+          render: (item) => this.quarantined(item) },
+      ];
+      for (const list of this.lists) {
+        list.cursor = null;
+        $(list.list).replaceChildren();
+        list.more = el("button", { type: "button", class: "button-secondary more", hidden: true, text: "Show more",
+          onclick: () => this.more(list).catch(report) });
+        $(list.list).after(list.more);
+      }
+      await Promise.all(this.lists.map((list) => this.more(list)));
       say("");
     },
 
+    async more(list) {
+      list.more.disabled = true;
+      try {
+        const answer = await api(list.path + "?limit=" + QUALITY_PAGE_SIZE +
+          (list.cursor ? "&cursor=" + encodeURIComponent(list.cursor) : ""));
+        $(list.list).append(...answer.items.map(list.render));
+        list.cursor = answer.next_cursor;
+      } finally {
+        list.more.disabled = false;
+      }
+      list.more.hidden = !list.cursor;
+      this.count();
+    },
+
     count() {
-      for (const [list, counter, none] of [
-        ["#conflicts", "#conflicts-count", "No open conflicts."],
-        ["#quarantine", "#quarantine-count", "Nothing in quarantine."],
-      ]) {
-        const items = $(list).querySelectorAll("article").length;
-        $(counter).textContent = "(" + items + ")";
-        const empty = $(list).querySelector(".empty");
-        if (!items && !empty) $(list).append(el("p", { class: "empty hint", text: none }));
+      for (const list of this.lists) {
+        const items = $(list.list).querySelectorAll("article").length;
+        $(list.counter).textContent = "(" + items + (list.cursor ? " shown, more to load" : "") + ")";
+        const empty = $(list.list).querySelector(".empty");
+        if (!items && !list.cursor && !empty) $(list.list).append(el("p", { class: "empty hint", text: list.none }));
       }
     },
 
@@ -766,6 +788,14 @@
     device(id) {
       const device = id ? this.devices.get(id) : null;
       return device ? device.label + " of " + device.username + (device.status === "revoked" ? " (revoked)" : "") : id || "—";
+    },
+
+    /** What quarantine did not keep of a revoked device's pushes (past its bounded sample). */
+    dropped(id) {
+      const device = id ? this.devices.get(id) : null;
+      if (!device || !device.quarantine_dropped) return [];
+      return [el("dt", { text: "Not kept" }),
+        el("dd", { text: formatNumber(device.quarantine_dropped) + " more mutations from this revoked device" })];
     },
 
     conflict(item) {
@@ -836,6 +866,7 @@
         el("dl", { class: "meta" },
           el("dt", { text: "Team" }), el("dd", { text: this.team(item.team_id) }),
           el("dt", { text: "Device" }), el("dd", { text: this.device(item.device_id) }),
+          this.dropped(item.device_id),
           el("dt", { text: "Received" }), el("dd", { text: formatTime(item.created_at) }),
           el("dt", { text: "Operation" }), el("dd", {}, el("code", { text: item.op_id || "—" }))),
         problems.length
