@@ -121,8 +121,12 @@ def statement_problems(indicator: str, filters: Mapping[str, Any], text: str) ->
 # --- building the document -----------------------------------------------------------------------
 
 
-def build_impact(session: Session, code: str, year: int, by: str | None = None) -> Impact:
+def build_impact(session: Session, code: str, year: int, by: str | None = None, *,
+                 writer: Session | None = None) -> Impact:
     """The country's statements for `year` (`by="area"` adds every area of the country).
+
+    `session` may read a replica that lags; `writer` (default: `session`) records when the content was
+    first published, which only the primary can.
 
     Raises UnknownCountry. A statement that cannot be computed (its filters name a code that was
     since deleted, say) is left out and logged, rather than taking the country's page down.
@@ -149,7 +153,7 @@ def build_impact(session: Session, code: str, year: int, by: str | None = None) 
         if statement is not None:
             statements.append(statement)
     content = {"country": code, "year": year, "by": by, "statements": statements}
-    as_of = _published_since(session, code, year, by or "total", content)
+    as_of = _published_since(writer or session, code, year, by or "total", content)
     impact = Impact(code, country.name, year, by, as_of, statements)
     CACHE.put(key, stamp, impact)
     return impact

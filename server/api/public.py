@@ -18,6 +18,7 @@ from server.auth import PUBLIC, access
 from server.compression import gzip_etag, will_compress
 from server.errors import ApiError
 from server.extensions import db
+from server.read_replica import read_session
 
 blp = Blueprint("public", __name__, url_prefix="/public/v1",
                 description="Public impact figures for the website: no login, cacheable, cross-origin")
@@ -63,7 +64,7 @@ def _impact(code: str, args: dict[str, Any]) -> public.Impact:
     try:
         if canonical is None:
             raise public.UnknownCountry(code)
-        return public.build_impact(db.session, canonical, args["year"], args["by"])
+        return public.build_impact(read_session(), canonical, args["year"], args["by"], writer=db.session)
     except public.UnknownCountry as error:
         raise ApiError(404, "not_found", "No country programme has this code.") from error
 

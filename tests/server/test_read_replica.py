@@ -104,6 +104,9 @@ def test_aggregates_read_the_replica_and_may_lag_while_pull_reads_the_primary(re
         second = _push_one(replicated)
         assert _pulled_ids(replicated) == {first, second}  # the tablet reads its own write at once
         assert _total(replicated) == 1  # the coordinator's figure lags with the paused replica
+        # The public page reads the replica too; the moment it was first published is written on the primary.
+        page = replicated.app.test_client().get("/public/v1/countries/LY/impact?year=2016")
+        assert page.status_code == 200, page.json
     finally:
         replicated.replica.query("SELECT pg_wal_replay_resume()")
     replicated.caught_up()

@@ -1,7 +1,7 @@
 """devices: count of mutations a revoked device pushed that quarantine did not keep
 
-Revision ID: 0005_i13_abuse
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-01 04:40:00
 
 """
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision: str = '0005_i13_abuse'
-down_revision: Union[str, Sequence[str], None] = '0004'
+revision: str = '0006'
+down_revision: Union[str, Sequence[str], None] = '0005'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
