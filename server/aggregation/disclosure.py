@@ -9,10 +9,10 @@ them if that one equation cannot be solved for any of them, and if S itself is n
 
 The rule (`protect`), with k the number of suppressed areas:
 1. Primary: every area counting 1..9 is suppressed; so is the total if it counts 1..9.
-2. Total suppressed (it is 1..9): every area is suppressed, zeros included. With the total
-   unknown there is no equation, but a published 0 would tell the reader that the remaining cells
-   are each >= 1 and add up to at most 9, which pins them when there are nine of them; hiding the
-   zeros too removes that and costs nothing worth publishing (the whole statement is under 10).
+2. Total suppressed (it is 1..9): every nonzero area is suppressed; zeros stay published as 0, as
+   api.md says. With the total unknown there is no equation, but a published 0 tells the reader
+   that the remaining k cells are each >= 1 and add up to at most 9, which pins them (each is 1)
+   exactly when k is 9: only then are the zeros hidden too.
 3. Total published: while some area is suppressed and the group is not safe, also suppress the
    smallest nonzero area still published (ties: the earlier one, i.e. name order). The group is
    safe when k >= 2 (one unknown in one equation is solved by subtraction), S >= 10 (S is itself
@@ -21,9 +21,9 @@ The rule (`protect`), with k the number of suppressed areas:
    area is left to add, every area is suppressed, zeros included (then cells are only known to be
    >= 0, and with k >= 2 none is pinned).
 
-Zeros are only ever suppressed wholesale (rules 2 and 3's last resort), so a reader who sees a
-published 0 anywhere in the statement may assume every suppressed cell is >= 1: the rule is built
-against that reader. Out of scope: a reader who also reasons about *which* cell was the primary
+Zeros are only ever suppressed wholesale (rules 2 and 3's last resorts), so a reader who sees a
+published number anywhere in the statement may assume every suppressed cell is >= 1: the rule is
+built against that reader. Out of scope: a reader who also reasons about *which* cell was the primary
 one and which the complement (e.g. "the complement is >= 10 and no larger than the smallest
 published area"); standard tools (tau-argus, sdcTable) make the same assumption.
 
@@ -61,7 +61,8 @@ def protect(total: int, cells: Sequence[int], threshold: int = THRESHOLD) -> Pro
     if any(cell < 0 for cell in cells) or total < 0:
         raise ValueError("counts are never negative")
     if primary(total, threshold):
-        return Protected(total=True, cells=[True] * len(cells))
+        hide_zeros = sum(1 for cell in cells if cell) >= threshold - 1
+        return Protected(total=True, cells=[bool(cell) or hide_zeros for cell in cells])
     suppressed = [primary(cell, threshold) for cell in cells]
     # Candidates for complementary suppression: published nonzero cells, smallest first.
     candidates = sorted((cell, index) for index, cell in enumerate(cells) if cell and not suppressed[index])

@@ -145,7 +145,13 @@ def test_examples(cells: list[int], expected: list[bool]) -> None:
     assert protect(sum(cells), cells).cells == expected
 
 
-def test_a_small_total_hides_every_area_zeros_included() -> None:
+def test_a_small_total_hides_its_areas_and_publishes_zeros_as_zeros() -> None:
+    shown = protect(3, [3, 0, 0])
+    assert shown.total is True and shown.cells == [True, False, False]  # api.md: a count of 0 is listed as 0
+
+
+def test_nine_areas_of_one_hide_the_zeros_too() -> None:
+    # Published zeros would tell the reader the nine others are each >= 1 and add up to <= 9: all 1.
     shown = protect(9, [1] * 9 + [0])
     assert shown.total is True and shown.cells == [True] * 10
 
