@@ -95,6 +95,9 @@ class Principal:
     device_id: str | None = None
     team_id: str | None = None
     countries: frozenset[str] | None = field(default_factory=frozenset)
+    # A revoked device let through to a route that keeps what it sends (push): it is still answered
+    # 403 device_revoked + wipe, whatever its request holds (server/http_body.py, server/push.py).
+    revoked: bool = False
 
     def can_see_country(self, code: str) -> bool:
         return self.countries is None or code in self.countries
@@ -164,7 +167,7 @@ def _device_principal(token: str, allow_revoked: bool) -> Principal:
     if device.status == "active" and (device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1)):
         device.last_seen_at = now
     return Principal(kind="device", role=DEVICE, device_id=device.id, team_id=device.team_id,
-                     user_id=device.user_id, countries=frozenset({country}))
+                     user_id=device.user_id, countries=frozenset({country}), revoked=device.status != "active")
 
 
 def authenticate() -> None:
