@@ -3,8 +3,8 @@ small HTML page, not JSON"): a website frames the page, and a JSON envelope insi
 is noise to a reader. Same status, same code and messages as the envelope would carry.
 
 A view opts in with `@error_page`; server/errors.py asks `page_for_current_view()` before building
-the JSON envelope, so every error raised for that view (a query 422, a 404, a NUL in the URL, a
-405) is rendered the one way.
+the JSON envelope, so every error raised for that view (a query 422, a 404, a NUL in the URL) is
+rendered the one way. (A wrong method is not routed to the view: its 405 stays JSON.)
 """
 
 from __future__ import annotations
