@@ -9,7 +9,10 @@ decompress anything) reads every POST/PUT/PATCH body:
 - The limit (`FIELDSYNC_LIMITS.push_max_bytes`, the largest body any route accepts) applies after
   decompression, as api.md says; an honest `Content-Length` beyond it is refused before reading.
 - A body must be `application/json` (or `+json`) in UTF-8, else 415; an unknown content coding
-  is 415 too. Invalid UTF-8, malformed JSON, NaN/Infinity, absurd nesting: 400 `malformed_request`.
+  is 415 too. Invalid UTF-8, malformed JSON, absurd nesting, and what the one JSON decode policy
+  (`decode_json`) refuses: lone UTF-16 surrogates, numbers beyond a double, NaN/Infinity, duplicate
+  keys: 400 `malformed_request`.
+- A revoked device hears 403 `device_revoked` + wipe instead of any of these (`_wipe_revoked`).
 - A NUL character (`\u0000`) can be in no Fieldsync value (ids, codes, dates, short texts), and
   PostgreSQL refuses NUL in text columns, so letting it through turned a client's bad byte into a 500
   (tests/server/test_hostile_input.py). In a body it is a 422 naming the field, except where a view
