@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from server.models import Area, Item, Service, Site, Team, User
 
 # Undecodable argv bytes, as a shell passes $'\xff' (Python hands them over as lone surrogates).
-BAD = [b"\xff", b"ly-\xff", b"\xc3", b"caf\xe9", b"\xed\xa0\x80"]
+BAD = [b"ly-\xff", b"caf\xe9", b"\xed\xa0\x80"]  # a stray byte, Latin-1, an encoded surrogate
 COMMANDS: list[list[bytes]] = [
     [b"create-user", b"%s", b"--role", b"admin", b"--password-stdin"],
     [b"create-user", b"someone", b"--role", b"coordinator", b"--country", b"%s", b"--password-stdin"],
