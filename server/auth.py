@@ -15,7 +15,7 @@ import hashlib
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, g, request
@@ -95,6 +95,10 @@ class Principal:
     device_id: str | None = None
     team_id: str | None = None
     countries: frozenset[str] | None = field(default_factory=frozenset)
+    # A revoked device let through to a route that keeps what it sends (push): it is still answered
+    # 403 device_revoked + wipe, whatever its request holds (server/http_body.py, server/push.py).
+    revoked: bool = False
+    token_id: int | None = None  # the user token this request came with (logout revokes it)
 
     def can_see_country(self, code: str) -> bool:
         return self.countries is None or code in self.countries
@@ -117,6 +121,16 @@ def new_token(prefix: str) -> str:
 
 def current_principal() -> Principal:
     return g.get("principal", ANONYMOUS)
+
+
+def revoke_user_token(principal: Principal, now: datetime) -> None:
+    """Log out: the caller's own user token is refused from now on (flushed, not committed)."""
+    if principal.kind != "user" or principal.token_id is None:
+        raise ApiError(403, "forbidden", "Only a user token can be logged out.")
+    token = db.session.get(ApiToken, principal.token_id)
+    if token is not None and token.revoked_at is None:
+        token.revoked_at = now
+        db.session.flush()
 
 
 def _bearer_token() -> str | None:
@@ -143,13 +157,15 @@ def _user_principal(token: str) -> Principal:
     if row is None:
         raise _unauthorized("invalid_token", "The token is not valid.")
     api_token, user = row
+    if api_token.revoked_at is not None:
+        raise _unauthorized("token_revoked", "This token was logged out; ask for a new one.")
     if api_token.expires_at <= now:
         raise _unauthorized("token_expired", "The token has expired; ask for a new one.")
     if not user.active:
         raise _unauthorized("invalid_token", "The token is not valid.")
     countries = None if user.role == ADMIN else frozenset(user.countries)
     return Principal(kind="user", role=user.role, user_id=user.id, username=user.username,
-                     team_id=user.team_id, countries=countries)
+                     team_id=user.team_id, countries=countries, token_id=api_token.id)
 
 
 def _device_principal(token: str, allow_revoked: bool) -> Principal:
@@ -164,7 +180,7 @@ def _device_principal(token: str, allow_revoked: bool) -> Principal:
     if device.status == "active" and (device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1)):
         device.last_seen_at = now
     return Principal(kind="device", role=DEVICE, device_id=device.id, team_id=device.team_id,
-                     user_id=device.user_id, countries=frozenset({country}))
+                     user_id=device.user_id, countries=frozenset({country}), revoked=device.status != "active")
 
 
 def authenticate() -> None:

@@ -1,9 +1,20 @@
-"""Flask CLI commands (`flask --app server <command>`), one module per area in server/commands."""
+"""Flask CLI commands (`flask --app server <command>`), one module per area in server/commands.
+
+Every command registered here is guarded once (`_guard`), so no command has to remember it:
+an argument that is not valid UTF-8 (Python hands undecodable argv bytes over as lone surrogates,
+`\\udcff` for a byte 0xff) is refused with a usage error naming the parameter and exit status 2,
+before the command runs; it used to reach the database driver and end in a traceback.
+"""
 
 from __future__ import annotations
 
+import functools
 import importlib
+import re
+from collections.abc import Callable
+from typing import Any
 
+import click
 from flask import Flask
 
 COMMAND_MODULES = [
@@ -15,7 +26,61 @@ COMMAND_MODULES = [
     "server.commands.statements",
 ]
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
 
 def register_commands(app: Flask) -> None:
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(app)
+    _guard(app.cli)
+
+
+def _shown(value: str) -> str:
+    """The argument as the bytes that were typed, e.g. b'ly-\\xff' (a lone surrogate itself cannot
+    be printed in any terminal encoding)."""
+    return repr(value.encode("utf-8", "surrogateescape"))
+
+
+def _checked_parse(parse_args: Callable[[click.Context, list[str]], list[str]]) -> Callable[..., list[str]]:
+    """Refuse undecodable arguments before any parameter type or callback sees them."""
+
+    @functools.wraps(parse_args)
+    def parse(ctx: click.Context, args: list[str]) -> list[str]:
+        bad = [arg for arg in args if _SURROGATE.search(arg)]
+        if bad:
+            raise click.UsageError(
+                f"{', '.join(_shown(arg) for arg in bad)}: not valid UTF-8 text; check the terminal's encoding "
+                "(e.g. LANG=C.UTF-8).", ctx)
+        return parse_args(ctx, args)
+
+    return parse
+
+
+def _checked_run(callback: Callable[..., Any]) -> Callable[..., Any]:
+    """Text read while the command runs (a --password-stdin line, an environment variable) in another
+    encoding arrives the same way; it fails where it is encoded, and is answered as an error too."""
+
+    @functools.wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except UnicodeError as exc:
+            text = getattr(exc, "object", "")
+            if isinstance(exc, UnicodeDecodeError) or (isinstance(text, str) and _SURROGATE.search(text)):
+                raise click.ClickException("The input is not valid UTF-8 text; check the terminal's encoding "
+                                           "(e.g. LANG=C.UTF-8).") from None
+            raise
+
+    return run
+
+
+def _guard(command: click.Command) -> None:
+    if getattr(command, "_fieldsync_utf8_checked", False):
+        return
+    command._fieldsync_utf8_checked = True  # type: ignore[attr-defined]
+    command.parse_args = _checked_parse(command.parse_args)  # type: ignore[method-assign]
+    if command.callback is not None:
+        command.callback = _checked_run(command.callback)
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _guard(sub)

@@ -13,6 +13,8 @@ from flask import Flask, jsonify
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
+from server import error_pages
+
 log = logging.getLogger(__name__)
 
 # Stable codes for the HTTP errors Werkzeug raises on its own (routing, body parsing).
@@ -91,6 +93,8 @@ def _webargs_fields(messages: Any) -> dict[str, list[str]]:
 
 def envelope(status: int, code: str, message: str, fields: dict[str, list[str]] | None = None,
              extra: dict[str, Any] | None = None) -> Response:
+    if error_pages.page_for_current_view():  # an HTML page's errors are a page (server/error_pages.py)
+        return error_pages.render(status, code, message, fields or {})
     body: dict[str, Any] = {"error": {"code": code, "message": message, "fields": fields or {}}}
     body.update(extra or {})
     response = jsonify(body)

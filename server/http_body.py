@@ -9,7 +9,10 @@ decompress anything) reads every POST/PUT/PATCH body:
 - The limit (`FIELDSYNC_LIMITS.push_max_bytes`, the largest body any route accepts) applies after
   decompression, as api.md says; an honest `Content-Length` beyond it is refused before reading.
 - A body must be `application/json` (or `+json`) in UTF-8, else 415; an unknown content coding
-  is 415 too. Invalid UTF-8, malformed JSON, NaN/Infinity, absurd nesting: 400 `malformed_request`.
+  is 415 too. Invalid UTF-8, malformed JSON, absurd nesting, and what the one JSON decode policy
+  (`decode_json`) refuses: lone UTF-16 surrogates, numbers beyond a double, NaN/Infinity, duplicate
+  keys: 400 `malformed_request`.
+- A revoked device hears 403 `device_revoked` + wipe instead of any of these (`_wipe_revoked`).
 - A NUL character (`\u0000`) can be in no Fieldsync value (ids, codes, dates, short texts), and
   PostgreSQL refuses NUL in text columns, so letting it through turned a client's bad byte into a 500
   (tests/server/test_hostile_input.py). In a body it is a 422 naming the field, except where a view
@@ -22,13 +25,18 @@ request data, so `request.get_json()` and webargs/flask-smorest schemas see plai
 
 from __future__ import annotations
 
+import functools
 import json
+import math
+import re
+import sys
 import zlib
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
+from server.auth import current_principal, device_revoked_error
 from server.errors import ApiError, validation_error
 from sync.text import NUL, NUL_MESSAGE, nul_path
 
@@ -43,6 +51,12 @@ _GZIP_SLACK = 1 / 100
 # After a 413 the rest of the body is read and thrown away, up to this many times the limit, so the
 # client sees the answer instead of a connection reset while it is still sending.
 _DRAIN_FACTOR = 4
+_MAX_DOUBLE = sys.float_info.max
+# A surrogate code point, and the JSON escape that can produce one (\\uD800 to \\uDFFF).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_LONG_DIGITS = re.compile(r"[0-9]{300}")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+LONE_SURROGATE_MESSAGE = "Must not contain a lone UTF-16 surrogate escape (\\ud800 to \\udfff without its pair)."
 
 
 def _too_large(limit: int) -> ApiError:
@@ -145,21 +159,101 @@ def _read_gzip(stream: Any, limit: int) -> bytes:
     return b"".join(parts)
 
 
+class JsonPolicyError(ValueError):
+    """A body that is JSON by the grammar but that Fieldsync refuses (see `decode_json`)."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
 def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
+    raise JsonPolicyError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e400 parses as inf: a number no double can hold
+        raise JsonPolicyError(f"the number {text[:40]} is outside the range of a double")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    value = int(text)  # Python refuses more than 4300 digits by itself (ValueError)
+    if len(text) >= 300 and abs(value) > _MAX_DOUBLE:  # no double holds it either: same rule as 1e400
+        raise JsonPolicyError(f"the number {text[:40]}... is outside the range of a double")
+    return value
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise JsonPolicyError(f"the key {key[:60]!r} appears twice in one object")
+            seen.add(key)
+    return obj
+
+
+def _lone_surrogate_path(value: Any) -> str | None:
+    """The dotted path of the first key or string holding a lone UTF-16 surrogate, or None.
+
+    Iterative, so a body nested as deep as the parser allows cannot exhaust the stack here."""
+    stack: list[tuple[str, Any]] = [("", value)]
+    while stack:
+        path, item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return path or "_request"
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                where = f"{path}.{key}" if path else str(key)
+                if _SURROGATE.search(key):
+                    return where.encode("utf-8", "backslashreplace").decode("utf-8")
+                stack.append((where, child))
+        elif isinstance(item, list):
+            stack.extend((f"{path}.{index}" if path else str(index), child) for index, child in enumerate(item))
+    return None
+
+
+def decode_json(text: str) -> Any:
+    """The one JSON decode policy for everything a client sends (bodies, and JSON inside cursors).
+
+    Beyond the grammar it refuses, with JsonPolicyError (a ValueError):
+    - a lone UTF-16 surrogate escape (`"\\ud800"`, or a low one without its high half): Python
+      would keep it as a str that no UTF-8 encoder, database driver or JSON writer accepts; a valid
+      pair (`"\\ud83d\\ude00"`) is one character and is fine;
+    - a number outside the range of a double (`1e400`, `-1e400`, a 400-digit integer) and the
+      non-standard NaN/Infinity: every client and database column holds doubles at most;
+    - a key twice in one object: which value wins is a parser's whim, so one request could mean
+      two different things to two readers (say, a proxy and this server).
+    """
+    # An integer beyond a double has over 300 digits: only a text holding such a run pays for the
+    # per-integer check (a run inside a string merely takes the slower path).
+    parse_int = _bounded_int if _LONG_DIGITS.search(text) else None
+    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=parse_int,
+                       object_pairs_hook=_unique_keys)
+    # Only an escape can make a surrogate (UTF-8 cannot encode one), so walk the value only then.
+    if _SURROGATE_ESCAPE.search(text) and (where := _lone_surrogate_path(value)) is not None:
+        raise JsonPolicyError("a string holds a lone UTF-16 surrogate (half of an escaped pair)", where)
+    return value
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON from UTF-8 bytes; raises the 400 for anything else."""
+    """Strict JSON from UTF-8 bytes under `decode_json`'s policy; raises the 400 for anything else."""
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise _malformed("The body is not valid UTF-8.") from None
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        return decode_json(text)
     except RecursionError:
         raise _malformed("The JSON body is nested too deeply.") from None
-    except ValueError as exc:  # JSONDecodeError, NaN/Infinity, integers beyond the digit limit
+    except JsonPolicyError as exc:
+        fields = {exc.path: [LONE_SURROGATE_MESSAGE]} if exc.path else None
+        raise ApiError(400, "malformed_request", f"The body is not acceptable JSON: {exc}.", fields) from None
+    except ValueError as exc:  # JSONDecodeError, integers beyond the digit limit
         raise _malformed(f"The body is not valid JSON: {exc}.") from None
 
 
@@ -188,6 +282,25 @@ def _refuse_nul(value: Any) -> None:
     raise ApiError(status, code, "The request may not contain NUL characters.", {where: [NUL_MESSAGE]})
 
 
+def _wipe_revoked(hook: Callable[[], None]) -> Callable[[], None]:
+    """A revoked device hears 403 `device_revoked` + wipe whatever it sends (api.md v1.1): every
+    refusal of its request (415, 413, 400, 422) is answered with that instead, so a tablet with a
+    broken outbox is still told to wipe. A well-formed body goes on to the view, which keeps its
+    mutations in quarantine before answering the same 403."""
+
+    @functools.wraps(hook)
+    def checked() -> None:
+        try:
+            hook()
+        except ApiError:
+            if current_principal().revoked:
+                raise device_revoked_error() from None
+            raise
+
+    return checked
+
+
+@_wipe_revoked
 def reject_nul_in_url() -> None:
     """before_request: a NUL in the path or the query string is refused before any view reads it.
 
@@ -199,6 +312,7 @@ def reject_nul_in_url() -> None:
             raise validation_error({name.replace(NUL, "\\u0000"): [NUL_MESSAGE]})
 
 
+@_wipe_revoked
 def read_body() -> None:
     """before_request: read, bound, decompress and parse the body of a write request."""
     if request.method not in _BODY_METHODS or not _has_body():

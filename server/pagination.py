@@ -38,6 +38,7 @@ from sqlalchemy import ColumnElement, Select, and_, or_
 from sqlalchemy.orm import Session
 
 from server.errors import validation_error
+from server.http_body import decode_json
 
 _CURSOR_VERSION = 1
 
@@ -98,8 +99,10 @@ def decode_cursor(cursor: str, keys: Sequence[ColumnElement[Any]]) -> list[Any]:
     invalid = validation_error({"cursor": ["Not a valid cursor for this list."]})
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        version, wire = json.loads(raw)
-    except (binascii.Error, ValueError, TypeError):
+        # The client's JSON, so the same decode policy as a body (a lone surrogate in a string
+        # key value would otherwise reach the database driver).
+        version, wire = decode_json(raw.decode("utf-8"))
+    except (binascii.Error, ValueError, TypeError, RecursionError):
         raise invalid from None
     if version != _CURSOR_VERSION or not isinstance(wire, list) or len(wire) != len(keys):
         raise invalid

@@ -44,7 +44,7 @@ from server.models import Device, SyncBatch
 from server.store import SqlRecordStore, naive_utc
 from server.timeutil import isoformat_z
 from sync.batches import BatchStatus, InFlight, KeyReused, New, Replay, StoredBatch, decide, key_matches
-from sync.domain import DeviceContext
+from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION, DeviceContext
 from sync.fingerprint import fingerprint
 from sync.push import apply_mutations, canonical_uuid, quarantine_all
 
@@ -102,6 +102,9 @@ def push_batch(
         # Otherwise nothing is kept: a malformed or oversized envelope holds nothing well-formed
         # to keep, and the device must hear "wipe" whatever it sent.
         raise DeviceRevoked()
+    # Before the envelope's own errors: a newer format may well fail this server's schema, and the
+    # tablet must hear that the format, not its data, is the problem.
+    _check_schema_version(raw)
     if errors:
         raise ApiError(400, "malformed_request", "The push envelope is not valid.", errors)
     count = len(envelope["mutations"])
@@ -258,6 +261,19 @@ def _in_flight() -> ApiError:
         "This batch is still being processed; retry shortly to receive its result.",
         headers={"Retry-After": "1"},
     )
+
+
+def _check_schema_version(raw: Any) -> None:
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > CURRENT_SCHEMA_VERSION:
+        raise ApiError(
+            422,
+            "schema_unsupported",
+            f"This server understands push schema versions {MIN_SUPPORTED_SCHEMA_VERSION} to "
+            f"{CURRENT_SCHEMA_VERSION}; nothing of this batch was applied. Keep it and send it again "
+            "once the server is updated.",
+            {"schema_version": [f"Must be at most {CURRENT_SCHEMA_VERSION}."]},
+        )
 
 
 def _load_envelope(raw: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:

@@ -11,6 +11,12 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
+# The push formats this server understands (`GET /sync/hello` announces them). A push above
+# CURRENT_SCHEMA_VERSION is refused whole (422 schema_unsupported): applying what an older reader
+# can parse of a newer format would tell the tablet its data was understood when it was not.
+MIN_SUPPORTED_SCHEMA_VERSION = 1
+CURRENT_SCHEMA_VERSION = 1
+
 
 class Entity(StrEnum):
     CONSULTATION = "consultation"

@@ -12,7 +12,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
 from sync.domain import (
     COMMON_FIELDS,
@@ -65,6 +66,23 @@ def canonical_uuid(value: Any) -> str | None:
         return None
 
 
+E = TypeVar("E", bound=StrEnum)
+
+
+def _member(raw: dict[str, Any], name: str, enum: type[E], errors: Errors) -> E | None:
+    """The enum member a field names, or None with its error. Any JSON value may arrive here (a
+    list or an object is unhashable: a membership test on it raised TypeError, a 500), so the type
+    is checked before the value."""
+    if name not in raw:
+        errors[name] = [MISSING]
+        return None
+    value = raw[name]
+    if not isinstance(value, str) or value not in {member.value for member in enum}:
+        errors[name] = [_one_of(enum)]
+        return None
+    return enum(value)
+
+
 def _is_version(value: Any) -> bool:
     # bool is an int subclass: ``true`` must not pass as version 1.
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
@@ -97,21 +115,8 @@ def parse_mutation(raw: Any) -> tuple[Mutation | None, Errors]:
     op_id = uuid_field("op_id")
     record_id = uuid_field("id")
 
-    kind: MutationKind | None = None
-    if "kind" not in raw:
-        errors["kind"] = [MISSING]
-    elif raw["kind"] not in set(MutationKind):
-        errors["kind"] = [_one_of(MutationKind)]
-    else:
-        kind = MutationKind(raw["kind"])
-
-    entity: Entity | None = None
-    if "entity" not in raw:
-        errors["entity"] = [MISSING]
-    elif raw["entity"] not in set(Entity):
-        errors["entity"] = [_one_of(Entity)]
-    else:
-        entity = Entity(raw["entity"])
+    kind = _member(raw, "kind", MutationKind, errors)
+    entity = _member(raw, "entity", Entity, errors)
 
     data = raw.get("data")
     if kind is MutationKind.VOID:

@@ -22,7 +22,7 @@ from schemas.accounts import (
 )
 from schemas.pagination import PageArgsSchema, page_schema
 from server import accounts
-from server.auth import ADMIN, COORDINATOR, PUBLIC, access, current_principal
+from server.auth import ADMIN, COORDINATOR, PUBLIC, access, current_principal, revoke_user_token
 from server.errors import ApiError
 from server.extensions import db
 from server.ratelimit import client_address
@@ -83,6 +83,17 @@ def issue_token(args: dict[str, Any]) -> accounts.IssuedToken:
             ttl=timedelta(hours=int(current_app.config["TOKEN_TTL_HOURS"])),
             now=utcnow(),
         )
+
+
+@blp.route("/auth/logout", methods=["POST"])
+# Every user token that is ever issued (field workers get none: they sync through devices, and a
+# field worker's token opens nothing, tests/server/test_security_routes.py).
+@access(COORDINATOR, ADMIN)
+@blp.response(204, description="The token is revoked: it gets 401 `token_revoked` from now on.")
+@blp.alt_response(401, description="no valid token (already logged out, expired or unknown)")
+def logout() -> None:
+    """Revoke the bearer token this request carries (any user token). No body."""
+    revoke_user_token(current_principal(), utcnow())
 
 
 @blp.route("/teams", methods=["GET"])

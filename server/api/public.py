@@ -16,6 +16,7 @@ from schemas.public import ImpactQuerySchema, ImpactSchema
 from server import public
 from server.auth import PUBLIC, access
 from server.compression import gzip_etag, will_compress
+from server.error_pages import error_page
 from server.errors import ApiError
 from server.extensions import db
 from server.read_replica import read_session
@@ -47,11 +48,15 @@ def impact_json(args: dict[str, Any], code: str) -> Response:
 
 @blp.route("/countries/<code>/impact.html")
 @access(PUBLIC)
+@error_page
 @blp.arguments(ImpactQuerySchema, location="query", unknown=RAISE)
 @blp.response(200, description="A self-contained HTML page (inline CSS, no script) for an `<iframe>`.",
               content_type="text/html")
 @blp.alt_response(304, description="Not modified: the `If-None-Match` tag is current.")
-@blp.alt_response(404, description="Unknown country.")
+@blp.alt_response(404, description="Unknown country (errors of this route are small HTML pages too).",
+                  content_type="text/html")
+@blp.alt_response(422, description="A query parameter of the wrong type or out of range, as an HTML page.",
+                  content_type="text/html")
 def impact_html(args: dict[str, Any], code: str) -> Response:
     """The same statements as an embeddable page; any site may frame it (docs/public-api.md)."""
     response = _cacheable(public.render_html(_impact(code, args)), "text/html")

@@ -21,9 +21,10 @@ from server.pull import ResetRequired, Scope, check_cursor, pull_page
 from server.signing import cursor_key
 from server.timeutil import utcnow
 from sync.cursor import Cursor, decode_cursor, encode_cursor
+from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION
 from sync.errors import InvalidCursor
 
-SCHEMA_VERSIONS = {"min_supported": 1, "current": 1}
+SCHEMA_VERSIONS = {"min_supported": MIN_SUPPORTED_SCHEMA_VERSION, "current": CURRENT_SCHEMA_VERSION}
 
 blp = Blueprint("sync_pull", __name__, url_prefix="/api/v1/sync", description="Sync: hello and pull")
 

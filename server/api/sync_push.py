@@ -35,12 +35,15 @@ def _device() -> DeviceContext:
 )
 @blp.response(200, PushResponseSchema, description="Per-item results in mutation order. A replay carries "
               "`Idempotent-Replayed: true`.")
-@blp.alt_response(400, description="malformed envelope (`fields` name the problems) or Idempotency-Key")
-@blp.alt_response(403, description="`device_revoked`, with `\"wipe\": true`; the mutations were quarantined")
+@blp.alt_response(400, description="malformed envelope (`fields` name the problems) or Idempotency-Key; a body "
+                  "with duplicate keys, a lone UTF-16 surrogate or a number outside double range")
+@blp.alt_response(403, description="`device_revoked`, with `\"wipe\": true`, whatever the body holds; the "
+                  "mutations of a well-formed batch were quarantined")
 @blp.alt_response(409, description="`batch_in_flight`: the same key is being processed")
 @blp.alt_response(413, description="`payload_too_large`: too many mutations or bytes (after gzip)")
 @blp.alt_response(415, description="not application/json, or an unknown Content-Encoding")
-@blp.alt_response(422, description="`idempotency_key_reused` with a different body")
+@blp.alt_response(422, description="`idempotency_key_reused` with a different body; `schema_unsupported`: "
+                  "`schema_version` above the server's `current` (see `GET /sync/hello`), nothing applied")
 @blp.alt_response(503, description="`temporarily_unavailable`: database busy, retry after `Retry-After`")
 def push() -> Response:
     """Apply a batch of mutations: one transaction, idempotent by batch and by op."""

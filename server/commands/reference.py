@@ -15,11 +15,16 @@ from flask import Flask
 from flask.cli import AppGroup
 
 from server import reference
+from server.commands.params import COUNTRY_CODE, PCODE, REFERENCE_ID, Name
 from server.extensions import db
 from server.models import Area, Country, Item, Service, Site, Team
 
 ENTITIES: dict[str, type] = {"country": Country, "area": Area, "site": Site, "team": Team, "item": Item,
                              "service": Service}
+
+# The name columns' lengths (server/models/reference.py).
+AREA_NAME = Name(100)
+NAME = Name(150)
 
 group = AppGroup("reference", help="Edit reference data (areas, sites, teams, items, services).")
 
@@ -46,10 +51,10 @@ def _changed(what: str, changed: bool) -> str:
 
 # --- areas -----------------------------------------------------------------------------------
 @group.command("add-area")
-@click.argument("area_id")
-@click.option("--country", required=True, help="ISO code of the country programme, e.g. LY.")
-@click.option("--name", required=True)
-@click.option("--pcode", default=None, help="OCHA P-code.")
+@click.argument("area_id", type=REFERENCE_ID)
+@click.option("--country", required=True, type=COUNTRY_CODE, help="ISO code of the country programme, e.g. LY.")
+@click.option("--name", type=AREA_NAME, required=True)
+@click.option("--pcode", default=None, type=PCODE, help="OCHA P-code.")
 def add_area(area_id: str, country: str, name: str, pcode: str | None) -> None:
     def edit() -> str:
         if db.session.get(Country, country) is None:
@@ -61,9 +66,9 @@ def add_area(area_id: str, country: str, name: str, pcode: str | None) -> None:
 
 
 @group.command("update-area")
-@click.argument("area_id")
-@click.option("--name", default=None)
-@click.option("--pcode", default=None)
+@click.argument("area_id", type=REFERENCE_ID)
+@click.option("--name", type=AREA_NAME, default=None)
+@click.option("--pcode", default=None, type=PCODE)
 def update_area(area_id: str, name: str | None, pcode: str | None) -> None:
     _run(lambda: _changed(f"area {area_id}", reference.update(db.session, Area, area_id,
                                                                  **_given(name=name, pcode=pcode))[1]))
@@ -71,9 +76,9 @@ def update_area(area_id: str, name: str | None, pcode: str | None) -> None:
 
 # --- sites -----------------------------------------------------------------------------------
 @group.command("add-site")
-@click.argument("site_id")
-@click.option("--area", "area_id", required=True)
-@click.option("--name", required=True)
+@click.argument("site_id", type=REFERENCE_ID)
+@click.option("--area", "area_id", required=True, type=REFERENCE_ID)
+@click.option("--name", type=NAME, required=True)
 @click.option("--type", "site_type", required=True, type=click.Choice(reference.SITE_TYPES))
 def add_site(site_id: str, area_id: str, name: str, site_type: str) -> None:
     def edit() -> str:
@@ -86,9 +91,9 @@ def add_site(site_id: str, area_id: str, name: str, site_type: str) -> None:
 
 
 @group.command("update-site")
-@click.argument("site_id")
-@click.option("--area", "area_id", default=None)
-@click.option("--name", default=None)
+@click.argument("site_id", type=REFERENCE_ID)
+@click.option("--area", "area_id", default=None, type=REFERENCE_ID)
+@click.option("--name", type=NAME, default=None)
 @click.option("--type", "site_type", default=None, type=click.Choice(reference.SITE_TYPES))
 def update_site(site_id: str, area_id: str | None, name: str | None, site_type: str | None) -> None:
     def edit() -> str:
@@ -105,14 +110,14 @@ def update_site(site_id: str, area_id: str | None, name: str | None, site_type: 
 
 
 @group.command("deactivate-site")
-@click.argument("site_id")
+@click.argument("site_id", type=REFERENCE_ID)
 def deactivate_site(site_id: str) -> None:
     """Tablets receive it as `remove` and may no longer record there."""
     _run(lambda: _changed(f"site {site_id}", reference.set_site_active(db.session, site_id, False)))
 
 
 @group.command("activate-site")
-@click.argument("site_id")
+@click.argument("site_id", type=REFERENCE_ID)
 def activate_site(site_id: str) -> None:
     _run(lambda: _changed(f"site {site_id}", reference.set_site_active(db.session, site_id, True)))
 
@@ -128,11 +133,11 @@ def _check_sites(country: str, site_ids: list[str]) -> None:
 
 
 @group.command("add-team")
-@click.argument("team_id")
-@click.option("--country", required=True)
-@click.option("--name", required=True)
+@click.argument("team_id", type=REFERENCE_ID)
+@click.option("--country", required=True, type=COUNTRY_CODE)
+@click.option("--name", type=NAME, required=True)
 @click.option("--type", "team_type", required=True, type=click.Choice(reference.TEAM_TYPES))
-@click.option("--site", "site_ids", multiple=True, help="A site of the team (repeat the option).")
+@click.option("--site", "site_ids", multiple=True, type=REFERENCE_ID, help="A site of the team (repeat the option).")
 def add_team(team_id: str, country: str, name: str, team_type: str, site_ids: tuple[str, ...]) -> None:
     def edit() -> str:
         if db.session.get(Country, country) is None:
@@ -147,10 +152,11 @@ def add_team(team_id: str, country: str, name: str, team_type: str, site_ids: tu
 
 
 @group.command("update-team")
-@click.argument("team_id")
-@click.option("--name", default=None)
+@click.argument("team_id", type=REFERENCE_ID)
+@click.option("--name", type=NAME, default=None)
 @click.option("--type", "team_type", default=None, type=click.Choice(reference.TEAM_TYPES))
-@click.option("--site", "site_ids", multiple=True, help="The team's sites, all of them (replaces the list).")
+@click.option("--site", "site_ids", multiple=True, type=REFERENCE_ID,
+              help="The team's sites, all of them (replaces the list).")
 def update_team(team_id: str, name: str | None, team_type: str | None, site_ids: tuple[str, ...]) -> None:
     def edit() -> str:
         team, changed = reference.update(db.session, Team, team_id, **_given(name=name, team_type=team_type))
@@ -164,8 +170,8 @@ def update_team(team_id: str, name: str | None, team_type: str | None, site_ids:
 
 # --- items and services ----------------------------------------------------------------------
 @group.command("add-item")
-@click.argument("code")
-@click.option("--name", required=True)
+@click.argument("code", type=REFERENCE_ID)
+@click.option("--name", type=NAME, required=True)
 @click.option("--category", required=True, type=click.Choice(reference.ITEM_CATEGORIES))
 def add_item(code: str, name: str, category: str) -> None:
     def edit() -> str:
@@ -176,8 +182,8 @@ def add_item(code: str, name: str, category: str) -> None:
 
 
 @group.command("update-item")
-@click.argument("code")
-@click.option("--name", default=None)
+@click.argument("code", type=REFERENCE_ID)
+@click.option("--name", type=NAME, default=None)
 @click.option("--category", default=None, type=click.Choice(reference.ITEM_CATEGORIES))
 def update_item(code: str, name: str | None, category: str | None) -> None:
     _run(lambda: _changed(f"item {code}", reference.update(db.session, Item, code,
@@ -185,8 +191,8 @@ def update_item(code: str, name: str | None, category: str | None) -> None:
 
 
 @group.command("add-service")
-@click.argument("code")
-@click.option("--name", required=True)
+@click.argument("code", type=REFERENCE_ID)
+@click.option("--name", type=NAME, required=True)
 def add_service(code: str, name: str) -> None:
     def edit() -> str:
         reference.create(db.session, Service, code, code=code, name=name)
@@ -196,8 +202,8 @@ def add_service(code: str, name: str) -> None:
 
 
 @group.command("update-service")
-@click.argument("code")
-@click.option("--name", default=None)
+@click.argument("code", type=REFERENCE_ID)
+@click.option("--name", type=NAME, default=None)
 def update_service(code: str, name: str | None) -> None:
     _run(lambda: _changed(f"service {code}", reference.update(db.session, Service, code, **_given(name=name))[1]))
 

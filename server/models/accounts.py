@@ -47,6 +47,9 @@ class ApiToken(db.Model):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime)
     expires_at: Mapped[datetime] = mapped_column(DateTime)
+    # Set by `POST /auth/logout`: the token is refused from then on. The row stays until it
+    # expires, so the answer stays "revoked", not "unknown token".
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
 
 
 class Device(db.Model):

@@ -97,6 +97,7 @@ def test_every_route_of_the_accounts_blueprint_declares_who_may_call_it(app: Fla
     }
     assert declared == {
         "accounts.issue_token": ["public"],
+        "accounts.logout": ["admin", "coordinator"],
         "accounts.enroll_device": ["public"],
         "accounts.list_teams": ["admin", "coordinator"],
         "accounts.create_enrollment": ["admin", "coordinator"],
