@@ -52,7 +52,7 @@ def get_aggregates(args: dict[str, Any]) -> Any:
     by country too, so every row names its country). Both come as an attachment with a file name;
     `bom=1` starts them with a UTF-8 byte-order mark, so Excel reads Arabic names as UTF-8.
     """
-    filters = _scoped(args["filters"])
+    filters = scoped_filters(args["filters"])
     output = _format(args["format"])
     group_by = args["group_by"]
     if output == "hxl" and "country" not in group_by:
@@ -67,7 +67,7 @@ def get_aggregates(args: dict[str, Any]) -> Any:
     return _json(result)
 
 
-def _scoped(filters: dict[str, list[str]]) -> dict[str, list[str]]:
+def scoped_filters(filters: dict[str, list[str]]) -> dict[str, list[str]]:
     """A coordinator sees only their countries: asked outside them, 403; not asked, their countries."""
     principal = current_principal()
     if principal.countries is None:
