@@ -13,6 +13,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
         aggregates,
         docs,
         health,
+        metrics,
         public,
         records,
         resolution,
@@ -30,5 +31,6 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(review.blp)
     api.register_blueprint(resolution.blp)
     api.register_blueprint(records.blp)
+    api.register_blueprint(metrics.blp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)
