@@ -1,8 +1,11 @@
 """Line lists: the pseudonymous records in scope, one row per record, streamed (api.md v1.1 `/api/v1/records`).
 
-Memory stays constant however many records match: rows are read in keyset pages of `PAGE` by
-`seq` (the unique index on records.seq), selected as plain columns (no ORM identity map), and each
-page is written out and dropped before the next is read. XLSX goes through openpyxl's write-only
+Memory stays constant however many records match: rows are read in windows of `WINDOW` seqs
+(`lo < seq <= lo + WINDOW`, ordered by seq), selected as plain columns (no ORM identity map), and
+each window is written out and dropped before the next is read. A window, not `seq > lo ... LIMIT n`:
+with a country or team filter both engines may walk the (team_id, seq) index and sort, so a LIMIT
+page would read every remaining row of the team each time (quadratic); a bounded seq range costs
+the same whichever index the planner picks, at most WINDOW rows per query. XLSX goes through openpyxl's write-only
 mode, which spools the sheet to a temporary file; the finished workbook is then streamed from disk.
 
 Incremental reading: a line list covers the records with `since < seq <= high`, where `high` is
@@ -35,7 +38,7 @@ from server.aggregation.indicators import Indicator
 from server.models import Item, Record, Site, Team
 from server.seq import current_seq
 
-PAGE = 5000
+WINDOW = 2000
 FORMATS = ("jsonl", "csv", "xlsx")
 MIMETYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
@@ -117,23 +120,24 @@ def _conditions(query: LineListQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def _page_statement(query: LineListQuery, after: int) -> Select[Any]:
+def _window_statement(query: LineListQuery, after: int, upto: int) -> Select[Any]:
     return (select(Record.seq, Record.id, Record.entity, Record.version, Record.status, Team.country_code,
                    Site.area_id, Record.site_id, Site.site_type, Record.team_id, Record.occurred_on,
                    Record.recorded_at, Record.population_group, Record.beneficiary_ref, Record.data,
                    Record.clock_suspect, Record.received_at)
             .join(Team, Team.id == Record.team_id)
             .join(Site, Site.id == Record.site_id)
-            .where(Record.seq > after, Record.seq <= query.high, *_conditions(query))
-            .order_by(Record.seq)
-            .limit(PAGE))
+            .where(Record.seq > after, Record.seq <= upto, *_conditions(query))
+            .order_by(Record.seq))
 
 
 def rows(session: Session, query: LineListQuery) -> Iterator[dict[str, Any]]:
-    """Every matching record as a flat dict (COLUMNS), in seq order, a page at a time."""
+    """Every matching record as a flat dict (COLUMNS), in seq order, a window at a time."""
     after = query.since
-    while True:
-        page = session.execute(_page_statement(query, after)).all()
+    while after < query.high:
+        upto = min(after + WINDOW, query.high)
+        # On the Connection, not the Session: plain Core rows, without the ORM's per-row loading.
+        page = session.connection().execute(_window_statement(query, after, upto)).all()
         for row in page:
             (seq, record_id, entity, version, status, country, area, site, site_type, team, occurred_on,
              recorded_at, population_group, beneficiary_ref, data, clock_suspect, received_at) = row
@@ -149,9 +153,7 @@ def rows(session: Session, query: LineListQuery) -> Iterator[dict[str, Any]]:
                 "clock_suspect": bool(clock_suspect),
                 "received_at": received_at.isoformat(timespec="seconds") + "Z",
             }
-        if len(page) < PAGE:
-            return
-        after = page[-1][0]
+        after = upto
 
 
 # --- renderings -------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from xml.etree import ElementTree
 
 from sqlalchemy import select
@@ -63,24 +63,32 @@ def data_values(session: Session, mapping: Mapping, periods: Sequence[str]) -> l
                            f"of {mapping.country}.")
     out: list[DataValue] = []
     dim = mapping.org_unit_dimension
-    for period in sorted(set(map(check_period, periods))):
-        month = f"{period[:4]}-{period[4:]}"
-        for element in mapping.data_elements:
-            result = aggregate(session, element.indicator, [dim, *element.disaggregation],
-                               {"country": [mapping.country], "month": [month]})
-            values = {(row[dim], *(str(row[d]) for d in element.disaggregation)): int(row["value"])
-                      for row in result.rows}
-            unmapped = sorted({key[0] for key in values if key[0] not in mapping.org_units})
-            if unmapped:
-                raise MappingError(f"{element.indicator} {period}: no orgUnit for {dim} {', '.join(unmapped)} "
-                                   f"(mapping {mapping.country} v{mapping.version}).")
+    wanted = sorted(set(map(check_period, periods)))
+    months = [f"{period[:4]}-{period[4:]}" for period in wanted]
+    # One query per data element for all the months: grouped by month, a distinct count is per month
+    # (its finest time dimension), as DHIS2's monthly periods want. The date range lets the query read
+    # only those months' rollups.
+    first = date(int(months[0][:4]), int(months[0][5:]), 1)
+    last_year, last_month = int(months[-1][:4]), int(months[-1][5:])
+    last = date(last_year, last_month, calendar.monthrange(last_year, last_month)[1])
+    for element in mapping.data_elements:
+        result = aggregate(session, element.indicator, [dim, "month", *element.disaggregation],
+                           {"country": [mapping.country], "month": months}, first, last)
+        values = {(row["month"].replace("-", ""), row[dim], *(str(row[d]) for d in element.disaggregation)):
+                  int(row["value"]) for row in result.rows}
+        unmapped = sorted({key[1] for key in values if key[1] not in mapping.org_units})
+        if unmapped:
+            raise MappingError(f"{element.indicator}: no orgUnit for {dim} {', '.join(unmapped)} "
+                               f"(mapping {mapping.country} v{mapping.version}).")
+        for period in wanted:
             for place, org_unit in sorted(mapping.org_units.items()):
                 for combo, option_combo in sorted(element.category_option_combos.items()):
                     options = tuple((mapping.categories[d][0], mapping.categories[d][1][v])
                                     for d, v in zip(element.disaggregation, combo, strict=True)
                                     if d in mapping.categories)
                     out.append(DataValue(element.data_element, period, org_unit, option_combo,
-                                         values.get((place, *combo), 0), options))
+                                         values.get((period, place, *combo), 0), options))
+    out.sort(key=lambda v: (v.period, v.data_element, v.org_unit, v.category_option_combo))
     return out
 
 

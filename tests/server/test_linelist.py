@@ -214,8 +214,8 @@ def test_an_empty_list_is_a_header_only(client, coordinator) -> None:
 
 
 def test_pages_are_read_by_keyset(client, session, coordinator, records, monkeypatch) -> None:
-    # A small page proves the page boundaries lose and repeat nothing.
-    monkeypatch.setattr(linelist, "PAGE", 7)
+    # A small window proves the window boundaries lose and repeat nothing.
+    monkeypatch.setattr(linelist, "WINDOW", 7)
     listed = _jsonl(client.get("/api/v1/records", headers=coordinator))
     assert [row["id"] for row in listed] == _expected(session)
 
