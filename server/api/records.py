@@ -33,6 +33,8 @@ _RESPONSES = {"200": {
 @access(COORDINATOR, ADMIN)
 @blp.arguments(RecordQuerySchema, location="query", unknown=INCLUDE)  # filters are open-ended
 @blp.doc(responses=_RESPONSES)
+@blp.alt_response(403, description="`out_of_scope`: a filter names a country, area, site or team outside yours")
+@blp.alt_response(422, description="an unknown dimension, value, indicator, format or `since`, named in `fields`")
 def get_records(args: dict[str, Any]) -> Response:
     """The pseudonymous records in scope (coordinator: their countries), filtered as the aggregates are.
 
