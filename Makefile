@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint bench install install-dev postgres-binaries browser clean
+.PHONY: help run test lint bench bench-interop install install-dev postgres-binaries browser clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -51,6 +51,9 @@ test: install-dev postgres-binaries browser ## Lint, then the whole test suite o
 
 bench: install-dev postgres-binaries ## Benchmarks (push, replay, pull, aggregates, memory) on SQLite and PostgreSQL
 	$(BIN)/python -m bench
+
+bench-interop: install-dev ## Line lists and DHIS2 export at INTEROP_RECORDS (default 1000000) on SQLite (ENGINES to change)
+	$(BIN)/python -m bench --only interop --engines $${ENGINES:-sqlite} --interop-records $${INTEROP_RECORDS:-1000000}
 
 clean: ## Remove the virtualenv and caches (keeps instance/ data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -18,3 +18,21 @@ accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'
 # gunicorn's control socket lives at one shared default path; two servers on a machine collide.
 control_socket_disable = True
+
+# Prometheus multiprocess mode (server/metrics.py): every worker writes its samples under one directory,
+# fresh for each server start (stale files would add a dead server's counts), set before any worker
+# imports prometheus_client; an exited worker's live gauges are dropped, the directory removed on exit.
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="fieldsync-metrics-")
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature)
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):  # noqa: ANN001, ANN201
+    shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)

@@ -6,6 +6,8 @@
 - push (bench/push.py): push throughput vs a reference ingest, op-level and batch-level replay,
   several tablets at once, worker memory; the pull (bench/pull.py) runs on the same server.
 - aggregates (bench/aggregates.py): aggregates and public totals at `--small` and `--large` records.
+- interop (bench/interop.py, opt-in: `--only interop` or `make bench-interop`): line-list rate and
+  server memory, DHIS2 export time and payload size, over `--interop-records` records in one year.
 
 The defaults fit `make bench` in under 10 minutes on a 2-core machine; `--large 1000000` is the
 full run (about half an hour more per engine, for the bulk load). docs/performance.md says which
@@ -19,17 +21,18 @@ import os
 import platform
 import time
 
-from bench import aggregates, maintenance, push, slow_clients
+from bench import aggregates, interop, maintenance, push, slow_clients
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates", "slow", "maintenance")
+BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "interop")
+DEFAULT = ("push", "aggregates", "slow", "maintenance")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: " + ", ".join(BENCHMARKS))
+    parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated: " + ", ".join(BENCHMARKS))
     parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
     parser.add_argument("--clients", type=int, default=4, help="tablets pushing at once (1: skip that figure)")
     parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
@@ -38,6 +41,10 @@ def main() -> None:
     parser.add_argument("--maintenance", type=int, default=50_000, help="records for rollups verify's figure")
     parser.add_argument("--requests", type=int, default=50, help="requests per latency figure")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
+    parser.add_argument("--interop-records", type=int, default=100_000,
+                        help="records in the interop database (1000000 for the issue-16 figures)")
+    parser.add_argument("--interop-database", default=None,
+                        help="a database URL to load once and reuse across runs (one engine only)")
     args = parser.parse_args()
     only = set(args.only.split(","))
     if unknown := only - set(BENCHMARKS):
@@ -59,6 +66,8 @@ def main() -> None:
             if "aggregates" in only:
                 aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
                                workers=args.workers)
+            if "interop" in only:
+                interop.run(eng, results, records=args.interop_records, database_url=args.interop_database)
     elapsed = time.perf_counter() - started
     print()
     print(results.table())

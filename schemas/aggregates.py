@@ -37,10 +37,12 @@ class AggregateQuerySchema(Schema):
     date_from = fields.Date(data_key="from", load_default=None)
     date_to = fields.Date(data_key="to", load_default=None)
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    bom = fields.Boolean(load_default=False, metadata={
+        "description": "csv/hxl: `1` starts the file with a UTF-8 byte-order mark (for Excel and Arabic names)"})
 
     @post_load
     def _filters(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
-        known = {"indicator", "group_by", "date_from", "date_to", "format"}
+        known = {"indicator", "group_by", "date_from", "date_to", "format", "bom"}
         filters: dict[str, list[str]] = {}
         errors: dict[str, list[str]] = {}
         for name, value in list(data.items()):

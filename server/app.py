@@ -5,7 +5,17 @@ from __future__ import annotations
 from flask import Flask
 
 import config as fieldsync_config
-from server import auth, compression, errors, http_body, read_replica, security_headers, transactions
+from server import (
+    auth,
+    compression,
+    errors,
+    http_body,
+    metrics,
+    read_replica,
+    request_log,
+    security_headers,
+    transactions,
+)
 from server.extensions import api, db, install_sqlite_hooks
 
 
@@ -16,6 +26,10 @@ def create_app(overrides: dict[str, object] | None = None) -> Flask:
         app.config.update(overrides)
     configure_database(app)
     configure_api(app)
+    # First: their before_request hooks run before authentication, so refused requests are timed and
+    # logged too; their after_request hooks run last, on the final response.
+    metrics.init_app(app)
+    request_log.init_app(app)
     errors.init_app(app)
     auth.init_app(app)
     http_body.init_app(app)  # after auth: nothing is decompressed for an anonymous client

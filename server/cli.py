@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "server.commands.rollups",
     "server.commands.reference",
     "server.commands.statements",
+    "server.dhis2.cli",
 ]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -150,6 +150,32 @@ def _validate(session: Session, indicator: str, group_by: Sequence[str], filters
     return spec, group, clean
 
 
+def validate_filters(session: Session, indicator: str | None, filters: Mapping[str, Sequence[Any]],
+                     date_from: date | None = None, date_to: date | None = None,
+                     ) -> tuple[Indicator | None, dict[str, list[Any]]]:
+    """The aggregates' filter validation, for readers of records (line lists): with an indicator,
+    exactly `aggregate`'s checks; without one, any dimension of any indicator. Raises QueryError."""
+    if indicator is not None:
+        spec, _, clean = _validate(session, indicator, [], filters, date_from, date_to)
+        return spec, clean
+    errors: dict[str, list[str]] = {}
+    clean = {}
+    for name, values in filters.items():
+        if name not in ALL_DIMENSIONS:
+            errors.setdefault(name, []).append(f"Unknown dimension: {name}.")
+            continue
+        unknown = _unknown_values(session, name, [str(v) for v in values])
+        if unknown:
+            errors.setdefault(name, []).append("Unknown value: " + ", ".join(unknown) + ".")
+            continue
+        clean[name] = sorted({int(v) if name == "year" else str(v) for v in values})
+    if date_from is not None and date_to is not None and date_from > date_to:
+        errors.setdefault("from", []).append("Must not be after to.")
+    if errors:
+        raise QueryError(errors)
+    return None, clean
+
+
 def _dimension_problem(spec: Indicator, name: str) -> str | None:
     if name not in ALL_DIMENSIONS:
         return f"Unknown dimension: {name}."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, request
+from flask import request
 from flask_smorest import Blueprint
 from marshmallow import INCLUDE
 
@@ -48,21 +48,26 @@ def list_indicators(args: dict[str, Any]) -> dict[str, Any]:
 def get_aggregates(args: dict[str, Any]) -> Any:
     """An indicator grouped by dimensions, over filters and an inclusive `from`/`to` date range.
 
-    `Accept: text/csv` or `format=csv` answers CSV; `format=hxl` CSV with an HXL hashtag row.
+    `Accept: text/csv` or `format=csv` answers CSV; `format=hxl` CSV with an HXL hashtag row (grouped
+    by country too, so every row names its country). Both come as an attachment with a file name;
+    `bom=1` starts them with a UTF-8 byte-order mark, so Excel reads Arabic names as UTF-8.
     """
-    filters = _scoped(args["filters"])
+    filters = scoped_filters(args["filters"])
+    output = _format(args["format"])
+    group_by = args["group_by"]
+    if output == "hxl" and "country" not in group_by:
+        group_by = ["country", *group_by]
     try:
-        result = aggregate(read_session(), args["indicator"], args["group_by"], filters, args["date_from"],
-                           args["date_to"])
+        result = aggregate(read_session(), args["indicator"], group_by, filters, args["date_from"], args["date_to"])
     except QueryError as error:
         raise validation_error(error.fields) from error
-    output = _format(args["format"])
     if output in ("csv", "hxl"):
-        return Response(export.to_csv(result, hxl=output == "hxl"), mimetype="text/csv")
+        return export.attachment(export.to_csv(result, hxl=output == "hxl"),
+                                 export.file_name(result, output), bom=args["bom"])
     return _json(result)
 
 
-def _scoped(filters: dict[str, list[str]]) -> dict[str, list[str]]:
+def scoped_filters(filters: dict[str, list[str]]) -> dict[str, list[str]]:
     """A coordinator sees only their countries: asked outside them, 403; not asked, their countries."""
     principal = current_principal()
     if principal.countries is None:

@@ -7,6 +7,7 @@ from flask.wrappers import Response
 from flask_smorest import Blueprint
 
 from schemas.sync import PushRequestSchema, PushResponseSchema
+from server import metrics
 from server.auth import DEVICE, access, current_principal, device_revoked_error
 from server.extensions import db
 from server.http_body import json_body, nul_tolerated_within
@@ -63,4 +64,6 @@ def push() -> Response:
     response = jsonify(answer.body)
     if answer.replayed:
         response.headers["Idempotent-Replayed"] = "true"
+    else:
+        metrics.count_push_outcomes(answer.body.get("results", []))
     return response

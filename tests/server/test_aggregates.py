@@ -194,7 +194,8 @@ def test_hxl_adds_a_hashtag_row(client, coordinator, records) -> None:
                           "&sex=f&format=hxl", headers=coordinator)
     assert response.status_code == 200
     lines = _csv(response.get_data(as_text=True))
-    assert lines[0] == ["area", "area_name", "month", "population_group", "value"]
-    assert lines[1] == ["#adm1+code", "#adm1+name", "#date+month", "#population+type", "#indicator+value+num+f"]
-    assert lines[2:] == [["ly-sabha", "Sabha", "2016-02", "refugee", "1"],
-                         ["ly-tripoli", "Tripoli", "2016-01", "refugee", "1"]]
+    assert lines[0] == ["indicator", "country", "area", "area_name", "month", "population_group", "value"]
+    assert lines[1] == ["#indicator+code", "#country+code", "#adm1+code", "#adm1+name", "#date+month", "#group+code",
+                        "#indicator+value+num+f"]
+    assert lines[2:] == [["health_consultations", "LY", "ly-sabha", "Sabha", "2016-02", "refugee", "1"],
+                         ["health_consultations", "LY", "ly-tripoli", "Tripoli", "2016-01", "refugee", "1"]]

@@ -1,0 +1,20 @@
+"""`GET /metrics`: Prometheus text (server/metrics.py). Public by contract; restrict it at the proxy."""
+
+from __future__ import annotations
+
+from flask import Response
+from flask_smorest import Blueprint
+
+from server import metrics
+from server.auth import PUBLIC, access
+
+blp = Blueprint("metrics", __name__, description="Operations: Prometheus metrics")
+
+
+@blp.route("/metrics")
+@access(PUBLIC)  # api.md: public; production restricts it at the reverse proxy
+@blp.doc(responses={"200": {"description": "Prometheus text exposition format 0.0.4",
+                            "content": {"text/plain": {"schema": {"type": "string"}}}}})
+def get_metrics() -> Response:
+    """Request latency by route, push outcomes, quarantine size, seconds since each team's last sync."""
+    return metrics.response()
