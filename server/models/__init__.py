@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 
 from server.models.accounts import ApiToken, AuthFailure, Device, EnrollmentCode, User, UserCountry
+from server.models.openrosa import OpenRosaAttachment, OpenRosaSubmission
 from server.models.public import ImpactStatement
 from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
@@ -17,6 +18,8 @@ __all__ = [
     "Device",
     "EnrollmentCode",
     "ImpactStatement",
+    "OpenRosaAttachment",
+    "OpenRosaSubmission",
     "Item",
     "QuarantinedMutation",
     "Record",

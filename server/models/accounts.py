@@ -64,6 +64,8 @@ class Device(db.Model):
     last_seen_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # `app` (the Fieldsync JSON sync client) or `collect` (ODK Collect and the like, through OpenRosa).
+    kind: Mapped[str] = mapped_column(String(10), default="app", server_default="app")
 
 
 class EnrollmentCode(db.Model):
