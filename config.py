@@ -19,6 +19,9 @@ class Limits:
     push_max_bytes: int = 5 * 1024 * 1024
     pull_max_limit: int = 1000
     pull_default_limit: int = 500
+    # The largest OpenRosa submission (instance XML plus attachments), advertised to Collect as
+    # X-OpenRosa-Accept-Content-Length.
+    openrosa_max_bytes: int = 10 * 1024 * 1024
 
 
 def default_database_url() -> str:
@@ -50,6 +53,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         "PORT": int(env.get("PORT", "5000")),
         "FIELDSYNC_LIMITS": Limits(),
         "TOKEN_TTL_HOURS": int(env.get("TOKEN_TTL_HOURS", "12")),
+        # The address tablets reach this server at (e.g. https://fieldsync.example.org), for the
+        # ODK Collect server URL; unset, it is taken from the enrolment request's Host.
+        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None,
         "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/http_body.py)
         # flask-smorest / OpenAPI
         "API_TITLE": "Fieldsync",

@@ -8,7 +8,19 @@ from flask_smorest import Api
 
 def register_blueprints(app: Flask, api: Api) -> None:
     from server import dashboard
-    from server.api import accounts, aggregates, docs, health, public, resolution, review, sync_pull, sync_push
+    from server.api import (
+        accounts,
+        aggregates,
+        collect_devices,
+        docs,
+        health,
+        public,
+        resolution,
+        review,
+        sync_pull,
+        sync_push,
+    )
+    from server.openrosa import views as openrosa
 
     api.register_blueprint(health.blp)
     api.register_blueprint(aggregates.blp)
@@ -18,5 +30,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(sync_push.blp)
     api.register_blueprint(review.blp)
     api.register_blueprint(resolution.blp)
+    api.register_blueprint(collect_devices.blp)
+    app.register_blueprint(openrosa.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)

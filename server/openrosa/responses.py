@@ -22,4 +22,4 @@ def message_xml(message: str, nature: str) -> bytes:
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f'<OpenRosaResponse xmlns="{RESPONSE_NS}"><message nature="{escape(nature)}">'
         f"{escape(message)}</message></OpenRosaResponse>"
-    ).encode("utf-8")
+    ).encode()
