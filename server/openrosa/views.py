@@ -23,6 +23,7 @@ from server.auth import DEVICE_KEY, access, current_principal
 from server.errors import ApiError
 from server.extensions import db
 from server.http_body import reads_own_body
+from server.models import Device
 from server.openrosa import media
 from server.openrosa.enrolment import server_url
 from server.openrosa.forms import MEDIA_OF_FORM, all_forms, served_form
@@ -180,12 +181,20 @@ def media_download(key: str, form_id: str, filename: str) -> Response:
 def submission(key: str) -> Response:
     limit = current_app.config["FIELDSYNC_LIMITS"].openrosa_max_bytes
     if request.method == "HEAD":
-        if g.principal.device_id and _revoked():
+        if _revoked():
             raise ApiError(403, "device_revoked", "revoked")
         response = Response(status=204)
         response.headers["X-OpenRosa-Accept-Content-Length"] = str(limit)
         return response
-    answer = submit(db.session, _device(), _read_submission(limit))
+    if _revoked():
+        # Refused whatever was sent; what is well-formed is kept in quarantine first (submit does).
+        try:
+            parsed = _read_submission(limit)
+        except (OpenRosaError, HTTPException):
+            raise ApiError(403, "device_revoked", "revoked") from None
+    else:
+        parsed = _read_submission(limit)
+    answer = submit(db.session, _device(), parsed)
     if answer.revoked:
         g.commit_on_error = True  # what was kept in quarantine must survive the 403
     nature = "submit_success" if answer.status < 300 else "error"
@@ -193,9 +202,7 @@ def submission(key: str) -> Response:
 
 
 def _revoked() -> bool:
-    from server.models import Device
-
-    row = db.session.get(Device, g.principal.device_id)
+    row = db.session.get(Device, current_principal().device_id)
     return row is None or row.status != "active"
 
 

@@ -467,3 +467,34 @@ def test_enrolment_refuses_other_countries_and_non_workers(client, session) -> N
                        json={"username": worker.username, "label": "T"}).status_code == 404
     assert client.post(url.format("ly-mmt-tripoli"), headers=auth_headers(token),
                        json={"username": worker.username}).status_code == 422
+
+
+# --- every key route, from the route map (test_security_routes.py's checks, in OpenRosa's words) ----
+
+
+def _key_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+    import re
+
+    from server.auth import DEVICE_KEY
+
+    found = []
+    for rule in app.url_map.iter_rules():
+        if DEVICE_KEY in app.view_functions[rule.endpoint]._fieldsync_access.audiences:
+            for method in sorted((rule.methods or set()) - {"OPTIONS"}):
+                found.append((method, re.sub(r"<(?!key>)[^>]+>", "fieldsync_outreach", rule.rule)))
+    return found
+
+
+def test_every_key_route_refuses_unknown_keys_user_tokens_and_revoked_tablets(app, client, session) -> None:
+    routes = _key_routes(app)
+    assert len(routes) >= 7
+    revoked = make_device(session, revoked=True)
+    user_token = make_token(session, make_user(session))
+    session.commit()
+    for method, rule in routes:
+        for key, status in (("fsd_unknown", 401), (user_token, 401), ("' OR 1=1 --", 401), (revoked.token, 403)):
+            response = client.open(rule.replace("<key>", key), method=method)
+            assert response.status_code == status, (method, rule, key, response.data)
+            assert_openrosa_headers(response)
+            if method != "HEAD":
+                assert message(response)[0] == "error"
