@@ -498,3 +498,18 @@ def test_every_key_route_refuses_unknown_keys_user_tokens_and_revoked_tablets(ap
             assert_openrosa_headers(response)
             if method != "HEAD":
                 assert message(response)[0] == "error"
+
+
+def test_a_json_push_repeating_what_collect_sent_is_a_duplicate(client, session, device) -> None:
+    from tests.factories import push_body, push_headers
+
+    end = "2026-11-30T09:00:00.000+00:00"
+    values = consultation_values()
+    instance_id, xml = fill(form_xml("fieldsync_consultation"), values, end=end)
+    assert submit(client, device, xml).status_code == 201
+    data = {**values, "referral": False, "team_id": "ly-mmt-tripoli", "recorded_at": end}
+    body = push_body([{"op_id": str(uuid.uuid4()), "kind": "create", "entity": "consultation", "id": instance_id,
+                       "data": data}])
+    (result,) = client.post("/api/v1/sync/push", json=body, headers=push_headers(device, body)).get_json()["results"]
+    assert result["status"] == "duplicate"
+    assert count(session, RecordRevision, RecordRevision.record_id == instance_id) == 1
