@@ -1,11 +1,14 @@
 """`make bench` / `python -m bench`: every benchmark on SQLite and PostgreSQL, one table at the end.
 
-    python -m bench [--engines sqlite,postgresql] [--only push,aggregates] [--records 20000]
-                    [--clients 4] [--pull 50000] [--small 10000] [--large 100000] [--requests 50] [--workers 2]
+    python -m bench [--engines sqlite,postgresql] [--only push,aggregates,openrosa] [--records 20000]
+                    [--clients 4] [--pull 50000] [--small 10000] [--large 100000] [--requests 50]
+                    [--submissions 2000] [--workers 2]
 
 - push (bench/push.py): push throughput vs a reference ingest, op-level and batch-level replay,
   several tablets at once, worker memory; the pull (bench/pull.py) runs on the same server.
 - aggregates (bench/aggregates.py): aggregates and public totals at `--small` and `--large` records.
+- openrosa (bench/openrosa.py): OpenRosa submissions/s (one record per request, as ODK Collect sends
+  them) against the JSON push of the same records, one per request and batched.
 
 The defaults fit `make bench` in under 10 minutes on a 2-core machine; `--large 1000000` is the
 full run (about half an hour more per engine, for the bulk load). docs/performance.md says which
@@ -19,23 +22,24 @@ import os
 import platform
 import time
 
-from bench import aggregates, push
+from bench import aggregates, openrosa, push
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates")
+BENCHMARKS = ("push", "aggregates", "openrosa")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: push, aggregates")
+    parser.add_argument("--only", default=",".join(BENCHMARKS), help="comma-separated: push, aggregates, openrosa")
     parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
     parser.add_argument("--clients", type=int, default=4, help="tablets pushing at once (1: skip that figure)")
     parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
     parser.add_argument("--small", type=int, default=10_000, help="records for the small aggregate figures")
     parser.add_argument("--large", type=int, default=100_000, help="records for the large aggregate figures")
     parser.add_argument("--requests", type=int, default=50, help="requests per latency figure")
+    parser.add_argument("--submissions", type=int, default=2_000, help="OpenRosa submissions (one record each)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
     args = parser.parse_args()
     only = set(args.only.split(","))
@@ -51,6 +55,8 @@ def main() -> None:
             if "push" in only:
                 push.run(eng, results, records=args.records, pull_records=args.pull, workers=args.workers,
                          clients=args.clients)
+            if "openrosa" in only:
+                openrosa.run(eng, results, submissions=args.submissions, clients=args.clients, workers=args.workers)
             if "aggregates" in only:
                 aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
                                workers=args.workers)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, text
@@ -115,8 +115,9 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
             received_at=naive_utc(now),
         )
         session.add(row)
-        session.flush()  # attachments reference it
-        _keep_attachments(session, instance.instance_id, submission.attachments, now)
+        if submission.attachments or submission.incomplete:
+            session.flush()  # attachments reference it
+            _keep_attachments(session, instance.instance_id, submission.attachments, now)
         if submission.incomplete:
             return Answer(201, "Part received; waiting for the rest of this submission.")
 
@@ -131,8 +132,12 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
     result = store.settled(result)
     answer = _settle(row, result, mutation, record_id, now)
     if device_row is not None:
-        device_row.last_seen_at = naive_utc(now)
-        if submission.app_version:
+        # As authentication does: at most one write a minute, so a backlog of submissions does not
+        # rewrite the device row each time.
+        seen = naive_utc(now)
+        if device_row.last_seen_at is None or seen - device_row.last_seen_at > timedelta(minutes=1):
+            device_row.last_seen_at = seen
+        if submission.app_version and device_row.app_version != submission.app_version[:32]:
             device_row.app_version = submission.app_version[:32]
     session.flush()
     return answer
