@@ -40,13 +40,16 @@ XML = "text/xml; charset=utf-8"
 FORMLIST_NS = "http://openrosa.org/xforms/xformsList"
 MANIFEST_NS = "http://openrosa.org/xforms/xformsManifest"
 SUBMISSION_PART = "xml_submission_file"
+_DATING_SERVERS = ("gunicorn", "Werkzeug")
 _COLLECT_VERSION = re.compile(r"collect\.android/(\S{1,24})")
 
 
 @bp.after_request
 def _openrosa_headers(response: Response) -> Response:
     response.headers["X-OpenRosa-Version"] = "1.0"
-    if "Date" not in response.headers:
+    # gunicorn and Werkzeug's server write Date themselves (a second one would be invalid HTTP);
+    # under anything else (the test client, another WSGI server) the app writes it.
+    if "Date" not in response.headers and not request.environ.get("SERVER_SOFTWARE", "").startswith(_DATING_SERVERS):
         response.headers["Date"] = http_date()
     return response
 

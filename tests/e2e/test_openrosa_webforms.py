@@ -13,6 +13,7 @@ routes send no CORS headers (Collect needs none), and the harness page lives on 
 from __future__ import annotations
 
 import functools
+import http.client
 import http.server
 import shutil
 import threading
@@ -20,6 +21,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -161,6 +163,15 @@ def test_web_forms_fills_each_served_form_and_the_instance_is_accepted(
 
     instance = fill_and_send(browser, setup, xform, media, form_id)
     assert f'id="{form_id}"' in instance and "<instanceID>uuid:" in instance
+
+    # Exactly one Date header (gunicorn writes it; the app must not add a second).
+    parts = urlsplit(base)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection.request("GET", parts.path + "/formList")
+    raw = connection.getresponse()
+    raw.read()
+    assert len(raw.headers.get_all("Date") or []) == 1 and raw.headers["X-OpenRosa-Version"] == "1.0"
+    connection.close()
 
     # As Collect: HEAD, then the multipart POST.
     head = requests.head(base + "/submission", timeout=30)

@@ -513,3 +513,17 @@ def test_a_json_push_repeating_what_collect_sent_is_a_duplicate(client, session,
     (result,) = client.post("/api/v1/sync/push", json=body, headers=push_headers(device, body)).get_json()["results"]
     assert result["status"] == "duplicate"
     assert count(session, RecordRevision, RecordRevision.record_id == instance_id) == 1
+
+
+def test_a_chunked_body_over_the_size_is_413_while_it_is_read(client, device) -> None:
+    limit = int(client.head(f"{base(device)}/submission").headers["X-OpenRosa-Accept-Content-Length"])
+    boundary, body = encode_multipart(MultiDict([
+        ("xml_submission_file", FileStorage(io.BytesIO(b"<data/>"), "submission.xml", content_type="text/xml")),
+        ("big.jpg", FileStorage(io.BytesIO(b"x" * (limit + 1)), "big.jpg", content_type="image/jpeg")),
+    ]))
+    # No Content-Length: a chunked body as gunicorn hands it on (wsgi.input_terminated).
+    response = client.post(f"{base(device)}/submission", input_stream=io.BytesIO(body),
+                           environ_overrides={"wsgi.input_terminated": True},
+                           headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert response.status_code == 413
+    assert message(response)[0] == "error"
