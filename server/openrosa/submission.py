@@ -31,7 +31,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from schemas.records import record_validator
-from server.models import Device, OpenRosaAttachment, OpenRosaSubmission
+from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
 from server.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.openrosa.responses import OpenRosaError
 from server.push import _with_retries, advisory_key
@@ -163,7 +163,12 @@ def _mutation(session: Session, instance: Instance, device: DeviceContext, now: 
         "recorded_at": instance.recorded_at or isoformat_z(now),
     }
     previous = session.get(OpenRosaSubmission, instance.deprecated_id) if instance.deprecated_id else None
-    if previous is not None and previous.record_id is not None and previous.version is not None:
+    base_version = previous.version if previous is not None else None
+    if previous is not None and previous.record_id is not None and base_version is None:
+        # Quarantined, then fixed and applied by a coordinator: the edit corrects what was applied.
+        applied = session.get(Record, previous.record_id)
+        base_version = applied.version if applied is not None else None
+    if previous is not None and previous.record_id is not None and base_version is not None:
         for name in CLEARABLE_FIELDS[instance.entity]:
             data.setdefault(name, None)  # emptied in the edit: removed from the record
         return {
@@ -171,7 +176,7 @@ def _mutation(session: Session, instance: Instance, device: DeviceContext, now: 
             "kind": "correct",
             "entity": instance.entity.value,
             "id": previous.record_id,
-            "base_version": previous.version,
+            "base_version": base_version,
             "data": data,
             "reason": EDIT_REASON,
         }, previous.record_id

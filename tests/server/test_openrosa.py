@@ -326,6 +326,13 @@ def test_site_deactivated_while_offline_is_202_and_quarantined(client, session, 
     assert row.reason == "rejected" and "data.site_id" in row.errors
     assert submit(client, device, xml).status_code == 202  # resent: same answer, kept once
     assert count(session, QuarantinedMutation, QuarantinedMutation.op_id == instance_id) == 1
+    # A coordinator sees it, with the reasons, to fix or discard.
+    token = make_token(session, make_user(session))
+    session.commit()
+    listed = client.get("/api/v1/quarantine", headers=auth_headers(token)).get_json()["items"]
+    (item,) = [item for item in listed if item["op_id"] == instance_id]
+    assert item["errors"]["data.site_id"] and item["mutation"]["kind"] == "create"
+    assert item["mutation"]["data"]["team_id"] == "ly-mmt-tripoli"
 
 
 def test_domain_rule_failures_are_202_with_reasons(client, session, device) -> None:
@@ -527,3 +534,17 @@ def test_a_chunked_body_over_the_size_is_413_while_it_is_read(client, device) ->
                            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
     assert response.status_code == 413
     assert message(response)[0] == "error"
+
+
+def test_an_edit_of_a_quarantined_submission_creates_the_original_record(client, session, device) -> None:
+    set_site_active(session, "ly-mp-tripoli", False)
+    session.commit()
+    original, xml = fill(form_xml("fieldsync_consultation"), consultation_values())
+    assert submit(client, device, xml).status_code == 202
+    set_site_active(session, "ly-mp-tripoli", True)
+    session.commit()
+    edit, edited = fill(form_xml("fieldsync_consultation"), consultation_values(sex="m"), deprecated_id=original)
+    assert submit(client, device, edited).status_code == 201
+    record = session.get(Record, original)
+    assert record is not None and record.version == 1 and record.data["sex"] == "m"
+    assert session.get(Record, edit) is None
