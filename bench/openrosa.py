@@ -15,8 +15,10 @@ rows another left), per engine:
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -75,6 +77,25 @@ def _timed(function: Any, *args: Any) -> float:
     return time.perf_counter() - started
 
 
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the server's workers have used (Linux /proc), so a figure can be given
+    per request independently of what else the machine is running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _measured(server: Any, function: Any, *args: Any) -> tuple[float, float]:
+    """(wall seconds, worker CPU seconds) of one run."""
+    pids = server.worker_pids()
+    cpu = _cpu_seconds(pids)
+    seconds = _timed(function, *args)
+    return seconds, _cpu_seconds(pids) - cpu
+
+
 def _server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]:
     url = eng.new_database(label)
     prepare_database(url)
@@ -96,12 +117,15 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
     with live_server(url, workers=workers) as server:
         base = f"{server.url}/openrosa/v1/key/{_key(headers)}"
         _submit_all(base, _instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
-        seconds = _timed(_submit_all, base, instances)
+        seconds, cpu = _measured(server, _submit_all, base, instances)
     openrosa_rate = submissions / seconds
     verdict = "meets" if openrosa_rate >= GOAL_PER_SECOND else "BELOW"
     results.add(name, "openrosa: one tablet", f"{openrosa_rate:,.0f} sub/s",
                 f"{submissions:,} submissions, one multipart POST each, {seconds / submissions * 1000:.1f} ms "
                 f"per submission; {verdict} the {GOAL_PER_SECOND}/s goal")
+    results.add(name, "openrosa: server CPU per submission", f"{cpu / submissions * 1000:.1f} ms",
+                f"all workers; {os.cpu_count()} idle cores would serve at most "
+                f"{(os.cpu_count() or 1) * submissions / cpu:,.0f}/s")
 
     # 2. OpenRosa, several tablets at once.
     if clients > 1:
@@ -130,8 +154,8 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
             size = size or int(limit["push_max_mutations"])
             bodies = [push_body(mutations[i:i + size]) for i in range(0, len(mutations), size)]
             _push_all(server.url, headers, [push_body(consultations(workers * 4, TEAM, sites, seed=23))])
-            seconds = _timed(_push_all, server.url, headers, bodies)
+            seconds, cpu = _measured(server, _push_all, server.url, headers, bodies)
         rate = submissions / seconds
         results.add(name, label, f"{rate:,.0f} rec/s",
-                    f"same {submissions:,} records, {len(bodies)} requests; OpenRosa one tablet is "
-                    f"{openrosa_rate / rate:.2f}x this")
+                    f"same {submissions:,} records, {len(bodies)} requests, server CPU {cpu / submissions * 1000:.1f} "
+                    f"ms per record; OpenRosa one tablet is {openrosa_rate / rate:.2f}x this")
