@@ -129,7 +129,7 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
 
     # 2. OpenRosa, several tablets at once.
     if clients > 1:
-        url, _, sites = _server_for(eng, "openrosa-clients")
+        url, _, sites = _server_for(eng, "openrosa_clients")
         keys = [_key(device_for(url, TEAM).headers) for _ in range(clients)]
         shares = [_instances(consultations(submissions // clients, TEAM, sites, seed=30 + n)) for n in range(clients)]
         with live_server(url, workers=workers) as server:
