@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import http_date
 
 from forms.definitions import FORM_IDS
-from server.auth import DEVICE_KEY, access, current_principal
+from server.auth import DEVICE_KEY, access, current_principal, device_revoked_error
 from server.errors import ApiError
 from server.extensions import db
 from server.http_body import reads_own_body
@@ -185,7 +185,7 @@ def submission(key: str) -> Response:
     limit = current_app.config["FIELDSYNC_LIMITS"].openrosa_max_bytes
     if request.method == "HEAD":
         if _revoked():
-            raise ApiError(403, "device_revoked", "revoked")
+            raise device_revoked_error()
         response = Response(status=204)
         response.headers["X-OpenRosa-Accept-Content-Length"] = str(limit)
         return response
@@ -194,7 +194,7 @@ def submission(key: str) -> Response:
         try:
             parsed = _read_submission(limit)
         except (OpenRosaError, HTTPException):
-            raise ApiError(403, "device_revoked", "revoked") from None
+            raise device_revoked_error() from None
     else:
         parsed = _read_submission(limit)
     answer = submit(db.session, _device(), parsed)
