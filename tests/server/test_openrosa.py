@@ -548,3 +548,21 @@ def test_an_edit_of_a_quarantined_submission_creates_the_original_record(client,
     record = session.get(Record, original)
     assert record is not None and record.version == 1 and record.data["sex"] == "m"
     assert session.get(Record, edit) is None
+
+
+def test_a_submission_kept_while_revoked_is_applied_when_sent_again_after_reinstatement(
+    client, session, device
+) -> None:
+    row = session.get(Device, device.device.id)
+    row.status = "revoked"
+    session.commit()
+    instance_id, xml = fill(form_xml("fieldsync_consultation"), consultation_values())
+    assert submit(client, device, xml).status_code == 403
+    row = session.get(Device, device.device.id)
+    row.status = "active"  # revoked by mistake, undone by hand
+    session.commit()
+    response = client.post(f"{base(device)}/submission", data=multipart(xml), content_type="multipart/form-data",
+                           headers={"User-Agent": "Dalvik/2.1.0 (Linux) org.odk.collect.android/v2024.2.4"})
+    assert response.status_code == 201
+    assert session.get(Record, instance_id) is not None
+    assert session.get(Device, device.device.id).app_version == "collect/v2024.2.4"  # type: ignore[union-attr]
