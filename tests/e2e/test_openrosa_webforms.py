@@ -204,6 +204,24 @@ def test_web_forms_fills_each_served_form_and_the_instance_is_accepted(
     assert again.status_code in (201, 202)
 
 
+def test_web_forms_offers_the_arabic_labels(browser: WebDriver, setup: Setup) -> None:
+    base = enrol(setup, "Arabic check")["server_url"]
+    xform = get(base + "/forms/fieldsync_consultation.xml").text
+    media = {name: get(f"{base}/forms/fieldsync_consultation/media/{name}").text
+             for name in ("sites.csv", "services.csv")}
+    browser.get(setup.harness_url)
+    wait_for(browser, lambda d: d.execute_script("return Boolean(window.harness && window.harness.ready)"))
+    browser.execute_script("window.harness.start(arguments[0], arguments[1])", xform, media)
+    wait_for(browser, lambda d: find_all(d, "button[aria-label='Send']"), "Web Forms did not render the form")
+    find(browser, ".p-select").click()  # the form's language menu
+    wait_for(browser, lambda d: [o for o in find_all(d, "[role='option']") if o.text == "Arabic (ar)"])
+    [option for option in find_all(browser, "[role='option']") if option.text == "Arabic (ar)"][0].click()
+    wait_for(browser, lambda d: "الموقع" in find(d, "body").text, "the Arabic labels did not appear")
+    body = find(browser, "body").text
+    assert "لاجئ" in body and "الفئة السكانية" in body  # a choice label and a question label
+    screenshot(browser, "webforms-arabic.png")
+
+
 def test_dashboard_enrols_a_collect_tablet_and_shows_its_qr_code_once(browser: WebDriver, setup: Setup) -> None:
     browser.get(setup.server.url + "/dashboard/devices")
     wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
