@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint bench bench-interop install install-dev postgres-binaries browser clean
+.PHONY: help run test lint bench bench-interop install install-dev postgres-binaries browser webforms clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -38,6 +38,18 @@ browser: ## Make sure Debian's headless Chromium and chromedriver exist (the das
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
 	fi
 
+WEBFORMS := tests/e2e/webforms
+webforms: $(WEBFORMS)/node_modules/.installed ## Install ODK Web Forms (npm) for the OpenRosa end-to-end test
+
+$(WEBFORMS)/node_modules/.installed: $(WEBFORMS)/package.json
+	@if ! command -v npm >/dev/null; then \
+		echo "installing nodejs and npm"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	# Exact versions are pinned in package.json; no lockfile is kept (it would name the registry's host).
+	cd $(WEBFORMS) && npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	@touch $@
+
 run: install ## Migrate, load demo data into an empty database, serve with gunicorn on HOST:PORT
 	$(BIN)/flask --app server bootstrap
 	$(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()"
@@ -45,7 +57,7 @@ run: install ## Migrate, load demo data into an empty database, serve with gunic
 lint: install-dev ## ruff
 	$(BIN)/ruff check .
 
-test: install-dev postgres-binaries browser ## Lint, then the whole test suite on SQLite and PostgreSQL
+test: install-dev postgres-binaries browser webforms ## Lint, then the whole test suite on SQLite and PostgreSQL
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
@@ -56,4 +68,4 @@ bench-interop: install-dev ## Line lists and DHIS2 export at INTEROP_RECORDS (de
 	$(BIN)/python -m bench --only interop --engines $${ENGINES:-sqlite} --interop-records $${INTEROP_RECORDS:-1000000}
 
 clean: ## Remove the virtualenv and caches (keeps instance/ data)
-	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis $(WEBFORMS)/node_modules

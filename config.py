@@ -22,6 +22,9 @@ class Limits:
     # Not advertised: how many mutations a revoked device may leave in quarantine in all (one full
     # batch, so a tablet revoked by mistake loses nothing of the push that tells it to wipe).
     revoked_quarantine_max: int = 500
+    # The largest OpenRosa submission (instance XML plus attachments), advertised to Collect as
+    # X-OpenRosa-Accept-Content-Length.
+    openrosa_max_bytes: int = 10 * 1024 * 1024
 
 
 def default_database_url() -> str:
@@ -66,6 +69,9 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         # Reverse proxies in front of the app that append to X-Forwarded-For (0: clients connect
         # directly, and the header is ignored). Rate limits key on the client address it gives.
         "TRUSTED_PROXIES": _non_negative_int(env, "TRUSTED_PROXIES", 0),
+        # The address tablets reach this server at (e.g. https://fieldsync.example.org), for the
+        # ODK Collect server URL; unset, it is taken from the enrolment request's Host.
+        "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None,
         "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/http_body.py)
         # flask-smorest / OpenAPI
         "API_TITLE": "Fieldsync",

@@ -1,13 +1,16 @@
 """`make bench` / `python -m bench`: every benchmark on SQLite and PostgreSQL, one table at the end.
 
-    python -m bench [--engines sqlite,postgresql] [--only push,aggregates] [--records 20000]
-                    [--clients 4] [--pull 50000] [--small 10000] [--large 100000] [--requests 50] [--workers 2]
+    python -m bench [--engines sqlite,postgresql] [--only push,aggregates,openrosa] [--records 20000]
+                    [--clients 4] [--pull 50000] [--small 10000] [--large 100000] [--requests 50]
+                    [--submissions 2000] [--workers 2]
 
 - push (bench/push.py): push throughput vs a reference ingest, op-level and batch-level replay,
   several tablets at once, worker memory; the pull (bench/pull.py) runs on the same server.
 - aggregates (bench/aggregates.py): aggregates and public totals at `--small` and `--large` records.
 - interop (bench/interop.py, opt-in: `--only interop` or `make bench-interop`): line-list rate and
   server memory, DHIS2 export time and payload size, over `--interop-records` records in one year.
+- openrosa (bench/openrosa.py): OpenRosa submissions/s (one record per request, as ODK Collect sends
+  them) against the JSON push of the same records, one per request and batched.
 
 The defaults fit `make bench` in under 10 minutes on a 2-core machine; `--large 1000000` is the
 full run (about half an hour more per engine, for the bulk load). docs/performance.md says which
@@ -21,18 +24,22 @@ import os
 import platform
 import time
 
-from bench import aggregates, interop, maintenance, push, slow_clients
+from bench import aggregates, interop, maintenance, openrosa, push, slow_clients
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "interop")
-DEFAULT = ("push", "aggregates", "slow", "maintenance")
+BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "interop")
+DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="sqlite,postgresql")
-    parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated: " + ", ".join(BENCHMARKS))
+from bench import aggregates, interop, maintenance, openrosa, push, slow_clients
+from bench.common import Results, engine
+
+BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "interop")
+DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa")
     parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
     parser.add_argument("--clients", type=int, default=4, help="tablets pushing at once (1: skip that figure)")
     parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
@@ -40,6 +47,7 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=100_000, help="records for the large aggregate figures")
     parser.add_argument("--maintenance", type=int, default=50_000, help="records for rollups verify's figure")
     parser.add_argument("--requests", type=int, default=50, help="requests per latency figure")
+    parser.add_argument("--submissions", type=int, default=2_000, help="OpenRosa submissions (one record each)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
     parser.add_argument("--interop-records", type=int, default=100_000,
                         help="records in the interop database (1000000 for the issue-16 figures)")
@@ -63,6 +71,8 @@ def main() -> None:
                 slow_clients.run(eng, results, workers=args.workers)
             if "maintenance" in only:
                 maintenance.run(eng, results, records=args.maintenance)
+            if "openrosa" in only:
+                openrosa.run(eng, results, submissions=args.submissions, clients=args.clients, workers=args.workers)
             if "aggregates" in only:
                 aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
                                workers=args.workers)

@@ -252,7 +252,8 @@ def _unknown(kind: str, value: str) -> ApiError:
     return ApiError(404, "not_found", f"Unknown {kind} {value}." if _plausible_id(value) else f"Unknown {kind}.")
 
 
-def _team_in_scope(session: Session, principal: Principal, team_id: str) -> Team:
+def team_in_scope(session: Session, principal: Principal, team_id: str) -> Team:
+    """The team, if the caller may manage it: 404 unknown, 403 another country's."""
     team = session.get(Team, team_id) if _plausible_id(team_id) else None
     if team is None:
         raise _unknown("team", team_id)
@@ -260,16 +261,22 @@ def _team_in_scope(session: Session, principal: Principal, team_id: str) -> Team
     return team
 
 
-def create_enrollment_code(
-    session: Session, principal: Principal, *, team_id: str, username: str, now: datetime
-) -> IssuedCode:
-    """A one-time code with which a field worker of `team_id` enrolls a tablet (24 h)."""
-    team = _team_in_scope(session, principal, team_id)
+def ensure_field_worker_of(session: Session, team: Team, username: str) -> User:
+    """The user a tablet is enrolled for: an active field worker of `team`, else 422 on `username`."""
     user = session.scalar(select(User).where(User.username == normalise_username(username)))
     if user is None:
         raise validation_error({"username": ["No user has this username."]})
     if user.role != FIELD_WORKER or user.team_id != team.id or not user.active:
         raise validation_error({"username": [f"{user.username} is not an active field worker of team {team.id}."]})
+    return user
+
+
+def create_enrollment_code(
+    session: Session, principal: Principal, *, team_id: str, username: str, now: datetime
+) -> IssuedCode:
+    """A one-time code with which a field worker of `team_id` enrolls a tablet (24 h)."""
+    team = team_in_scope(session, principal, team_id)
+    user = ensure_field_worker_of(session, team, username)
     code = generate_enrollment_code()
     expires_at = now + ENROLLMENT_TTL
     session.add(

@@ -28,11 +28,14 @@ from server.timeutil import utcnow
 
 PUBLIC = "public"
 DEVICE = "device"
+# A device whose token is the `key` in the URL instead of a header: OpenRosa clients (ODK Collect)
+# are given one server URL and send no credentials of their own (openrosa.md).
+DEVICE_KEY = "device_key"
 FIELD_WORKER = "field_worker"
 COORDINATOR = "coordinator"
 ADMIN = "admin"
 ROLES = (FIELD_WORKER, COORDINATOR, ADMIN)
-_AUDIENCES = {PUBLIC, DEVICE, *ROLES}
+_AUDIENCES = {PUBLIC, DEVICE, DEVICE_KEY, *ROLES}
 
 USER_TOKEN_PREFIX = "fsu_"
 DEVICE_TOKEN_PREFIX = "fsd_"
@@ -47,7 +50,7 @@ class Access:
 
 
 def access(*audiences: str, allow_revoked_device: bool = False) -> Callable[[F], F]:
-    """Declare who may call a view: `public`, `device`, `field_worker`, `coordinator`, `admin`."""
+    """Declare who may call a view: `public`, `device`, `device_key`, `field_worker`, `coordinator`, `admin`."""
     unknown = set(audiences) - _AUDIENCES
     if not audiences or unknown:
         raise ValueError(f"access() needs audiences from {sorted(_AUDIENCES)}, got {audiences}")
@@ -194,6 +197,10 @@ def authenticate() -> None:
     if declaration is None:  # check_declarations makes this unreachable; fail closed anyway
         raise ApiError(403, "forbidden", "This route is not available.")
     if PUBLIC in declaration.audiences:
+        return
+    if DEVICE_KEY in declaration.audiences:
+        key = (request.view_args or {}).get("key")
+        g.principal = _device_principal(str(key or ""), declaration.allow_revoked_device)
         return
     token = _bearer_token()
     if token is None:

@@ -312,10 +312,18 @@ def reject_nul_in_url() -> None:
             raise validation_error({name.replace(NUL, "\\u0000"): [NUL_MESSAGE]})
 
 
+def reads_own_body(view: F) -> F:
+    """Declare that a view reads and bounds its body itself (OpenRosa's multipart submissions)."""
+    view._fieldsync_own_body = True  # type: ignore[attr-defined]
+    return view
+
+
 @_wipe_revoked
 def read_body() -> None:
     """before_request: read, bound, decompress and parse the body of a write request."""
     if request.method not in _BODY_METHODS or not _has_body():
+        return
+    if getattr(current_app.view_functions.get(request.endpoint or ""), "_fieldsync_own_body", False):
         return
     _check_content_type()
     coding = _content_coding()

@@ -11,6 +11,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from server.api import (
         accounts,
         aggregates,
+        collect_devices,
         docs,
         health,
         metrics,
@@ -21,6 +22,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
         sync_pull,
         sync_push,
     )
+    from server.openrosa import views as openrosa
 
     api.register_blueprint(health.blp)
     api.register_blueprint(aggregates.blp)
@@ -32,5 +34,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(resolution.blp)
     api.register_blueprint(records.blp)
     api.register_blueprint(metrics.blp)
+    api.register_blueprint(collect_devices.blp)
+    app.register_blueprint(openrosa.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)

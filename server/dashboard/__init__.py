@@ -27,7 +27,9 @@ SECURITY_HEADERS = {
     # 'self' only: no inline script (hence no inline event handlers) and no CDN. frame-ancestors
     # and X-Frame-Options both refuse framing (clickjacking a revoke button), for old and new browsers.
     "Content-Security-Policy": (
-        "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
+        "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'; "
+        # data: images only, for the ODK Collect enrolment QR code (a PNG the API returns as a data URI).
+        "img-src 'self' data:"
     ),
     "X-Content-Type-Options": "nosniff",
     # Page URLs carry filters only, but nothing about the programme needs to reach other sites.

@@ -2,6 +2,7 @@
 
 from server.models.accounts import ApiToken, AuthFailure, Device, EnrollmentCode, User, UserCountry
 from server.models.instance import InstanceSecret
+from server.models.openrosa import OpenRosaAttachment, OpenRosaSubmission
 from server.models.public import ImpactStatement
 from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
@@ -19,6 +20,8 @@ __all__ = [
     "EnrollmentCode",
     "ImpactStatement",
     "InstanceSecret",
+    "OpenRosaAttachment",
+    "OpenRosaSubmission",
     "Item",
     "QuarantinedMutation",
     "Record",

@@ -71,6 +71,8 @@ class Device(db.Model):
     # quarantine (server/quarantine.py): a stolen tablet cannot fill the database, and coordinators
     # still see how much it tried.
     quarantine_dropped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
+    # `app` (the Fieldsync JSON sync client) or `collect` (ODK Collect and the like, through OpenRosa).
+    kind: Mapped[str] = mapped_column(String(10), default="app", server_default="app")
 
 
 class EnrollmentCode(db.Model):

@@ -625,6 +625,7 @@
         body.append(el("tr", {}, el("td", { colspan: 7, text: "No devices are enrolled in your countries." })));
       }
       this.summarise();
+      this.initCollect(teams);
       const dialog = $("#revoke-dialog");
       dialog.addEventListener("close", () => {
         const device = this.pending;
@@ -669,6 +670,36 @@
           : "0"),
         actions,
       );
+    },
+
+    /** "Enrol a tablet for ODK Collect": the QR code (and the key in it) is shown once, then dropped. */
+    initCollect(teams) {
+      replaceOptions($("#collect-team"), teams.map((team) => [team.id, team.name]));
+      const result = $("#collect-result");
+      const image = $("#collect-qr");
+      $("#collect-form").addEventListener("submit", (event) => {
+        event.preventDefault();
+        const team = $("#collect-team").value;
+        const body = { username: $("#collect-username").value.trim(), label: $("#collect-label").value.trim() };
+        say("Enrolling " + body.label + "…");
+        api("/api/v1/teams/" + encodeURIComponent(team) + "/collect-devices", { method: "POST", body })
+          .then(async (answer) => {
+            image.src = answer.qr_png;
+            result.hidden = false;
+            $("#collect-form").reset();
+            const devices = await fetchAll("/api/v1/devices");
+            $("#devices-table tbody").replaceChildren(...devices.map((device) => this.row(device)));
+            this.summarise();
+            say(body.label + " is enrolled: scan the QR code with ODK Collect now.");
+            $("#collect-done").focus();
+          })
+          .catch((failure) => showError(describeFailure(failure)));
+      });
+      $("#collect-done").addEventListener("click", () => {
+        image.removeAttribute("src");
+        result.hidden = true;
+        say("The QR code is hidden; it cannot be shown again.");
+      });
     },
 
     summarise() {

@@ -1,0 +1,161 @@
+"""OpenRosa submissions per second through gunicorn, one record per request as Collect sends them,
+against the JSON push of the same records one per request and in full batches.
+
+One fresh database and one `gunicorn --config gunicorn.conf.py` per figure (so no figure pays for
+rows another left), per engine:
+
+1. **OpenRosa, one tablet**: `submissions` consultation instances (the served XForm's own instance,
+   filled as tests/openrosa_instances.py does): one `HEAD submission`, then the multipart `POST`
+   Collect makes for each, on one keep-alive connection. Rate = records applied / wall-clock seconds.
+2. **OpenRosa, `clients` tablets at once**: the same number split over `clients` tablets of the team.
+3. **JSON push, one record per request**: the same records as `POST /api/v1/sync/push` batches of one.
+4. **JSON push, batched**: the same records in batches of `push_max_mutations` (what the Fieldsync app
+   does; the ceiling the per-request figures are judged against).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from bench.common import Engine, Results, consultations, device_for, team_sites
+from server.openrosa.forms import served_form
+from tests.e2e.live_server import live_server, prepare_database
+from tests.factories import push_body
+from tests.openrosa_instances import fill
+
+TEAM = "ly-mmt-tripoli"
+GOAL_PER_SECOND = 200  # four times ODK Central's published 50/s soak target
+
+
+def _instances(mutations: list[dict[str, Any]]) -> list[bytes]:
+    """The consultations as Collect instances: the same fields, ids and recorded_at."""
+    form = served_form("fieldsync_consultation").xml
+    out = []
+    for mutation in mutations:
+        data = dict(mutation["data"])
+        recorded_at = data.pop("recorded_at")
+        data.pop("team_id")
+        data["referral"] = "yes" if data["referral"] else "no"
+        _, xml = fill(form, data, instance_id=mutation["id"], end=recorded_at)
+        out.append(xml)
+    return out
+
+
+def _submit_all(base: str, instances: list[bytes]) -> None:
+    with requests.Session() as http:
+        # Collect asks HEAD once per send (it remembers the answer for the server URL), then POSTs
+        # each finalized form.
+        head = http.head(base + "/submission", timeout=60)
+        if head.status_code != 204:
+            raise RuntimeError(f"HEAD answered {head.status_code}")
+        for xml in instances:
+            response = http.post(base + "/submission", timeout=60,
+                                 files={"xml_submission_file": ("submission.xml", xml, "text/xml")})
+            if response.status_code != 201:
+                raise RuntimeError(f"submission answered {response.status_code}: {response.text[:300]}")
+
+
+def _push_all(url: str, headers: dict[str, str], bodies: list[dict[str, Any]]) -> None:
+    with requests.Session() as http:
+        for body in bodies:
+            response = http.post(url + "/api/v1/sync/push", json=body, timeout=300,
+                                 headers={**headers, "Idempotency-Key": str(body["batch_id"])})
+            statuses = {result["status"] for result in response.json().get("results", [])}
+            if response.status_code != 200 or statuses != {"applied"}:
+                raise RuntimeError(f"push answered {response.status_code}: {response.text[:300]}")
+
+
+def _timed(function: Any, *args: Any) -> float:
+    started = time.perf_counter()
+    function(*args)
+    return time.perf_counter() - started
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds the server's workers have used (Linux /proc), so a figure can be given
+    per request independently of what else the machine is running."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def _measured(server: Any, function: Any, *args: Any) -> tuple[float, float]:
+    """(wall seconds, worker CPU seconds) of one run."""
+    pids = server.worker_pids()
+    cpu = _cpu_seconds(pids)
+    seconds = _timed(function, *args)
+    return seconds, _cpu_seconds(pids) - cpu
+
+
+def _server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]:
+    url = eng.new_database(label)
+    prepare_database(url)
+    return url, device_for(url, TEAM).headers, team_sites(url, TEAM)
+
+
+def _key(headers: dict[str, str]) -> str:
+    # The Collect tablet's key is an ordinary device token (server/openrosa/enrolment.py).
+    return headers["Authorization"].removeprefix("Bearer ")
+
+
+def run(eng: Engine, results: Results, *, submissions: int, clients: int, workers: int) -> None:
+    name = eng.name
+
+    # 1. OpenRosa, one tablet.
+    url, headers, sites = _server_for(eng, "openrosa")
+    mutations = consultations(submissions, TEAM, sites, seed=21)
+    instances = _instances(mutations)
+    with live_server(url, workers=workers) as server:
+        base = f"{server.url}/openrosa/v1/key/{_key(headers)}"
+        _submit_all(base, _instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
+        seconds, cpu = _measured(server, _submit_all, base, instances)
+    openrosa_rate = submissions / seconds
+    verdict = "meets" if openrosa_rate >= GOAL_PER_SECOND else "BELOW"
+    results.add(name, "openrosa: one tablet", f"{openrosa_rate:,.0f} sub/s",
+                f"{submissions:,} submissions, one multipart POST each, {seconds / submissions * 1000:.1f} ms "
+                f"per submission; {verdict} the {GOAL_PER_SECOND}/s goal")
+    results.add(name, "openrosa: server CPU per submission", f"{cpu / submissions * 1000:.1f} ms",
+                f"all workers; {os.cpu_count()} idle cores would serve at most "
+                f"{(os.cpu_count() or 1) * submissions / cpu:,.0f}/s")
+
+    # 2. OpenRosa, several tablets at once.
+    if clients > 1:
+        url, _, sites = _server_for(eng, "openrosa_clients")
+        keys = [_key(device_for(url, TEAM).headers) for _ in range(clients)]
+        shares = [_instances(consultations(submissions // clients, TEAM, sites, seed=30 + n)) for n in range(clients)]
+        with live_server(url, workers=workers) as server:
+            _submit_all(f"{server.url}/openrosa/v1/key/{keys[0]}",
+                        _instances(consultations(workers * 4, TEAM, sites, seed=29)))
+
+            def one(n: int) -> None:
+                _submit_all(f"{server.url}/openrosa/v1/key/{keys[n]}", shares[n])
+
+            started = time.perf_counter()
+            with ThreadPoolExecutor(max_workers=clients) as pool:
+                list(pool.map(one, range(clients)))
+            rate = sum(len(share) for share in shares) / (time.perf_counter() - started)
+        results.add(name, f"openrosa: {clients} tablets at once", f"{rate:,.0f} sub/s",
+                    f"{rate / openrosa_rate:.2f}x one tablet")
+
+    # 3 and 4. The JSON push of the same records, one per request, then batched.
+    for label, size in (("json push: one record per request", 1), ("json push: batched", 0)):
+        url, headers, _ = _server_for(eng, "json")
+        with live_server(url, workers=workers) as server:
+            limit = requests.get(server.url + "/api/v1/sync/hello", headers=headers, timeout=30).json()["limits"]
+            size = size or int(limit["push_max_mutations"])
+            bodies = [push_body(mutations[i:i + size]) for i in range(0, len(mutations), size)]
+            _push_all(server.url, headers, [push_body(consultations(workers * 4, TEAM, sites, seed=23))])
+            seconds, cpu = _measured(server, _push_all, server.url, headers, bodies)
+        rate = submissions / seconds
+        results.add(name, label, f"{rate:,.0f} rec/s",
+                    f"same {submissions:,} records, {len(bodies)} requests, server CPU {cpu / submissions * 1000:.1f} "
+                    f"ms per record; OpenRosa one tablet is {openrosa_rate / rate:.2f}x this")

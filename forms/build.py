@@ -1,0 +1,81 @@
+"""Write forms/<form_id>.xlsx from forms/definitions.py, byte for byte the same on every run.
+
+    python -m forms.build          # rewrite the .xlsx files
+    python -m forms.build --check  # exit 1 if a committed .xlsx differs from the definitions
+
+An .xlsx is a zip whose entries carry timestamps and whose properties carry a creation date; both
+are fixed here, so a rebuild with unchanged definitions changes nothing in git.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import sys
+import zipfile
+from datetime import datetime
+from pathlib import Path
+
+from openpyxl import Workbook
+
+from forms.definitions import COLUMNS, FORM_IDS, sheets
+
+FORMS_DIR = Path(__file__).resolve().parent
+_FIXED_TIME = datetime(2026, 1, 1)
+_ZIP_TIME = (2026, 1, 1, 0, 0, 0)
+_MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def xlsx_bytes(form_id: str) -> bytes:
+    workbook = Workbook()
+    workbook.remove(workbook.active)
+    for name, rows in sheets(form_id).items():
+        sheet = workbook.create_sheet(name)
+        columns = COLUMNS[name]
+        sheet.append(list(columns))
+        for row in rows:
+            sheet.append([row.get(column, "") or None for column in columns])
+    workbook.properties.created = _FIXED_TIME
+    workbook.properties.modified = _FIXED_TIME
+    workbook.properties.creator = "forms/build.py"
+    raw = io.BytesIO()
+    workbook.save(raw)
+    return _fixed_zip(raw.getvalue())
+
+
+def _fixed_zip(data: bytes) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as source, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            entry = zipfile.ZipInfo(info.filename, date_time=_ZIP_TIME)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                # openpyxl stamps the save time as "modified" whatever the properties say.
+                content = _MODIFIED.sub(b"\\g<1>2026-01-01T00:00:00Z\\g<2>", content)
+            target.writestr(entry, content)
+    return out.getvalue()
+
+
+def path_of(form_id: str) -> Path:
+    return FORMS_DIR / f"{form_id}.xlsx"
+
+
+def main(argv: list[str]) -> int:
+    stale = []
+    for form_id in FORM_IDS:
+        data = xlsx_bytes(form_id)
+        path = path_of(form_id)
+        if "--check" in argv:
+            if not path.exists() or path.read_bytes() != data:
+                stale.append(path.name)
+        else:
+            path.write_bytes(data)
+    if stale:
+        print("out of date (run python -m forms.build):", ", ".join(stale), file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,244 @@
+"""The three XLSForms as data: `python -m forms.build` writes them to forms/*.xlsx.
+
+Instance element names are the record field names of domain.md (openrosa.md "The forms"), choice
+values its wire codes, and constraints mirror the server's rules so Collect refuses what the server
+would. Site, item and service choices come from the form media CSVs the server builds from the
+reference data (server/openrosa/media.py), so a new site needs no new form version.
+
+Changing a form: edit this file, bump VERSION, run `python -m forms.build`; tests/server/test_openrosa_forms.py
+checks the committed .xlsx files match this file and that every served XForm passes ODK Validate.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Bumped whenever a form changes: Collect's "match exactly" update mode compares it.
+VERSION = "2026120101"
+
+EN = "English (en)"
+AR = "Arabic (ar)"
+
+FORM_IDS = ("fieldsync_consultation", "fieldsync_distribution", "fieldsync_outreach")
+
+SURVEY_COLUMNS = (
+    "type",
+    "name",
+    f"label::{EN}",
+    f"label::{AR}",
+    f"hint::{EN}",
+    f"hint::{AR}",
+    "required",
+    "relevant",
+    "constraint",
+    f"constraint_message::{EN}",
+    f"constraint_message::{AR}",
+    "default",
+    "calculation",
+    "appearance",
+)
+CHOICE_COLUMNS = ("list_name", "name", f"label::{EN}", f"label::{AR}")
+SETTINGS_COLUMNS = ("form_title", "form_id", "version", "default_language", "instance_name")
+
+# domain.md age bands and the element-name form of each (non-alphanumerics as "_", trimmed).
+AGE_BANDS = (("0-4", "0_4"), ("5-17", "5_17"), ("18-59", "18_59"), ("60+", "60"))
+SEXES = (("f", "Female", "أنثى"), ("m", "Male", "ذكر"), ("x", "Other / not recorded", "آخر / غير مسجل"))
+
+CHOICES: dict[str, list[tuple[str, str, str]]] = {
+    "population_group": [
+        ("refugee", "Refugee", "لاجئ"),
+        ("asylum_seeker", "Asylum seeker", "طالب لجوء"),
+        ("migrant", "Migrant", "مهاجر"),
+        ("idp", "Internally displaced person", "نازح داخلياً"),
+        ("returnee", "Returnee", "عائد"),
+        ("host", "Host community", "المجتمع المضيف"),
+    ],
+    "sex": list(SEXES),
+    "age_band": [
+        ("0-4", "0-4 years", "0-4 سنوات"),
+        ("5-17", "5-17 years", "5-17 سنة"),
+        ("18-59", "18-59 years", "18-59 سنة"),
+        ("60+", "60 years or older", "60 سنة فأكثر"),
+    ],
+    "visit": [("new", "New visit", "زيارة جديدة"), ("follow_up", "Follow-up visit", "زيارة متابعة")],
+    "yes_no": [("yes", "Yes", "نعم"), ("no", "No", "لا")],
+    "activity": [
+        ("awareness_session", "Awareness session", "جلسة توعية"),
+        ("household_visit", "Household visit", "زيارة منزلية"),
+        ("screening", "Screening", "فحص"),
+        ("group_session", "Group session", "جلسة جماعية"),
+    ],
+}
+
+# Which choice lists each form uses (a form lists only its own, so ODK Validate sees no unused list).
+FORM_CHOICES = {
+    "fieldsync_consultation": ("population_group", "sex", "age_band", "visit", "yes_no"),
+    "fieldsync_distribution": ("population_group", "sex", "age_band"),
+    "fieldsync_outreach": ("population_group", "activity"),
+}
+
+TITLES = {
+    "fieldsync_consultation": "Fieldsync: health consultation",
+    "fieldsync_distribution": "Fieldsync: distribution",
+    "fieldsync_outreach": "Fieldsync: outreach",
+}
+
+# Elements the forms add that are not record fields; the server reads `end` as recorded_at and
+# ignores the rest (server/openrosa/instance.py).
+HELPER_ELEMENTS = frozenset({"start", "end", "reached_total", "reached_note", "meta"})
+
+
+def _row(type_: str, name: str, en: str = "", ar: str = "", **extra: str) -> dict[str, str]:
+    row = {"type": type_, "name": name, f"label::{EN}": en, f"label::{AR}": ar}
+    for key, value in extra.items():
+        column = {
+            "hint_en": f"hint::{EN}",
+            "hint_ar": f"hint::{AR}",
+            "message_en": f"constraint_message::{EN}",
+            "message_ar": f"constraint_message::{AR}",
+        }.get(key, key)
+        row[column] = value
+    return row
+
+
+def _common_head() -> list[dict[str, str]]:
+    return [
+        _row("start", "start"),
+        _row("end", "end"),
+        _row(
+            "select_one_from_file sites.csv", "site_id", "Site", "الموقع", required="yes",
+            hint_en="Only your team's active sites are listed.", hint_ar="تظهر فقط المواقع النشطة لفريقك.",
+        ),
+        _row(
+            "date", "occurred_on", "Date it happened", "تاريخ النشاط", required="yes", default="today()",
+            constraint=". >= date('2000-01-01') and . <= today() + 1",
+            message_en="The date may not be in the future nor before 2000.",
+            message_ar="لا يمكن أن يكون التاريخ في المستقبل أو قبل عام 2000.",
+        ),
+    ]
+
+
+def _population_group() -> dict[str, str]:
+    return _row("select_one population_group", "population_group", "Population group", "الفئة السكانية",
+                required="yes")
+
+
+def _person() -> list[dict[str, str]]:
+    """sex, and age in years or (when unknown) the age band: one of them is required."""
+    return [
+        _row("select_one sex", "sex", "Sex", "الجنس", required="yes"),
+        _row(
+            "integer", "age_years", "Age in years", "العمر بالسنوات",
+            hint_en="Leave empty if the exact age is not known.", hint_ar="اتركه فارغاً إذا كان العمر غير معروف.",
+            constraint=". >= 0 and . <= 130",
+            message_en="Age must be between 0 and 130.", message_ar="يجب أن يكون العمر بين 0 و130.",
+        ),
+        _row("select_one age_band", "age_band", "Age band", "الفئة العمرية", required="yes",
+             relevant="string-length(${age_years}) = 0"),
+    ]
+
+
+def _beneficiary_ref() -> dict[str, str]:
+    return _row(
+        "text", "beneficiary_ref", "Beneficiary reference", "الرقم المرجعي للمستفيد",
+        hint_en="Optional pseudonymous ID, never a name.", hint_ar="معرّف مستعار اختياري، وليس اسماً أبداً.",
+        constraint="string-length(.) <= 64",
+        message_en="At most 64 characters.", message_ar="64 حرفاً كحد أقصى.",
+    )
+
+
+def _consultation() -> list[dict[str, str]]:
+    return [
+        *_common_head(),
+        _population_group(),
+        *_person(),
+        _row("select_one visit", "visit", "Visit", "نوع الزيارة", required="yes"),
+        _row("select_one_from_file services.csv", "service", "Service", "الخدمة", required="yes"),
+        _row("select_one yes_no", "referral", "Referred elsewhere?", "هل تمت الإحالة؟", required="yes"),
+        _beneficiary_ref(),
+    ]
+
+
+def _distribution() -> list[dict[str, str]]:
+    return [
+        *_common_head(),
+        _row("select_one_from_file items.csv", "item_code", "Item", "المادة", required="yes"),
+        _row(
+            "integer", "quantity", "Quantity", "الكمية", required="yes",
+            constraint=". >= 1 and . <= 10000",
+            message_en="Between 1 and 10000.", message_ar="بين 1 و10000.",
+        ),
+        _population_group(),
+        *_person(),
+        _row(
+            "integer", "household_size", "Household size", "حجم الأسرة",
+            constraint=". >= 1 and . <= 50", message_en="Between 1 and 50.", message_ar="بين 1 و50.",
+        ),
+        _beneficiary_ref(),
+    ]
+
+
+def reached_names() -> list[tuple[str, str, str]]:
+    """(element name, sex code, age band) for each count of the outreach form's `reached` group."""
+    return [(f"{sex}_{suffix}", sex, band) for sex, _, _ in SEXES for band, suffix in AGE_BANDS]
+
+
+def _outreach() -> list[dict[str, str]]:
+    counts = []
+    sex_labels = {code: (en, ar) for code, en, ar in SEXES}
+    for name, sex, band in reached_names():
+        en, ar = sex_labels[sex]
+        counts.append(
+            _row(
+                "integer", name, f"{en}, {band}", f"{ar}، {band}",
+                constraint=". >= 0 and . <= 5000 and ${reached_total} <= 5000",
+                message_en="Counts are 0 or more, at most 5000 in all.",
+                message_ar="الأعداد 0 أو أكثر، وبحد أقصى 5000 إجمالاً.",
+            )
+        )
+    total = " + ".join(f"coalesce(${{{name}}}, 0)" for name, _, _ in reached_names())
+    return [
+        *_common_head(),
+        _row("select_one activity", "activity", "Activity", "النشاط", required="yes"),
+        _row(
+            "text", "topic", "Topic", "الموضوع", constraint="string-length(.) <= 200",
+            message_en="At most 200 characters.", message_ar="200 حرف كحد أقصى.",
+        ),
+        _population_group(),
+        _row("begin_group", "reached", "People reached", "الأشخاص الذين تم الوصول إليهم",
+             hint_en="Leave empty for none.", hint_ar="اتركه فارغاً إذا لم يكن هناك أحد."),
+        *counts,
+        _row("end_group", ""),
+        _row("calculate", "reached_total", calculation=total),
+        _row(
+            "note", "reached_note", "People reached in all: ${reached_total}",
+            "مجموع الأشخاص الذين تم الوصول إليهم: ${reached_total}",
+        ),
+    ]
+
+
+SURVEYS = {
+    "fieldsync_consultation": _consultation,
+    "fieldsync_distribution": _distribution,
+    "fieldsync_outreach": _outreach,
+}
+
+
+def sheets(form_id: str) -> dict[str, list[dict[str, Any]]]:
+    """The XLSForm of one form as {sheet name: rows}."""
+    choices = [
+        {"list_name": list_name, "name": name, f"label::{EN}": en, f"label::{AR}": ar}
+        for list_name in FORM_CHOICES[form_id]
+        for name, en, ar in CHOICES[list_name]
+    ]
+    settings = [{
+        "form_title": TITLES[form_id],
+        "form_id": form_id,
+        "version": VERSION,
+        "default_language": EN,
+        "instance_name": "concat(${occurred_on}, ' ', ${site_id})",
+    }]
+    return {"survey": SURVEYS[form_id](), "choices": choices, "settings": settings}
+
+
+COLUMNS = {"survey": SURVEY_COLUMNS, "choices": CHOICE_COLUMNS, "settings": SETTINGS_COLUMNS}

@@ -1,0 +1,286 @@
+"""`POST submission`: one OpenRosa instance becomes one mutation of the sync engine (openrosa.md).
+
+Mapping (docs/openrosa.md has the table):
+- `meta/instanceID` is the op id and, for a new instance, the record id: a `create`.
+- `meta/deprecatedID` naming an instance already received is an edit: a `correct` of that
+  instance's record, based on the version that instance left, so the engine's conflict rules apply
+  as for a stale JSON correction. Naming one never received (edited before it was ever sent), it is
+  a create under the new instanceID.
+- The team is the device's; `recorded_at` is the form's `end` (or `meta/timeEnd`), else receipt time.
+
+The write path is the JSON push's: `SqlRecordStore` + `sync.push.apply_mutations` + `store.flush()`
+in the request's one transaction (committed by server/transactions.py), retried as a whole on
+transient database errors. Outcomes: applied or duplicate -> 201; rejected by a domain rule -> 202
+with the reasons (the engine quarantined it); a stale edit that conflicts -> 202 (a conflict for a
+coordinator). A revoked device's instance goes to quarantine as `device_revoked` and is answered 403.
+
+Resends: `openrosa_submissions` remembers each instanceID with the SHA-256 of its XML and the
+answer. The identical XML again gets the same answer and changes nothing; other XML under the same
+instanceID is 409. Split submissions (`*isIncomplete*` = yes, the same XML in every part) keep
+their attachments and are applied when the last part arrives.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from schemas.records import record_validator
+from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
+from server.openrosa.instance import CLEARABLE_FIELDS, Instance
+from server.openrosa.responses import OpenRosaError
+from server.push import _with_retries, advisory_key
+from server.store import SqlRecordStore, naive_utc
+from server.timeutil import isoformat_z
+from sync.domain import DeviceContext, ItemResult, ItemStatus
+from sync.push import apply_mutations, quarantine_all
+
+INCOMPLETE = "incomplete"
+APPLIED = "applied"
+QUARANTINED = "quarantined"
+CONFLICT = "conflict"
+REFUSED = "refused"
+
+EDIT_REASON = "edited in ODK Collect"
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+@dataclass(frozen=True)
+class Submission:
+    instance: Instance
+    xml: bytes
+    attachments: tuple[Attachment, ...]
+    incomplete: bool  # a part named *isIncomplete* said "yes": more parts follow
+    app_version: str | None  # from the User-Agent (Collect sends "... org.odk.collect.android/v2024.2.4")
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    message: str
+    revoked: bool = False  # the caller answers 403 and must commit what was kept
+
+
+def submit(session: Session, device: DeviceContext, submission: Submission, *, now: datetime | None = None) -> Answer:
+    """Apply one submission in the caller's transaction; retried whole on transient DB errors."""
+    return _with_retries(session, lambda: _attempt(session, device, submission, now or datetime.now(UTC)))
+
+
+def _attempt(session: Session, device: DeviceContext, submission: Submission, now: datetime) -> Answer:
+    instance = submission.instance
+    _lock(session, instance.instance_id)
+    device_row = session.get(Device, device.device_id)
+    revoked = device_row is None or device_row.status != "active"
+    xml_hash = hashlib.sha256(submission.xml).hexdigest()
+    row = session.get(OpenRosaSubmission, instance.instance_id)
+    if row is not None and row.device_id != device.device_id:
+        raise OpenRosaError(409, "Another tablet already sent a submission with this instanceID.")
+    if revoked:
+        return _keep_revoked(session, device, submission, xml_hash, row, now)
+    if row is not None and row.xml_sha256 != xml_hash:
+        raise OpenRosaError(
+            409,
+            "A different submission with this instanceID was already received. "
+            "To change a sent form, edit it so that it carries meta/deprecatedID.",
+        )
+    if row is not None and row.outcome == REFUSED:
+        # Sent while the tablet was revoked, and it is active again (revocation undone by hand): its
+        # mutation sits in quarantine, so applying it now loses and doubles nothing.
+        row.outcome = INCOMPLETE
+    if row is not None:
+        _keep_attachments(session, instance.instance_id, submission.attachments, now)
+        if row.outcome != INCOMPLETE:
+            return _replay(row)
+        if submission.incomplete:
+            return Answer(201, "Part received; waiting for the rest of this submission.")
+    if row is None:
+        row = OpenRosaSubmission(
+            instance_id=instance.instance_id,
+            device_id=device.device_id,
+            form_id=instance.form_id,
+            xml_sha256=xml_hash,
+            xml=submission.xml.decode("utf-8"),
+            outcome=INCOMPLETE,
+            received_at=naive_utc(now),
+        )
+        session.add(row)
+        if submission.attachments or submission.incomplete:
+            session.flush()  # attachments reference it
+            _keep_attachments(session, instance.instance_id, submission.attachments, now)
+        if submission.incomplete:
+            return Answer(201, "Part received; waiting for the rest of this submission.")
+
+    mutation, record_id = _mutation(session, instance, device, now)
+    store = SqlRecordStore(session, device, batch_id=None, now=now, late_seqs=True)
+    store.preload([instance.instance_id], [record_id])
+    with session.no_autoflush:
+        (result,) = apply_mutations(
+            store, device, [mutation], validate=record_validator(now.date()), now=now, client_time=None
+        )
+    store.flush()
+    result = store.settled(result)
+    answer = _settle(row, result, mutation, record_id, now)
+    if device_row is not None:
+        # As authentication does: at most one write a minute, so a backlog of submissions does not
+        # rewrite the device row each time.
+        seen = naive_utc(now)
+        if device_row.last_seen_at is None or seen - device_row.last_seen_at > timedelta(minutes=1):
+            device_row.last_seen_at = seen
+        if submission.app_version and device_row.app_version != submission.app_version[:32]:
+            device_row.app_version = submission.app_version[:32]
+    session.flush()
+    return answer
+
+
+def _lock(session: Session, instance_id: str) -> None:
+    """Serialise requests naming one instanceID (Collect retrying while the first is in flight)."""
+    if session.get_bind().dialect.name == "postgresql":
+        # Blocking, unlike push's try-lock: the second request then reads the first's committed row
+        # and replays its answer. SQLite's BEGIN IMMEDIATE already serialises every writer.
+        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key("openrosa:" + instance_id)})
+
+
+def _replay(row: OpenRosaSubmission) -> Answer:
+    return Answer(row.http_status or 201, row.message or "Received.")
+
+
+def _mutation(session: Session, instance: Instance, device: DeviceContext, now: datetime) -> tuple[dict, str]:
+    """The wire mutation (as a JSON push item) for this instance, and the record it targets."""
+    data: dict[str, Any] = {
+        **instance.fields,
+        "team_id": device.team_id,
+        "recorded_at": instance.recorded_at or isoformat_z(now),
+    }
+    previous = session.get(OpenRosaSubmission, instance.deprecated_id) if instance.deprecated_id else None
+    base_version = previous.version if previous is not None else None
+    if previous is not None and previous.record_id is not None and base_version is None:
+        # Quarantined, then fixed and applied by a coordinator: the edit corrects what was applied.
+        applied = session.get(Record, previous.record_id)
+        base_version = applied.version if applied is not None else None
+    if previous is not None and previous.record_id is not None and base_version is not None:
+        for name in CLEARABLE_FIELDS[instance.entity]:
+            data.setdefault(name, None)  # emptied in the edit: removed from the record
+        return {
+            "op_id": instance.instance_id,
+            "kind": "correct",
+            "entity": instance.entity.value,
+            "id": previous.record_id,
+            "base_version": base_version,
+            "data": data,
+            "reason": EDIT_REASON,
+        }, previous.record_id
+    # A new instance; or an edit of one never applied (quarantined: it still names that record id,
+    # so fixing the quarantined original later cannot make a second record) or never received.
+    record_id = previous.record_id if previous is not None and previous.record_id else instance.instance_id
+    return {
+        "op_id": instance.instance_id,
+        "kind": "create",
+        "entity": instance.entity.value,
+        "id": record_id,
+        "data": data,
+    }, record_id
+
+
+def _settle(row: OpenRosaSubmission, result: ItemResult, mutation: dict, record_id: str, now: datetime) -> Answer:
+    row.record_id = record_id
+    row.completed_at = naive_utc(now)
+    if result.status in (ItemStatus.APPLIED, ItemStatus.DUPLICATE):
+        row.outcome = APPLIED
+        row.version = result.version
+        answer = Answer(201, f"Received: record {record_id}, version {result.version}.")
+    elif result.status is ItemStatus.CONFLICT:
+        row.outcome = CONFLICT
+        # An edit of this edit builds on the version the worker saw.
+        row.version = mutation.get("base_version")
+        fields = ", ".join(sorted(result.current or {}))
+        answer = Answer(
+            202,
+            f"Received, but not applied: the record was changed on the server since ({fields}). "
+            "A coordinator will resolve the conflict.",
+        )
+    else:
+        row.outcome = QUARANTINED
+        row.version = None
+        answer = Answer(202, "Received, but not counted: " + _reasons(result.errors or {}) + ". "
+                        "It is kept in quarantine for a coordinator to fix or discard.")
+    row.http_status = answer.status
+    row.message = answer.message
+    return answer
+
+
+def _reasons(errors: dict[str, list[str]]) -> str:
+    parts = []
+    for path, messages in sorted(errors.items()):
+        name = path.removeprefix("data.")
+        parts.append(f"{name}: {' '.join(messages)}")
+    return "; ".join(parts) or "it did not pass the server's checks"
+
+
+def _keep_revoked(
+    session: Session,
+    device: DeviceContext,
+    submission: Submission,
+    xml_hash: str,
+    row: OpenRosaSubmission | None,
+    now: datetime,
+) -> Answer:
+    """Keep a revoked tablet's instance in quarantine (once) and refuse it: nothing is counted."""
+    message = "This tablet was revoked; ask your coordinator. What it sent is kept for review."
+    if row is not None and (row.outcome != INCOMPLETE or row.xml_sha256 != xml_hash):
+        # Kept or applied already (a resend), or other XML under a used instanceID: nothing to add.
+        return Answer(403, message, revoked=True)
+    mutation, _ = _mutation(session, submission.instance, device, now)
+    store = SqlRecordStore(session, device, batch_id=None, now=now)
+    quarantine_all(store, device, [mutation], now=now)
+    store.flush()
+    if row is None:
+        row = OpenRosaSubmission(
+            instance_id=submission.instance.instance_id,
+            device_id=device.device_id,
+            form_id=submission.instance.form_id,
+            xml_sha256=xml_hash,
+            xml=submission.xml.decode("utf-8"),
+            received_at=naive_utc(now),
+        )
+        session.add(row)
+    row.outcome = REFUSED
+    row.http_status = 403
+    row.message = message
+    row.completed_at = naive_utc(now)
+    session.flush()
+    _keep_attachments(session, submission.instance.instance_id, submission.attachments, now)
+    return Answer(403, message, revoked=True)
+
+
+def _keep_attachments(session: Session, instance_id: str, attachments: tuple[Attachment, ...], now: datetime) -> None:
+    if not attachments:
+        return
+    known = set(
+        session.scalars(select(OpenRosaAttachment.filename).where(OpenRosaAttachment.instance_id == instance_id))
+    )
+    for attachment in attachments:
+        if attachment.filename in known:
+            continue  # a part sent again
+        known.add(attachment.filename)
+        session.add(
+            OpenRosaAttachment(
+                instance_id=instance_id,
+                filename=attachment.filename[:255],
+                content_type=attachment.content_type[:100],
+                sha256=hashlib.sha256(attachment.content).hexdigest(),
+                content=attachment.content,
+                received_at=naive_utc(now),
+            )
+        )
+    session.flush()
