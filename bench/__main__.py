@@ -35,11 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--engines", default="sqlite,postgresql")
-from bench import aggregates, interop, maintenance, openrosa, push, slow_clients
-from bench.common import Results, engine
-
-BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "interop")
-DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa")
+    parser.add_argument("--only", default=",".join(DEFAULT), help="comma-separated: " + ", ".join(BENCHMARKS))
     parser.add_argument("--records", type=int, default=20_000, help="consultations pushed (and replayed)")
     parser.add_argument("--clients", type=int, default=4, help="tablets pushing at once (1: skip that figure)")
     parser.add_argument("--pull", type=int, default=50_000, help="records in the initial pull")
