@@ -12,6 +12,7 @@ COMMAND_MODULES = [
     "server.commands.rollups",
     "server.commands.reference",
     "server.commands.statements",
+    "server.commands.users",
 ]
 
 

@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 
 from server.models.accounts import ApiToken, AuthFailure, Device, EnrollmentCode, User, UserCountry
+from server.models.audit import AuditEntry, audit_countries
 from server.models.public import ImpactStatement
 from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
@@ -11,6 +12,7 @@ __all__ = [
     "ApiToken",
     "AppliedOp",
     "Area",
+    "AuditEntry",
     "AuthFailure",
     "Conflict",
     "Country",
@@ -31,5 +33,6 @@ __all__ = [
     "Team",
     "User",
     "UserCountry",
+    "audit_countries",
     "team_sites",
 ]
