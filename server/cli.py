@@ -11,6 +11,7 @@ COMMAND_MODULES = [
     "server.commands.database",
     "server.commands.rollups",
     "server.commands.reference",
+    "server.commands.countries",
     "server.commands.statements",
     "server.commands.users",
 ]

@@ -8,12 +8,13 @@ from flask_smorest import Api
 
 def register_blueprints(app: Flask, api: Api) -> None:
     from server import dashboard
-    from server.api import accounts, aggregates, docs, health, public, resolution, review, sync_pull, sync_push
+    from server.api import accounts, admin, aggregates, docs, health, public, resolution, review, sync_pull, sync_push
 
     api.register_blueprint(health.blp)
     api.register_blueprint(aggregates.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(accounts.blp)
+    api.register_blueprint(admin.blp)
     api.register_blueprint(sync_pull.blp)
     api.register_blueprint(sync_push.blp)
     api.register_blueprint(review.blp)
