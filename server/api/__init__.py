@@ -21,3 +21,4 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(resolution.blp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(dashboard.root)

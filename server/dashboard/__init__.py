@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Response, render_template, send_from_directory
+from flask import Blueprint, Response, redirect, render_template, request, send_from_directory, url_for
 
 from server.auth import PUBLIC, access
 from sync.domain import AgeBand, PopulationGroup, Sex
@@ -22,6 +22,17 @@ from sync.domain import AgeBand, PopulationGroup, Sex
 STATIC_DIR = Path(__file__).parent / "static"
 
 bp = Blueprint("dashboard", __name__, url_prefix="/dashboard", template_folder="templates", static_folder=None)
+# `/` itself: a new coordinator who opens the server's address lands on the dashboard.
+root = Blueprint("root", __name__)
+
+
+@root.route("/")
+@access(PUBLIC)
+def index() -> Response:
+    lang = request.args.get("lang")
+    target = url_for("dashboard.overview", lang=lang) if lang in ("en", "ar") else url_for("dashboard.overview")
+    return redirect(target, 302)  # type: ignore[return-value]
+
 
 SECURITY_HEADERS = {
     # 'self' only: no inline script (hence no inline event handlers) and no CDN. frame-ancestors

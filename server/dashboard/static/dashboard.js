@@ -360,7 +360,11 @@
       if (indicators.some((indicator) => indicator.code === params.get("indicator"))) {
         $("#f-indicator").value = params.get("indicator");
       }
-      const year = /^\d{4}$/.test(params.get("year") || "") ? params.get("year") : String(new Date().getFullYear());
+      // Without a year in the address, open on the latest year that has records: a programme whose
+      // data is from earlier years would otherwise see zeros and believe the sync lost them.
+      const year = /^\d{4}$/.test(params.get("year") || "")
+        ? params.get("year")
+        : await this.latestYear($("#f-country").value);
       $("#f-year").value = year;
       $("#f-from").value = params.get("from") || year + "-01-01";
       $("#f-to").value = params.get("to") || year + "-12-31";
@@ -398,6 +402,14 @@
       });
       for (const breakdown of document.querySelectorAll(".downloads")) this.addDownloads(breakdown);
       await this.refresh();
+    },
+
+    /** The latest year with records of any indicator in the country, else the current year. */
+    async latestYear(country) {
+      const answers = await Promise.all(this.indicators.map((indicator) =>
+        api("/api/v1/aggregates?" + new URLSearchParams({ indicator: indicator.code, group_by: "year", country }))));
+      const years = answers.flatMap((answer) => answer.rows.filter((row) => row.value > 0).map((row) => row.year));
+      return String(years.length ? Math.max(...years) : new Date().getFullYear());
     },
 
     fillTeams(selected) {
