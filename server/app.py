@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 import config as fieldsync_config
-from server import auth, compression, errors, http_body, security_headers, transactions
+from server import auth, compression, errors, http_body, i18n, security_headers, transactions
 from server.extensions import api, db, install_sqlite_hooks
 
 
@@ -29,6 +29,7 @@ def create_app(overrides: dict[str, object] | None = None) -> Flask:
     compression.init_app(app)  # before transactions: its hook then runs after the commit
     transactions.init_app(app)
     security_headers.init_app(app)
+    i18n.init_app(app)
     configure_cli(app)
     auth.check_declarations(app)
     return app
