@@ -15,7 +15,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from flask import Blueprint, Response, redirect, render_template, request, send_from_directory, url_for
+from flask_babel import gettext
 
+from server import i18n
 from server.auth import PUBLIC, access
 from sync.domain import AgeBand, PopulationGroup, Sex
 
@@ -46,29 +48,85 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
 }
 
+def N_(message: str) -> str:
+    """Marks a string for the catalogue (pybabel extract -k N_); it is translated when rendered."""
+    return message
+
+
 # Labels for the domain's wire codes, shown in filters and tables (the codes stay the values).
 POPULATION_GROUP_LABELS = {
-    PopulationGroup.REFUGEE: "Refugees",
-    PopulationGroup.ASYLUM_SEEKER: "Asylum seekers",
-    PopulationGroup.MIGRANT: "Migrants",
-    PopulationGroup.IDP: "Internally displaced people",
-    PopulationGroup.RETURNEE: "Returnees",
-    PopulationGroup.HOST: "Host community",
+    PopulationGroup.REFUGEE: N_("Refugees"),
+    PopulationGroup.ASYLUM_SEEKER: N_("Asylum seekers"),
+    PopulationGroup.MIGRANT: N_("Migrants"),
+    PopulationGroup.IDP: N_("Internally displaced people"),
+    PopulationGroup.RETURNEE: N_("Returnees"),
+    PopulationGroup.HOST: N_("Host community"),
 }
-SEX_LABELS = {Sex.FEMALE: "Female", Sex.MALE: "Male", Sex.OTHER: "Other / not recorded"}
-AGE_BAND_LABELS = {band: f"{band.value} years" for band in AgeBand}
+SEX_LABELS = {Sex.FEMALE: N_("Female"), Sex.MALE: N_("Male"), Sex.OTHER: N_("Other / not recorded")}
+AGE_BAND_LABELS = {band: band.value for band in AgeBand}  # "18-59" (+ "years" in the template)
+
+SITE_TYPE_LABELS = {
+    "community_centre": N_("Community centre"), "detention_centre": N_("Detention centre"),
+    "mobile_point": N_("Mobile point"), "disembarkation_point": N_("Disembarkation point"),
+    "health_facility": N_("Health facility"),
+}
+TEAM_TYPE_LABELS = {
+    "mobile_medical": N_("Mobile medical team"), "chw": N_("Community health workers"),
+    "static_clinic": N_("Static clinic"), "rescue_at_sea": N_("Rescue at sea"),
+}
 
 PAGES = {
-    "overview": "Impact overview",
-    "devices": "Sync health",
-    "quality": "Data quality",
+    "overview": N_("Impact overview"),
+    "devices": N_("Sync health"),
+    "quality": N_("Data quality"),
+    "places": N_("Places and teams"),
+    "users": N_("Users"),
+    "audit": N_("Audit log"),
 }
+
+# Every sentence dashboard.js shows, translated into the page (a <template> of <data> elements:
+# no inline script under the CSP). The script looks them up by their English text.
+JS_MESSAGES = [
+    N_("Loading…"), N_("Loading figures…"), N_("Loading devices…"), N_("Signing in…"),
+    N_("Figures updated at"), N_("No records match these filters."), N_("No teams are in your countries yet, "
+                                                                         "so there is nothing to show."),
+    N_("All areas"), N_("All sites"), N_("All teams"), N_("Month"), N_("Total"), N_("Area"), N_("Population group"),
+    N_("by month"), N_("by area"), N_("by population group"), N_("Download"), N_("Downloaded"),
+    N_("The table below lists the values."), N_("Sex"), N_("Age band"), N_("years"),
+    N_("This indicator is not broken down by sex and age band."),
+    N_("Your session ended. Please sign in again."), N_("Enter your username and password."),
+    N_("Wrong username or password."), N_("Too many attempts. Wait a few minutes, then try again."),
+    N_("The server cannot be reached. Check the connection."), N_("You may not see or change this:"),
+    N_("Signed in as"), N_("Something went wrong:"), N_("The start date is after the end date."),
+    N_("Never synced"), N_("Silent"), N_("days"), N_("Active"), N_("Revoked"), N_("Revoke"), N_("Deactivated"),
+    N_("devices"), N_("active"), N_("revoked"), N_("silent for more than 7 days"),
+    N_("No devices are enrolled in your countries."), N_("is revoked."), N_("Device"), N_("Team"),
+    N_("Last sync"), N_("App version"), N_("Status"), N_("Pending conflicts"),
+    N_("just now"), N_("min ago"), N_("h ago"), N_("days ago"),
+    N_("Saved."), N_("Created"), N_("Deactivate"), N_("Activate"), N_("Edit"), N_("Save"), N_("Cancel"),
+    N_("Reset password"), N_("Unlock"), N_("Enrol a tablet"), N_("Locked"), N_("yes"), N_("no"),
+    N_("Enrollment code for"), N_("valid until"), N_("Give this code to the field worker: they type it into the "
+                                                     "tablet once. It works once, for 24 hours."),
+    N_("Load more"), N_("Nothing yet."), N_("Fields"), N_("Mutation as JSON"), N_("Apply fixed mutation"),
+    N_("The mutation is not valid JSON:"), N_("The mutation must be a JSON object."),
+    N_("Give a reason for discarding it."), N_("New password"), N_("Password reset."), N_("unlocked."),
+    N_("Fix the fields below, then apply it as the tablet that sent it."), N_("Sites"),
+    N_("Team sites saved."), N_("Area added."), N_("Site added."), N_("Team added."), N_("User created."),
+    N_("all countries"), N_("Filters"),
+]
 
 
 @bp.after_request
 def _security_headers(response: Response) -> Response:
     for name, value in SECURITY_HEADERS.items():
         response.headers[name] = value
+    # The language switch (?lang=) is remembered for the next pages; the cookie is a preference only.
+    lang = i18n.requested_language()
+    if lang:
+        response.set_cookie(i18n.COOKIE, lang, max_age=365 * 24 * 3600, samesite="Lax", httponly=True,
+                            secure=request.is_secure)
+    response.vary.add("Accept-Language")
+    response.vary.add("Cookie")
     return response
 
 
@@ -76,12 +134,19 @@ def _page(template: str, page: str, title: str) -> str:
     return render_template(
         template,
         page=page,
-        title=title,
-        pages=PAGES,
-        population_groups=POPULATION_GROUP_LABELS,
-        sexes=SEX_LABELS,
-        age_bands=AGE_BAND_LABELS,
+        title=gettext(title),
+        pages={key: gettext(label) for key, label in PAGES.items()},
+        population_groups={code: gettext(label) for code, label in POPULATION_GROUP_LABELS.items()},
+        sexes={code: gettext(label) for code, label in SEX_LABELS.items()},
+        age_bands={band: gettext("%(band)s years", band=label) for band, label in AGE_BAND_LABELS.items()},
+        js_messages={message: gettext(message) for message in JS_MESSAGES},
+        site_types={code: gettext(label) for code, label in SITE_TYPE_LABELS.items()},
+        team_types={code: gettext(label) for code, label in TEAM_TYPE_LABELS.items()},
+        switch_to=[(code, LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES if code != i18n.current_language()],
     )
+
+
+LANGUAGE_NAMES = {"en": "English", "ar": "العربية"}
 
 
 @bp.route("", strict_slashes=False)
@@ -102,10 +167,28 @@ def quality() -> str:
     return _page("quality.html", "quality", PAGES["quality"])
 
 
+@bp.route("/places")
+@access(PUBLIC)
+def places() -> str:
+    return _page("places.html", "places", PAGES["places"])
+
+
+@bp.route("/users")
+@access(PUBLIC)
+def users() -> str:
+    return _page("users.html", "users", PAGES["users"])
+
+
+@bp.route("/audit")
+@access(PUBLIC)
+def audit() -> str:
+    return _page("audit.html", "audit", PAGES["audit"])
+
+
 @bp.route("/login")
 @access(PUBLIC)
 def login() -> str:
-    return _page("login.html", "login", "Sign in")
+    return _page("login.html", "login", N_("Sign in"))
 
 
 @bp.route("/static/<path:filename>")
