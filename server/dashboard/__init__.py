@@ -12,6 +12,8 @@ still could not run; the script writes data with `textContent` only.
 
 from __future__ import annotations
 
+import json
+import re
 from pathlib import Path
 
 from flask import Blueprint, Response, redirect, render_template, request, send_from_directory, url_for
@@ -84,36 +86,20 @@ PAGES = {
     "audit": N_("Audit log"),
 }
 
-# Every sentence dashboard.js shows, translated into the page (a <template> of <data> elements:
-# no inline script under the CSP). The script looks them up by their English text.
-JS_MESSAGES = [
-    N_("Loading…"), N_("Loading figures…"), N_("Loading devices…"), N_("Signing in…"),
-    N_("Figures updated at"), N_("No records match these filters."), N_("No teams are in your countries yet, "
-                                                                         "so there is nothing to show."),
-    N_("All areas"), N_("All sites"), N_("All teams"), N_("Month"), N_("Total"), N_("Area"), N_("Population group"),
-    N_("by month"), N_("by area"), N_("by population group"), N_("Download"), N_("Downloaded"),
-    N_("The table below lists the values."), N_("Sex"), N_("Age band"), N_("years"),
-    N_("This indicator is not broken down by sex and age band."),
-    N_("Your session ended. Please sign in again."), N_("Enter your username and password."),
-    N_("Wrong username or password."), N_("Too many attempts. Wait a few minutes, then try again."),
-    N_("The server cannot be reached. Check the connection."), N_("You may not see or change this:"),
-    N_("Signed in as"), N_("Something went wrong:"), N_("The start date is after the end date."),
-    N_("Never synced"), N_("Silent"), N_("days"), N_("Active"), N_("Revoked"), N_("Revoke"), N_("Deactivated"),
-    N_("devices"), N_("active"), N_("revoked"), N_("silent for more than 7 days"),
-    N_("No devices are enrolled in your countries."), N_("is revoked."), N_("Device"), N_("Team"),
-    N_("Last sync"), N_("App version"), N_("Status"), N_("Pending conflicts"),
-    N_("just now"), N_("min ago"), N_("h ago"), N_("days ago"),
-    N_("Saved."), N_("Created"), N_("Deactivate"), N_("Activate"), N_("Edit"), N_("Save"), N_("Cancel"),
-    N_("Reset password"), N_("Unlock"), N_("Enrol a tablet"), N_("Locked"), N_("yes"), N_("no"),
-    N_("Enrollment code for"), N_("valid until"), N_("Give this code to the field worker: they type it into the "
-                                                     "tablet once. It works once, for 24 hours."),
-    N_("Load more"), N_("Nothing yet."), N_("Fields"), N_("Mutation as JSON"), N_("Apply fixed mutation"),
-    N_("The mutation is not valid JSON:"), N_("The mutation must be a JSON object."),
-    N_("Give a reason for discarding it."), N_("New password"), N_("Password reset."), N_("unlocked."),
-    N_("Fix the fields below, then apply it as the tablet that sent it."), N_("Sites"),
-    N_("Team sites saved."), N_("Area added."), N_("Site added."), N_("Team added."), N_("User created."),
-    N_("all countries"), N_("Filters"),
-]
+# Every sentence dashboard.js shows is written `t("English text")` there; pybabel extracts them
+# (babel.cfg, keyword `t`) and each page carries their translations in a <template> of <data>
+# elements (no inline script under the CSP), which the script looks up by the English text.
+_JS_MESSAGE = re.compile(r'\bt\("((?:[^"\\]|\\.)*)"\)')
+JS_MESSAGES = tuple(dict.fromkeys(
+    json.loads(f'"{match}"') for match in _JS_MESSAGE.findall((STATIC_DIR / "dashboard.js").read_text("utf-8"))
+))
+
+# The indicator registry's labels (server/aggregation/indicators.py), for the catalogue: the script
+# shows `t(label)` for the labels the API returns in English.
+INDICATOR_LABELS = (
+    N_("Health consultations provided"), N_("People who had a consultation"), N_("Hygiene kits distributed"),
+    N_("People who received a hygiene kit"), N_("People reached by community health workers"),
+)
 
 
 @bp.after_request
@@ -139,7 +125,7 @@ def _page(template: str, page: str, title: str) -> str:
         population_groups={code: gettext(label) for code, label in POPULATION_GROUP_LABELS.items()},
         sexes={code: gettext(label) for code, label in SEX_LABELS.items()},
         age_bands={band: gettext("%(band)s years", band=label) for band, label in AGE_BAND_LABELS.items()},
-        js_messages={message: gettext(message) for message in JS_MESSAGES},
+        js_messages={message: gettext(message) for message in (*JS_MESSAGES, *INDICATOR_LABELS)},
         site_types={code: gettext(label) for code, label in SITE_TYPE_LABELS.items()},
         team_types={code: gettext(label) for code, label in TEAM_TYPE_LABELS.items()},
         switch_to=[(code, LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES if code != i18n.current_language()],
