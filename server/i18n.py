@@ -18,7 +18,7 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, get_locale, refresh
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +86,12 @@ def compile_catalogues(directory: Path = TRANSLATIONS) -> int:
 def init_app(app: Flask) -> None:
     compile_catalogues()
     babel.init_app(app, locale_selector=select_locale, default_translation_directories=str(TRANSLATIONS))
+
+    @app.before_request
+    def _fresh_locale() -> None:
+        # Flask-Babel caches the locale on the app context, which a test (or a CLI command making
+        # requests) may share between requests: each request chooses its own language.
+        refresh()
 
     @app.context_processor
     def _language() -> dict[str, object]:

@@ -503,7 +503,7 @@
         const select = $("#f-" + name);
         if (select.value) parts.push(select.options[select.selectedIndex].textContent);
       }
-      parts.push(($("#f-from").value || "…") + " to " + ($("#f-to").value || "…"));
+      parts.push(($("#f-from").value || "…") + " " + t("to") + " " + ($("#f-to").value || "…"));
       return parts.join(" · ");
     },
 
