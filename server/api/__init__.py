@@ -22,3 +22,6 @@ def register_blueprints(app: Flask, api: Api) -> None:
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)
     app.register_blueprint(dashboard.root)
+    from server.api.openapi_security import document_security
+
+    document_security(app, api)
