@@ -12,6 +12,7 @@ Scope: a coordinator acts only in their countries. A row of another country is 4
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -35,8 +36,13 @@ M = TypeVar("M", bound=db.Model)  # type: ignore[name-defined]
 # ISO 3166-1 alpha-2 codes, from CLDR (Babel): its two-letter territories less the groupings and
 # private-use codes that are not countries. XK (Kosovo, user-assigned) stays: UN agencies use it.
 _NOT_COUNTRIES = {"EU", "EZ", "QO", "UN", "XA", "XB", "ZZ"}
-ISO_COUNTRIES = frozenset(code for code in Locale("en").territories
-                          if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES)
+
+
+@functools.cache
+def iso_countries() -> frozenset[str]:
+    # Loaded on first use, not at import: CLDR's tables would slow every worker's start.
+    return frozenset(code for code in Locale("en").territories
+                     if len(code) == 2 and code.isalpha() and code not in _NOT_COUNTRIES)
 
 
 def cldr_country_name(code: str, language: str) -> str | None:
@@ -148,7 +154,7 @@ def create_country(session: Session, actor: Actor, *, code: str, name: str, name
                    now: datetime) -> Country:
     """A new country programme (admins and the CLI only). `code` must be ISO 3166-1 alpha-2."""
     code = code.strip().upper()
-    if code not in ISO_COUNTRIES:
+    if code not in iso_countries():
         raise validation_error({"code": [f"{code or '(empty)'} is not an ISO 3166-1 alpha-2 country code."]})
     country = _insert(session, Country, code, "country", code=code, name=name, name_ar=name_ar)
     _created(session, actor, "country", country, code, COUNTRY_FIELDS, [code], now)

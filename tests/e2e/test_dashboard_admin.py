@@ -42,6 +42,7 @@ PAGES = ["overview", "places", "users", "devices", "quality", "audit", "login"]
 class Setup:
     server: LiveServer
     headers: dict[str, str]
+    tablet: dict[str, str]
     year: int
     workdir: Path
 
@@ -71,7 +72,8 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
         assert {r["status"] for r in pushed.json()["results"]} == {"applied"}
         login = requests.post(server.url + "/api/v1/auth/token", timeout=30,
                               json={"username": COORDINATOR, "password": DEFAULT_PASSWORD}).json()
-        yield Setup(server, {"Authorization": f"Bearer {login['token']}"}, year, tmp_path_factory.mktemp("browser"))
+        yield Setup(server, {"Authorization": f"Bearer {login['token']}"}, {"Authorization": f"Bearer {token}"}, year,
+                    tmp_path_factory.mktemp("browser"))
 
 
 @pytest.fixture(scope="module")
@@ -207,6 +209,27 @@ def test_a_coordinator_runs_the_programme_from_the_dashboard(browser: WebDriver,
     assert boxes[0]["x"] > boxes[1]["x"]
     find(browser, "#lang-en").click()
     wait_for(browser, lambda d: d.execute_script("return document.documentElement.dir") == "ltr")
+
+
+def test_a_quarantined_mutation_is_fixed_through_its_form_fields(browser: WebDriver, setup: Setup) -> None:
+    bad = create_mutation(data=consultation_data(occurred_on=f"{setup.year}-06-01", sex="q"))
+    body = push_body([bad])
+    pushed = requests.post(setup.server.url + "/api/v1/sync/push", json=body, timeout=30,
+                           headers={**setup.tablet, "Idempotency-Key": body["batch_id"]})
+    assert pushed.json()["results"][0]["status"] == "rejected"
+    open_page(browser, setup, "/dashboard/quality")
+    wait_for(browser, lambda d: find_all(d, "article[data-quarantine-id]"), "the rejected mutation is listed")
+    article = find(browser, "article[data-quarantine-id]")
+    sex = find(article, "input[data-key='sex']")
+    assert sex.get_attribute("aria-invalid") == "true" and sex.get_attribute("value") == "q"
+    sex.clear()
+    sex.send_keys("f")
+    # The JSON stays available and follows the fields.
+    assert '"sex": "f"' in find(article, "textarea").get_attribute("value")
+    find(article, "button.apply").click()
+    wait_for(browser, lambda d: not find_all(d, "article[data-quarantine-id]"), "the fixed mutation stays listed")
+    record = requests.get(f"{setup.server.url}/api/v1/records/{bad['id']}/history", headers=setup.headers, timeout=30)
+    assert record.status_code == 200 and record.json()["data"]["sex"] == "f"
 
 
 def test_every_page_in_both_languages_at_desktop_and_phone_width(browser: WebDriver, setup: Setup) -> None:
