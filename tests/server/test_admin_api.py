@@ -333,3 +333,20 @@ def test_admin_routes_are_in_the_openapi_document(client) -> None:
         assert path in paths, path
     assert {"get", "post"} <= set(paths["/api/v1/teams"])
     assert DEFAULT_PASSWORD  # factories' password is what make_user sets
+
+
+def test_openapi_declares_bearer_security_every_aggregate_parameter_and_csv(client) -> None:
+    document = client.get("/api/openapi.json").get_json()
+    assert document["components"]["securitySchemes"]["bearerAuth"] == {
+        "type": "http", "scheme": "bearer",
+        "description": document["components"]["securitySchemes"]["bearerAuth"]["description"]}
+    paths = document["paths"]
+    assert paths["/api/v1/audit"]["get"]["security"] == [{"bearerAuth": []}]
+    assert paths["/api/v1/sync/push"]["post"]["security"] == [{"bearerAuth": []}]
+    assert paths["/api/v1/auth/token"]["post"]["security"] == []
+    assert paths["/public/v1/countries/{code}/impact"]["get"]["security"] == []
+    aggregates = paths["/api/v1/aggregates"]["get"]
+    names = {parameter["name"] for parameter in aggregates["parameters"]}
+    assert names >= {"indicator", "group_by", "from", "to", "format", "country", "area", "site", "site_type", "team",
+                     "population_group", "sex", "age_band", "service", "visit", "item", "activity"}
+    assert set(aggregates["responses"]["200"]["content"]) == {"application/json", "text/csv"}
