@@ -81,3 +81,19 @@ def test_the_arabic_catalogue_translates_every_extracted_message() -> None:
     translated = {message.id for message in catalogue if message.id and message.string}
     missing = sorted(extracted - translated)
     assert missing == [], f"untranslated (run `make translations`, then translate): {missing}"
+
+
+def test_statements_set_takes_an_arabic_text(app, client: FlaskClient, session) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["statements", "set", "LY", "3", "--text-ar", "شخصًا في {year}"])
+    assert result.exit_code == 0, result.stderr
+    CACHE.clear()
+    texts = [s["text"] for s in client.get(JSON + "&lang=ar").get_json()["statements"]]
+    assert "شخصًا في 2016" in texts
+    refused = runner.invoke(args=["statements", "set", "LY", "3", "--text-ar", "خطأ {yaer}"])
+    assert refused.exit_code == 1 and "braces" in refused.stderr
+    cleared = runner.invoke(args=["statements", "set", "LY", "3", "--text-ar", ""])
+    assert cleared.exit_code == 0
+    CACHE.clear()
+    texts = [s["text"] for s in client.get(JSON + "&lang=ar").get_json()["statements"]]
+    assert texts[2].startswith("people were reached")  # no Arabic text: the English one
