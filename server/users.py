@@ -110,6 +110,11 @@ def create_user(session: Session, principal: Principal | None, actor: Actor, *, 
             raise ApiError(403, "out_of_scope", f"You may not access country {', '.join(outside)}.")
         if problems:
             raise validation_error(problems, "The user could not be created.")
+    taken = accounts.normalise_username(username)
+    if session.scalar(select(User.id).where(User.username == taken)) is not None:
+        # A duplicate id is a 409 (as for reference data), still naming the field for the form.
+        raise ApiError(409, "already_exists", f"A user named {taken} already exists.",
+                       {"username": [f"A user named {taken} already exists."]})
     user = accounts.create_user(session, username=username, role=role, countries=countries, team_id=team_id,
                                 password=password, now=now)
     audit.record(session, actor, action="create", target_type="user", target_id=user.username,

@@ -192,7 +192,9 @@ def test_a_coordinator_runs_the_programme_from_the_dashboard(browser: WebDriver,
     open_page(browser, setup, "/dashboard/audit")
     wait_for(browser, lambda d: len(find_all(d, "#audit-table tbody tr[data-audit-id]")) >= 6, "audit entries")
     text = find(browser, "#audit-table").text
-    for expected in ("revoke", "enrollment_code", "ly-chw-ghat", "ly-cc-ghat", "ly-ghat", "nadia.ghat"):
+    actions = {cell.get_attribute("data-action") for cell in find_all(browser, "#audit-table td[data-action]")}
+    assert {"revoke", "enrollment_code", "create"} <= actions and "tablet revoked" in text
+    for expected in ("ly-chw-ghat", "ly-cc-ghat", "ly-ghat", "nadia.ghat"):
         assert expected in text
 
     # Arabic: the switch, right to left, the same numbers.

@@ -309,7 +309,7 @@ def test_user_scope_refusals(client, session, ly) -> None:
     assert other_country.status_code == 403
     taken = client.post("/api/v1/users", json={"username": "both", "role": "coordinator", "countries": ["LY"],
                                                "password": NEW_PASSWORD}, headers=ly)
-    assert taken.status_code == 422 and "already exists" in taken.get_json()["error"]["fields"]["username"][0]
+    assert taken.status_code == 409 and "already exists" in taken.get_json()["error"]["fields"]["username"][0]
     assert me is not None
     assert client.post(f"/api/v1/users/{me.username}/deactivate", headers=ly).status_code == 422
 

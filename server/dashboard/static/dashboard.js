@@ -1444,7 +1444,7 @@
         const row = el("tr", { dataset: { auditId: entry.id } },
           el("td", {}, el("time", { datetime: entry.at, text: formatTime(entry.at) })),
           el("td", { text: entry.actor }),
-          el("td", { text: entry.action }),
+          el("td", { dataset: { action: entry.action }, text: actionLabel(entry.action) }),
           el("td", {}, entry.target_type + " ", el("code", { text: entry.target_id })),
           el("td", {}, changes(entry.before, entry.after, "before")),
           el("td", {}, changes(entry.before, entry.after, "after")));
@@ -1456,6 +1456,15 @@
       $("#audit-more").hidden = !this.cursor;
     },
   };
+
+  function actionLabel(action) {
+    const labels = {
+      create: t("created"), update: t("changed"), deactivate: t("deactivated"), activate: t("activated"),
+      reset_password: t("password reset"), unlock: t("login unlocked"), enrollment_code: t("enrollment code issued"),
+      revoke: t("tablet revoked"),
+    };
+    return labels[action] || action;
+  }
 
   /** The fields that changed (all of them for a create), as `name: value` lines. */
   function changes(before, after, side) {
