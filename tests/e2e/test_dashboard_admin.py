@@ -144,6 +144,14 @@ def test_a_coordinator_runs_the_programme_from_the_dashboard(browser: WebDriver,
     fill(browser, {"#area-id": "ly-ghat", "#area-name": "Ghat", "#area-name_ar": "غات", "#area-pcode": "LY0199"})
     find(browser, "#area-submit").click()
     wait_for(browser, lambda d: find_all(d, "tr[data-area-id='ly-ghat']"), "the new area is listed")
+    # Edit it: the Arabic name changes, the id stays.
+    find(browser, "tr[data-area-id='ly-ghat'] button.edit").click()
+    assert find(browser, "#area-id").get_attribute("readonly") is not None
+    fill(browser, {"#area-name_ar": "غات الجديدة"})
+    find(browser, "#area-submit").click()
+    wait_for(browser, lambda d: "غات الجديدة" in find(d, "tr[data-area-id='ly-ghat']").text, "the edit is shown")
+    ghat = next(a for a in api(setup, "/api/v1/areas")["items"] if a["id"] == "ly-ghat")
+    assert (ghat["name"], ghat["name_ar"], ghat["pcode"]) == ("Ghat", "غات الجديدة", "LY0199")
     fill(browser, {"#site-id": "ly-cc-ghat", "#site-name": "Ghat community centre", "#site-area_id": "ly-ghat",
                    "#site-site_type": "community_centre"})
     find(browser, "#site-submit").click()

@@ -1142,11 +1142,19 @@
 
   // --- places and teams ---
 
+  // The fields the edit forms change (PATCH); the id and country never change.
+  const EDITABLE = {
+    area: ["name", "name_ar", "pcode"],
+    site: ["name", "name_ar", "area_id", "site_type"],
+    team: ["name", "name_ar", "team_type"],
+  };
+  const CLEARABLE = new Set(["name_ar", "pcode"]); // an empty field sends null: the value is removed
+
   const places = {
     areas: [],
     sites: [],
     teams: [],
-    editing: null,
+    editing: { area: null, site: null, team: null },
 
     async init() {
       say(t("Loading…"));
@@ -1159,7 +1167,9 @@
       $("#area-form").addEventListener("submit", (event) => this.submit(event, "area").catch(report));
       $("#site-form").addEventListener("submit", (event) => this.submit(event, "site").catch(report));
       $("#team-form").addEventListener("submit", (event) => this.submit(event, "team").catch(report));
-      $("#team-cancel").addEventListener("click", () => this.stopEditing());
+      for (const kind of Object.keys(EDITABLE)) {
+        $("#" + kind + "-cancel").addEventListener("click", () => this.stopEditing(kind));
+      }
       await this.load();
       say("");
     },
@@ -1184,7 +1194,8 @@
       areasBody.replaceChildren(...this.areas.map((area) => {
         const row = el("tr", { dataset: { areaId: area.id } }, el("td", {}, el("code", { text: area.id })),
           el("td", { text: area.name }), el("td", { dir: "rtl", text: area.name_ar || "—" }),
-          el("td", { text: area.pcode || "—" }));
+          el("td", { text: area.pcode || "—" }),
+          el("td", {}, actionButton(t("Edit"), "edit", async () => this.startEditing("area", area))));
         labelCells(row, $("#areas-table"));
         return row;
       }));
@@ -1197,7 +1208,8 @@
         const row = el("tr", { dataset: { siteId: site.id } }, el("td", {}, el("code", { text: site.id })),
           el("td", { text: localName(site) }), el("td", { text: areaName.get(site.area_id) || site.area_id }),
           el("td", { text: this.labels.site_type[site.site_type] || site.site_type }),
-          el("td", {}, stateBadge(site.active)), el("td", {}, toggle));
+          el("td", {}, stateBadge(site.active)),
+          el("td", {}, actionButton(t("Edit"), "edit", async () => this.startEditing("site", site)), toggle));
         labelCells(row, $("#sites-table"));
         return row;
       }));
@@ -1210,14 +1222,14 @@
           el("td", { text: team.site_ids.map((id) => siteName.get(id) || id).join(", ") || "—" }),
           el("td", {}, stateBadge(active)),
           el("td", {},
-            actionButton(t("Edit"), "edit", async () => this.startEditing(team)),
+            actionButton(t("Edit"), "edit", async () => this.startEditing("team", team)),
             active
               ? actionButton(t("Deactivate"), "deactivate", (button) => this.toggle("teams", team.id, false, button))
               : actionButton(t("Activate"), "activate", (button) => this.toggle("teams", team.id, true, button))));
         labelCells(row, $("#teams-table"));
         return row;
       }));
-      this.renderSiteChoices(this.editing ? this.editing.site_ids : []);
+      this.renderSiteChoices(this.editing.team ? this.editing.team.site_ids : []);
     },
 
     renderSiteChoices(selected) {
@@ -1230,47 +1242,51 @@
       }));
     },
 
-    startEditing(team) {
-      this.editing = team;
-      $("#team-id").value = team.id;
-      $("#team-id").readOnly = true;
-      $("#team-name").value = team.name;
-      $("#team-name_ar").value = team.name_ar || "";
-      $("#team-team_type").value = team.team_type;
-      this.renderSiteChoices(team.site_ids);
-      $("#team-form-heading").textContent = t("Edit") + " " + team.id;
-      $("#team-submit").textContent = t("Save");
-      $("#team-cancel").hidden = false;
-      $("#team-name").focus();
+    startEditing(kind, row) {
+      this.editing[kind] = row;
+      $("#" + kind + "-id").value = row.id;
+      $("#" + kind + "-id").readOnly = true;
+      for (const field of EDITABLE[kind]) $("#" + kind + "-" + field).value = row[field] || "";
+      if (kind === "team") this.renderSiteChoices(row.site_ids);
+      $("#" + kind + "-form-heading").textContent = t("Edit") + " " + row.id;
+      $("#" + kind + "-submit").textContent = t("Save");
+      $("#" + kind + "-cancel").hidden = false;
+      $("#" + kind + "-name").focus();
     },
 
-    stopEditing() {
-      this.editing = null;
-      $("#team-form").reset();
-      $("#team-id").readOnly = false;
-      $("#team-form-heading").textContent = t("Add a team");
-      $("#team-submit").textContent = t("Add team");
-      $("#team-cancel").hidden = true;
-      this.renderSiteChoices([]);
+    stopEditing(kind) {
+      const labels = { area: [t("Add an area"), t("Add area")], site: [t("Add a site"), t("Add site")],
+        team: [t("Add a team"), t("Add team")] };
+      this.editing[kind] = null;
+      $("#" + kind + "-form").reset();
+      $("#" + kind + "-id").readOnly = false;
+      $("#" + kind + "-form-heading").textContent = labels[kind][0];
+      $("#" + kind + "-submit").textContent = labels[kind][1];
+      $("#" + kind + "-cancel").hidden = true;
+      if (kind === "team") this.renderSiteChoices([]);
     },
 
     async submit(event, kind) {
       event.preventDefault();
       const form = event.currentTarget;
       formErrors(form, null);
-      const values = formValues(form);
+      const editing = this.editing[kind];
+      let values = formValues(form);
       let path = "/api/v1/" + kind + "s";
       let method = "POST";
-      if (kind === "area" || kind === "team") values.country = this.country();
+      if (editing) {
+        path += "/" + encodeURIComponent(editing.id);
+        method = "PATCH";
+        values = {};
+        for (const field of EDITABLE[kind]) {
+          const value = $("#" + kind + "-" + field).value.trim();
+          if (value || CLEARABLE.has(field)) values[field] = value || null;
+        }
+      } else if (kind === "area" || kind === "team") {
+        values.country = this.country();
+      }
       if (kind === "team") {
         values.site_ids = [...form.querySelectorAll("#team-sites input:checked")].map((box) => box.value);
-        if (this.editing) {
-          path += "/" + encodeURIComponent(this.editing.id);
-          method = "PATCH";
-          delete values.id;
-          delete values.country;
-          values.name_ar = values.name_ar || null;
-        }
       }
       try {
         await api(path, { method, body: values });
@@ -1279,11 +1295,10 @@
         return;
       }
       const added = { area: t("Area added."), site: t("Site added."), team: t("Team added.") };
-      const message = kind === "team" && this.editing ? t("Saved.") : added[kind];
-      if (kind === "team") this.stopEditing();
-      else form.reset();
+      const message = editing ? t("Saved.") : added[kind];
+      this.stopEditing(kind);
       await this.load();
-      say(message + " " + (values.id || ""));
+      say(message + " " + (editing ? editing.id : values.id || ""));
     },
 
     async toggle(collection, id, active, button) {
