@@ -21,6 +21,7 @@ from flask_babel import gettext
 
 from server import i18n
 from server.auth import PUBLIC, access
+from server.reference import ITEM_CATEGORIES
 from sync.domain import AgeBand, PopulationGroup, Sex
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -84,6 +85,7 @@ PAGES = {
     "places": N_("Places and teams"),
     "users": N_("Users"),
     "audit": N_("Audit log"),
+    "catalogue": N_("Countries and catalogue"),
 }
 
 # Every sentence dashboard.js shows is written `t("English text")` there; pybabel extracts them
@@ -128,6 +130,7 @@ def _page(template: str, page: str, title: str) -> str:
         js_messages={message: gettext(message) for message in (*JS_MESSAGES, *INDICATOR_LABELS)},
         site_types={code: gettext(label) for code, label in SITE_TYPE_LABELS.items()},
         team_types={code: gettext(label) for code, label in TEAM_TYPE_LABELS.items()},
+        item_categories=ITEM_CATEGORIES,
         switch_to=[(code, LANGUAGE_NAMES[code]) for code in i18n.LANGUAGES if code != i18n.current_language()],
     )
 
@@ -169,6 +172,12 @@ def users() -> str:
 @access(PUBLIC)
 def audit() -> str:
     return _page("audit.html", "audit", PAGES["audit"])
+
+
+@bp.route("/catalogue")
+@access(PUBLIC)
+def catalogue() -> str:
+    return _page("catalogue.html", "catalogue", PAGES["catalogue"])
 
 
 @bp.route("/login")

@@ -35,7 +35,8 @@ from tests.e2e.live_server import LiveServer, direct_app, live_server, prepare_d
 from tests.factories import DEFAULT_PASSWORD, consultation_data, create_mutation, make_device, make_user, push_body
 
 COORDINATOR = "salma.coordinator"
-PAGES = ["overview", "places", "users", "devices", "quality", "audit", "login"]
+ADMIN = "root.admin"
+PAGES = ["overview", "places", "users", "devices", "quality", "audit", "catalogue", "login"]
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
     app = direct_app(url)
     with app.app_context():
         make_user(db.session, username=COORDINATOR, role="coordinator", countries=("LY",))
+        make_user(db.session, username=ADMIN, role="admin", countries=())
         tablet = make_device(db.session, team_id="ly-mmt-tripoli")
         token = tablet.token
         db.session.commit()
@@ -240,6 +242,28 @@ def test_a_quarantined_mutation_is_fixed_through_its_form_fields(browser: WebDri
     wait_for(browser, lambda d: not find_all(d, "article[data-quarantine-id]"), "the fixed mutation stays listed")
     record = requests.get(f"{setup.server.url}/api/v1/records/{bad['id']}/history", headers=setup.headers, timeout=30)
     assert record.status_code == 200 and record.json()["data"]["sex"] == "f"
+
+
+def test_an_admin_adds_an_item_a_coordinator_only_reads_the_catalogue(browser: WebDriver, setup: Setup) -> None:
+    open_page(browser, setup, "/dashboard/catalogue")
+    wait_for(browser, lambda d: find_all(d, "#items-table tbody tr[data-code]"), "items listed")
+    assert not find(browser, "#item-form").is_displayed()  # a coordinator reads only
+    find(browser, "#logout").click()
+    wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
+    find(browser, "#username").send_keys(ADMIN)
+    find(browser, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
+    wait_for(browser, lambda d: "/dashboard/login" not in d.current_url)
+    open_page(browser, setup, "/dashboard/catalogue")
+    wait_for(browser, lambda d: find(d, "#item-form").is_displayed(), "an admin gets the forms")
+    fill(browser, {"#item-code": "soap-bar", "#item-name": "Soap bar", "#item-name_ar": "صابون",
+                   "#item-category": "nfi"})
+    find(browser, "#item-submit").click()
+    wait_for(browser, lambda d: find_all(d, "#items-table tr[data-code='soap-bar']"), "the new item is listed")
+    fill(browser, {"#country-code": "XX", "#country-name": "Nowhere"})
+    find(browser, "#country-submit").click()
+    wait_for(browser, lambda d: "ISO 3166-1" in find(d, "#country-form .field-errors").text, "a bad code is refused")
+    find(browser, "#logout").click()  # the next tests sign in as the coordinator again
+    wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
 
 
 def test_every_page_in_both_languages_at_desktop_and_phone_width(browser: WebDriver, setup: Setup) -> None:

@@ -11,7 +11,8 @@ from flask.testing import FlaskClient
 from server.dashboard import STATIC_DIR
 
 PAGES = ["/dashboard", "/dashboard/", "/dashboard/login", "/dashboard/devices", "/dashboard/quality",
-         "/dashboard/places", "/dashboard/users", "/dashboard/audit", "/dashboard/users?lang=ar"]
+         "/dashboard/places", "/dashboard/users", "/dashboard/audit", "/dashboard/catalogue",
+         "/dashboard/users?lang=ar"]
 ASSETS = ["/dashboard/static/dashboard.js", "/dashboard/static/dashboard.css", "/dashboard/static/favicon.svg"]
 
 

@@ -11,6 +11,7 @@
   const TOKEN_KEY = "fieldsync.token";
   const EXPIRES_KEY = "fieldsync.expires";
   const USER_KEY = "fieldsync.username";
+  const ROLE_KEY = "fieldsync.role";
   const SILENT_DAYS = 7;
   const DAY_MS = 24 * 60 * 60 * 1000;
   // The page's language (the server chose it: ?lang=, the switch's cookie, Accept-Language) and direction.
@@ -105,6 +106,7 @@
     sessionStorage.removeItem(TOKEN_KEY);
     sessionStorage.removeItem(EXPIRES_KEY);
     sessionStorage.removeItem(USER_KEY);
+    sessionStorage.removeItem(ROLE_KEY);
     const next = location.pathname + location.search;
     location.assign("/dashboard/login" + (expired ? "?expired=1&next=" + encodeURIComponent(next) : ""));
   }
@@ -337,6 +339,7 @@
         sessionStorage.setItem(TOKEN_KEY, answer.token);
         sessionStorage.setItem(EXPIRES_KEY, answer.expires_at);
         sessionStorage.setItem(USER_KEY, username);
+        sessionStorage.setItem(ROLE_KEY, answer.role);
         location.assign(safeNext(params.get("next")));
       } catch (failure) {
         say("");
@@ -1440,6 +1443,53 @@
     },
   };
 
+  // --- countries, items, services (admins change them) ---
+
+  const cataloguePage = {
+    async init() {
+      say(t("Loading…"));
+      const admin = sessionStorage.getItem(ROLE_KEY) === "admin";
+      for (const form of document.querySelectorAll(".admin-only")) form.hidden = !admin;
+      for (const kind of ["country", "item", "service"]) {
+        $("#" + kind + "-form").addEventListener("submit", (event) => this.add(event, kind).catch(report));
+      }
+      await this.load();
+      say("");
+    },
+
+    async load() {
+      const [countries, items, services] = await Promise.all([
+        fetchAll("/api/v1/countries"), fetchAll("/api/v1/items"), fetchAll("/api/v1/services")]);
+      const fill = (table, rows, cells) => {
+        $(table + " tbody").replaceChildren(...rows.map((row) => {
+          const tr = el("tr", { dataset: { code: row.code } }, cells(row).map((cell, index) =>
+            el("td", index === 2 ? { dir: "rtl" } : {}, index ? cell : el("code", { text: cell }))));
+          labelCells(tr, $(table));
+          return tr;
+        }));
+      };
+      fill("#countries-table", countries, (row) => [row.code, row.name, row.name_ar || "—"]);
+      fill("#items-table", items, (row) => [row.code, row.name, row.name_ar || "—", row.category]);
+      fill("#services-table", services, (row) => [row.code, row.name, row.name_ar || "—"]);
+    },
+
+    async add(event, kind) {
+      event.preventDefault();
+      const form = event.currentTarget;
+      formErrors(form, null);
+      const collection = { country: "countries", item: "items", service: "services" }[kind];
+      try {
+        await api("/api/v1/" + collection, { method: "POST", body: formValues(form) });
+      } catch (failure) {
+        formErrors(form, failure, kind);
+        return;
+      }
+      form.reset();
+      await this.load();
+      say(t("Saved."));
+    },
+  };
+
   // --- audit log ---
 
   const auditPage = {
@@ -1492,7 +1542,8 @@
 
   // --- start --------------------------------------------------------------------------------
 
-  const PAGES = { overview, devices: devicesPage, quality, places, users: usersPage, audit: auditPage };
+  const PAGES = { overview, devices: devicesPage, quality, places, users: usersPage, audit: auditPage,
+    catalogue: cataloguePage };
 
   document.addEventListener("DOMContentLoaded", () => {
     const page = document.body.dataset.page;
