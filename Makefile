@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint bench bench-interop install install-dev postgres-binaries browser webforms clean
+.PHONY: help run test lint bench bench-interop install install-dev postgres-binaries browser webforms clean translations compile-translations
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -50,14 +50,21 @@ $(WEBFORMS)/node_modules/.installed: $(WEBFORMS)/package.json
 	cd $(WEBFORMS) && npm install --no-audit --no-fund --no-package-lock --loglevel=error
 	@touch $@
 
-run: install ## Migrate, load demo data into an empty database, serve with gunicorn on HOST:PORT
+compile-translations: install ## Compile the en/ar message catalogues (server/translations/*.po -> .mo)
+	$(BIN)/pybabel compile --use-fuzzy -d server/translations
+
+translations: install ## Re-extract the translatable strings and merge them into every catalogue (then translate the .po)
+	$(BIN)/pybabel extract -F babel.cfg -k N_ -k t -o server/translations/messages.pot --sort-by-file .
+	$(BIN)/pybabel update -i server/translations/messages.pot -d server/translations -w 120
+
+run: install compile-translations ## Migrate, load demo data into an empty database, serve with gunicorn on HOST:PORT
 	$(BIN)/flask --app server bootstrap
 	$(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()"
 
 lint: install-dev ## ruff
 	$(BIN)/ruff check .
 
-test: install-dev postgres-binaries browser webforms ## Lint, then the whole test suite on SQLite and PostgreSQL
+test: install-dev postgres-binaries browser webforms compile-translations ## Lint, then the whole test suite on SQLite and PostgreSQL
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 

@@ -80,6 +80,8 @@ class EnrollDeviceResponseSchema(Schema):
 class TeamSchema(Schema):
     id = fields.String(required=True)
     name = fields.String(required=True)
+    name_ar = fields.String(allow_none=True, metadata={"description": "the Arabic name, if set"})
+    active = fields.Boolean(metadata={"description": "false once deactivated (no new enrollments)"})
     team_type = fields.String(required=True)
     country = fields.String(required=True)
     site_ids = fields.List(fields.String(), required=True)

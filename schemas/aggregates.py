@@ -28,7 +28,7 @@ class CommaList(fields.String):
         return _split(super()._deserialize(value, attr, data, **kwargs))
 
 
-class AggregateQuerySchema(Schema):
+class _AggregateQueryBase(Schema):
     class Meta:
         unknown = INCLUDE
 
@@ -36,7 +36,9 @@ class AggregateQuerySchema(Schema):
     group_by = CommaList(load_default=list)
     date_from = fields.Date(data_key="from", load_default=None)
     date_to = fields.Date(data_key="to", load_default=None)
-    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS),
+                           metadata={"description": "`csv`, or `hxl` (CSV with an HXL hashtag row); "
+                                                    "`Accept: text/csv` also answers CSV"})
     bom = fields.Boolean(load_default=False, metadata={
         "description": "csv/hxl: `1` starts the file with a UTF-8 byte-order mark (for Excel and Arabic names)"})
 
@@ -48,7 +50,7 @@ class AggregateQuerySchema(Schema):
         for name, value in list(data.items()):
             if name in known:
                 continue
-            values = _split(str(value))
+            values = value if isinstance(value, list) else _split(str(value))
             if values:
                 filters[name] = values
             else:
@@ -79,3 +81,26 @@ class AggregateResponseSchema(Schema):
     group_by = fields.List(fields.String())
     rows = fields.List(fields.Dict(), metadata={"description": "each group's dimension keys, names, and value"})
     total = fields.Integer()
+
+
+def _filter_fields() -> dict[str, fields.Field]:
+    """Every dimension filter as a documented query parameter (OpenAPI, so /api/docs can send it).
+
+    Still judged by the aggregation layer (which names an unknown code in its 422); undeclared
+    names stay accepted (INCLUDE) and are answered 422 there too, naming them.
+    """
+    from server.aggregation.indicators import COMMON_DIMENSIONS, ENTITY_DIMENSIONS
+
+    names = dict.fromkeys([*COMMON_DIMENSIONS, *(d for dims in ENTITY_DIMENSIONS.values() for d in dims)])
+    declared: dict[str, fields.Field] = {
+        name: CommaList(metadata={"description": f"filter on `{name}`: comma-separated codes"
+                                                 + (" or ids" if name in ("area", "site", "team") else "")})
+        for name in names
+    }
+    declared["group_by"] = CommaList(load_default=list, metadata={
+        "description": f"comma-separated dimensions to group by: {', '.join(names)}"})
+    return declared
+
+
+# The query schema: the base's parameters plus one declared field per dimension filter.
+AggregateQuerySchema = type("AggregateQuerySchema", (_AggregateQueryBase,), _filter_fields())

@@ -32,6 +32,9 @@ class ImpactQuerySchema(Schema):
                           metadata={"description": f"calendar year, {MIN_YEAR} to the current year"})
     by = fields.String(load_default=None, validate=validate.OneOf(BY_VALUES),
                        metadata={"description": "`area`: add each statement's value per area"})
+    lang = fields.String(load_default=None, validate=validate.OneOf(("en", "ar")),
+                         metadata={"description": "language of `text` and names (default: Accept-Language, "
+                                                  "else English)"})
 
     @validates("year")
     def _year_in_range(self, value: int, **kwargs: Any) -> None:

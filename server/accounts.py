@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from server import audit
 from server.auth import (
     ADMIN,
     COORDINATOR,
@@ -262,7 +263,10 @@ def team_in_scope(session: Session, principal: Principal, team_id: str) -> Team:
 
 
 def ensure_field_worker_of(session: Session, team: Team, username: str) -> User:
-    """The user a tablet is enrolled for: an active field worker of `team`, else 422 on `username`."""
+    """The user a tablet is enrolled for: an active field worker of `team`, else 422 on `username`
+    (or on `team`, when the team itself is deactivated)."""
+    if not team.active:
+        raise validation_error({"team": [f"Team {team.id} is deactivated."]})
     user = session.scalar(select(User).where(User.username == normalise_username(username)))
     if user is None:
         raise validation_error({"username": ["No user has this username."]})
@@ -290,6 +294,9 @@ def create_enrollment_code(
         )
     )
     session.flush()
+    audit.record(session, audit.actor_of(principal), action="enrollment_code", target_type="team", target_id=team.id,
+                 countries=[team.country_code], before=None,
+                 after={"username": user.username, "expires_at": expires_at}, now=now)
     return IssuedCode(code=code, expires_at=expires_at)
 
 
@@ -374,6 +381,8 @@ def _team_item(team: Team) -> dict[str, Any]:
     return {
         "id": team.id,
         "name": team.name,
+        "name_ar": team.name_ar,
+        "active": team.active,
         "team_type": team.team_type,
         "country": team.country_code,
         "site_ids": team.site_ids,
@@ -432,12 +441,16 @@ def revoke_device(session: Session, principal: Principal, *, device_id: str, now
     device = session.get(Device, device_id) if _plausible_id(device_id) else None
     if device is None:
         raise _unknown("device", device_id)
-    principal.require_country(session.scalar(select(Team.country_code).where(Team.id == device.team_id)) or "")
+    country = session.scalar(select(Team.country_code).where(Team.id == device.team_id)) or ""
+    principal.require_country(country)
     if device.status == "active":
         device.status = "revoked"
         device.revoked_at = now
         device.revoked_by = principal.user_id
         session.flush()
+        audit.record(session, audit.actor_of(principal), action="revoke", target_type="device", target_id=device.id,
+                     countries=[country], before={"status": "active", "label": device.label},
+                     after={"status": "revoked", "label": device.label}, now=now)
     username = session.scalar(select(User.username).where(User.id == device.user_id)) or ""
     pending = session.scalar(
         select(func.count(Conflict.id)).where(Conflict.device_id == device.id, Conflict.status == "open")

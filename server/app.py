@@ -10,6 +10,7 @@ from server import (
     compression,
     errors,
     http_body,
+    i18n,
     metrics,
     read_replica,
     request_log,
@@ -36,6 +37,7 @@ def create_app(overrides: dict[str, object] | None = None) -> Flask:
     compression.init_app(app)  # before transactions: its hook then runs after the commit
     transactions.init_app(app)
     security_headers.init_app(app)
+    i18n.init_app(app)
     configure_cli(app)
     auth.check_declarations(app)
     return app

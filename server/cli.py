@@ -23,8 +23,10 @@ COMMAND_MODULES = [
     "server.commands.quarantine",
     "server.commands.rollups",
     "server.commands.reference",
+    "server.commands.countries",
     "server.commands.statements",
     "server.dhis2.cli",
+    "server.commands.users",
 ]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

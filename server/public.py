@@ -25,6 +25,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
+from flask_babel import force_locale, gettext
 from jinja2 import Environment
 from markupsafe import Markup
 from sqlalchemy import select
@@ -67,6 +70,8 @@ class Impact:
     by: str | None
     as_of: datetime
     statements: list[dict[str, Any]] = field(default_factory=list)
+    # Each statement's Arabic text (None: none set), for server.public_i18n; not in the document.
+    texts_ar: list[str | None] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         return {"country": self.country, "year": self.year, "as_of": isoformat_z(self.as_of),
@@ -138,7 +143,7 @@ def build_impact(session: Session, code: str, year: int, by: str | None = None, 
     rows = list(session.execute(select(ImpactStatement).where(ImpactStatement.country_code == code)
                                 .order_by(ImpactStatement.position)).scalars())
     key = (str(session.get_bind().engine.url), code, year, by)
-    stamp = (current_seq(session), tuple((r.id, r.position, r.indicator, _canonical(r.filters), r.text)
+    stamp = (current_seq(session), tuple((r.id, r.position, r.indicator, _canonical(r.filters), r.text, r.text_ar)
                                          for r in rows))
     cached = CACHE.get(key, stamp)
     if cached is not None:
@@ -148,13 +153,17 @@ def build_impact(session: Session, code: str, year: int, by: str | None = None, 
         areas = [(row.id, row.name) for row in session.execute(
             select(Area.id, Area.name).where(Area.country_code == code).order_by(Area.name, Area.id))]
     statements = []
+    texts_ar: list[str | None] = []
     for row in rows:
         statement = _statement(session, row, year, areas)
         if statement is not None:
             statements.append(statement)
-    content = {"country": code, "year": year, "by": by, "statements": statements}
+            texts_ar.append(fill_year(row.text_ar, year) if row.text_ar else None)
+    content: dict[str, Any] = {"country": code, "year": year, "by": by, "statements": statements}
+    if any(texts_ar):  # an Arabic sentence is published too (only then: older pages keep their as_of)
+        content["texts_ar"] = texts_ar
     as_of = _published_since(writer or session, code, year, by or "total", content)
-    impact = Impact(code, country.name, year, by, as_of, statements)
+    impact = Impact(code, country.name, year, by, as_of, statements, texts_ar)
     CACHE.put(key, stamp, impact)
     return impact
 
@@ -297,7 +306,7 @@ CONTENT_SECURITY_POLICY = (
 )
 
 _TEMPLATE = Environment(autoescape=True, keep_trailing_newline=True).from_string("""<!doctype html>
-<html lang="en">
+<html lang="{{ lang }}"{% if dir == "rtl" %} dir="rtl"{% endif %}>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -311,7 +320,7 @@ _TEMPLATE = Environment(autoescape=True, keep_trailing_newline=True).from_string
 {%- for s in statements %}
 <li class="statement"><span class="value{{ ' suppressed' if s.suppressed }}">{{ s.shown }}</span> {{ s.text }}
 {%- if s.areas %}
-<ul class="areas" aria-label="By area">
+<ul class="areas" aria-label="{{ by_area }}">
 {%- for a in s.areas %}
 <li><span>{{ a.area_name }}</span> <span>{{ a.shown }}</span></li>
 {%- endfor %}
@@ -319,13 +328,13 @@ _TEMPLATE = Environment(autoescape=True, keep_trailing_newline=True).from_string
 {%- endif %}
 </li>
 {%- else %}
-<li>No figures are published for this year.</li>
+<li>{{ no_figures }}</li>
 {%- endfor %}
 </ul>
-<p class="note">Figures as of <time datetime="{{ as_of_iso }}">{{ as_of_text }}</time>.
-Counts from 1 to 9 are shown as “fewer than 10” to protect the people we serve.
-{%- if by_area %}
-Some area figures are not shown, so that small counts cannot be worked out from the others.
+<p class="note">{{ as_of_label }} <time datetime="{{ as_of_iso }}">{{ as_of_text }}</time>.
+{{ suppression_note }}
+{%- if area_note %}
+{{ area_note }}
 {%- endif %}</p>
 </main>
 </body>
@@ -338,27 +347,39 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "November", "December")
 
 
-def _shown(value: int | None) -> str:
-    return "fewer than 10" if value is None else f"{value:,}"
+def _shown(value: int | None, language: str = "en") -> str:
+    return gettext("fewer than 10") if value is None else format_decimal(value, locale=language)
 
 
-# A suppressed area may hold any count: it is withheld either because it is under 10 or because it
-# would give such an area away (complementary suppression), and the page must not say which.
-AREA_WITHHELD = "not shown"
+def _area_shown(value: int | None, language: str) -> str:
+    # A suppressed area may hold any count: it is withheld either because it is under 10 or because it
+    # would give such an area away (complementary suppression), and the page must not say which.
+    return gettext("not shown") if value is None else format_decimal(value, locale=language)
 
 
-def _area_shown(value: int | None) -> str:
-    return AREA_WITHHELD if value is None else f"{value:,}"
+def render_html(impact: Impact, language: str = "en") -> bytes:
+    """A small self-contained page for an <iframe>: inline CSS, no script, no external asset.
 
-
-def render_html(impact: Impact) -> bytes:
-    """A small self-contained page for an <iframe>: inline CSS, no script, no external asset."""
-    statements = [{**s, "shown": _shown(s["value"]),
-                   "areas": [{**a, "shown": _area_shown(a["value"])} for a in s.get("areas", [])]}
-                  for s in impact.statements]
-    html = _TEMPLATE.render(
-        title=f"Our impact in {impact.country_name} in {impact.year}", style=Markup(_STYLE),
-        statements=statements, as_of_iso=isoformat_z(impact.as_of), by_area=impact.by == "area",
-        as_of_text=f"{impact.as_of.day} {_MONTHS[impact.as_of.month - 1]} {impact.as_of.year}",
-    )
+    In `language` (en or ar: `dir="rtl"`); `impact` is already localised (server.public_i18n).
+    """
+    with force_locale(language):
+        statements = [{**s, "shown": _shown(s["value"], language),
+                       "areas": [{**a, "shown": _area_shown(a["value"], language)} for a in s.get("areas", [])]}
+                      for s in impact.statements]
+        if language == "en":  # the English date as before; other languages from CLDR
+            as_of_text = f"{impact.as_of.day} {_MONTHS[impact.as_of.month - 1]} {impact.as_of.year}"
+        else:
+            as_of_text = format_date(impact.as_of, "d MMMM y", locale=language)
+        html = _TEMPLATE.render(
+            lang=language, dir="rtl" if language == "ar" else "ltr",
+            title=gettext("Our impact in %(country)s in %(year)s", country=impact.country_name,
+                          year=str(impact.year)),
+            style=Markup(_STYLE), statements=statements, as_of_iso=isoformat_z(impact.as_of), as_of_text=as_of_text,
+            by_area=gettext("By area"), no_figures=gettext("No figures are published for this year."),
+            as_of_label=gettext("Figures as of"),
+            suppression_note=gettext("Counts from 1 to 9 are shown as “fewer than 10” to protect the people we "
+                                     "serve."),
+            area_note=gettext("Some area figures are not shown, so that small counts cannot be worked out from "
+                              "the others.") if impact.by == "area" else "",
+        )
     return html.encode("utf-8")

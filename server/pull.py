@@ -137,7 +137,7 @@ def record_change(row: Any) -> dict[str, Any]:
 # Every reference table as rows of one shape, so the whole page is one UNION ALL statement
 # (one snapshot): separate queries per table could see a later commit in one table but not an
 # earlier one in another, and the cursor would then jump over it.
-_COLUMNS = ("entity", "key", "seq", "op", "name", "country", "area_id", "pcode", "site_type", "team_type",
+_COLUMNS = ("entity", "key", "seq", "op", "name", "name_ar", "country", "area_id", "pcode", "site_type", "team_type",
             "category")
 
 
@@ -157,21 +157,25 @@ def _branch(entity: Any, key: Any, seq: Any, op: Any = "upsert", **columns: Any)
 def _reference_union(scope: Scope, after_seq: int) -> Any:
     country = scope.country
     parts = [
-        _branch("country", Country.code, Country.seq, name=Country.name, country=Country.code)
+        _branch("country", Country.code, Country.seq, name=Country.name, name_ar=Country.name_ar, country=Country.code)
         .where(Country.code == country, Country.seq > after_seq),
-        _branch("area", Area.id, Area.seq, name=Area.name, country=Area.country_code, pcode=Area.pcode)
+        _branch("area", Area.id, Area.seq, name=Area.name, name_ar=Area.name_ar, country=Area.country_code,
+                pcode=Area.pcode)
         .where(Area.country_code == country, Area.seq > after_seq),
         # A deactivated site reaches tablets as a remove: they may no longer record there.
         _branch("site", Site.id, Site.seq, case((Site.active.is_(True), "upsert"), else_="remove"), name=Site.name,
+                name_ar=Site.name_ar,
                 country=Area.country_code, area_id=Site.area_id, site_type=Site.site_type)
         .join(Area, Area.id == Site.area_id)
         .where(Area.country_code == country, Site.seq > after_seq),
-        _branch("team", Team.id, Team.seq, name=Team.name, country=Team.country_code, team_type=Team.team_type)
+        # A deactivated team too: its tablets stop offering it (its records stay counted).
+        _branch("team", Team.id, Team.seq, case((Team.active.is_(True), "upsert"), else_="remove"), name=Team.name,
+                name_ar=Team.name_ar, country=Team.country_code, team_type=Team.team_type)
         .where(Team.country_code == country, Team.seq > after_seq),
         # Items and services belong to no country: every programme uses the same catalogue.
-        _branch("item", Item.code, Item.seq, name=Item.name, category=Item.category)
+        _branch("item", Item.code, Item.seq, name=Item.name, name_ar=Item.name_ar, category=Item.category)
         .where(Item.seq > after_seq),
-        _branch("service", Service.code, Service.seq, name=Service.name)
+        _branch("service", Service.code, Service.seq, name=Service.name, name_ar=Service.name_ar)
         .where(Service.seq > after_seq),
         _branch(ReferenceTombstone.entity, ReferenceTombstone.key, ReferenceTombstone.seq, "remove",
                 country=ReferenceTombstone.country_code)
@@ -226,4 +230,6 @@ def _reference_change(row: dict[str, Any], site_ids: dict[str, list[str]]) -> di
         data = {"code": key, "name": row["name"], "category": row["category"]}
     else:
         data = {"code": key, "name": row["name"]}
+    if row["name_ar"]:  # the Arabic name, only where one is set: other rows keep domain.md's exact shape
+        data["name_ar"] = row["name_ar"]
     return {"seq": seq, "entity": entity, "id": key, "op": "upsert", "data": data}

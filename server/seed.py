@@ -13,6 +13,10 @@ from server.models import Area, Country, ImpactStatement, Item, Service, Site, T
 from server.reference import set_team_sites, upsert
 
 AREAS = ["Tripoli", "Benghazi", "Misrata", "Sabha", "Khoms", "Kufra", "Zawiya"]
+# Arabic names, for the Arabic dashboard and public page (issue 15).
+COUNTRY_NAME_AR = "ليبيا"
+AREA_NAMES_AR = {"Tripoli": "طرابلس", "Benghazi": "بنغازي", "Misrata": "مصراتة", "Sabha": "سبها", "Khoms": "الخمس",
+                 "Kufra": "الكفرة", "Zawiya": "الزاوية"}
 
 # (id, area, name, site_type)
 SITES = [
@@ -66,6 +70,12 @@ STATEMENTS = [
      "refugees, asylum seekers and migrants received hygiene kits"),
     ("people_reached_by_chws", {}, "people were reached by our community health workers in {year}"),
 ]
+# The same sentences in Arabic, by position.
+STATEMENTS_AR = [
+    "استشارة صحية قُدّمت للاجئين والمهاجرين والنازحين داخليًا في عام {year}",
+    "من اللاجئين وطالبي اللجوء والمهاجرين تلقّوا مستلزمات النظافة",
+    "شخصًا وصل إليهم عاملو الصحة المجتمعية لدينا في عام {year}",
+]
 
 
 def area_id(name: str) -> str:
@@ -80,9 +90,10 @@ def seed_demo(session: Session) -> int:
         nonlocal changes
         changes += int(result[1])
 
-    count(upsert(session, Country, "LY", code="LY", name="Libya"))
+    count(upsert(session, Country, "LY", code="LY", name="Libya", name_ar=COUNTRY_NAME_AR))
     for name in AREAS:
-        count(upsert(session, Area, area_id(name), id=area_id(name), country_code="LY", name=name, pcode=None))
+        count(upsert(session, Area, area_id(name), id=area_id(name), country_code="LY", name=name,
+                     name_ar=AREA_NAMES_AR[name], pcode=None))
     for site_id, area, name, site_type in SITES:
         count(upsert(session, Site, site_id, id=site_id, area_id=area_id(area), name=name,
                      site_type=site_type, active=True))
@@ -102,8 +113,9 @@ def seed_statements(session: Session, country: str, statements: list[tuple[str, 
     if session.scalar(select(ImpactStatement.id).where(ImpactStatement.country_code == country).limit(1)):
         return 0
     for position, (indicator, filters, text) in enumerate(statements, start=1):
+        text_ar = STATEMENTS_AR[position - 1] if statements is STATEMENTS and position <= len(STATEMENTS_AR) else None
         session.add(ImpactStatement(country_code=country, position=position, indicator=indicator,
-                                    filters=filters, text=text))
+                                    filters=filters, text=text, text_ar=text_ar))
     session.flush()
     return len(statements)
 

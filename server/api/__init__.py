@@ -10,6 +10,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     from server import dashboard
     from server.api import (
         accounts,
+        admin,
         aggregates,
         collect_devices,
         docs,
@@ -28,6 +29,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(aggregates.blp)
     api.register_blueprint(public.blp)
     api.register_blueprint(accounts.blp)
+    api.register_blueprint(admin.blp)
     api.register_blueprint(sync_pull.blp)
     api.register_blueprint(sync_push.blp)
     api.register_blueprint(review.blp)
@@ -38,3 +40,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     app.register_blueprint(openrosa.bp)
     app.register_blueprint(docs.bp)
     app.register_blueprint(dashboard.bp)
+    app.register_blueprint(dashboard.root)
+    from server.api.openapi_security import document_security
+
+    document_security(app, api)

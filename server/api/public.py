@@ -13,12 +13,13 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from schemas.public import ImpactQuerySchema, ImpactSchema
-from server import public
+from server import i18n, public
 from server.auth import PUBLIC, access
 from server.compression import gzip_etag, will_compress
 from server.error_pages import error_page
 from server.errors import ApiError
 from server.extensions import db
+from server.public_i18n import localize
 from server.read_replica import read_session
 
 blp = Blueprint("public", __name__, url_prefix="/public/v1",
@@ -59,7 +60,7 @@ def impact_json(args: dict[str, Any], code: str) -> Response:
                   content_type="text/html")
 def impact_html(args: dict[str, Any], code: str) -> Response:
     """The same statements as an embeddable page; any site may frame it (docs/public-api.md)."""
-    response = _cacheable(public.render_html(_impact(code, args)), "text/html")
+    response = _cacheable(public.render_html(_impact(code, args), _language(args)), "text/html")
     response.headers["Content-Security-Policy"] = public.CONTENT_SECURITY_POLICY
     return response
 
@@ -69,9 +70,15 @@ def _impact(code: str, args: dict[str, Any]) -> public.Impact:
     try:
         if canonical is None:
             raise public.UnknownCountry(code)
-        return public.build_impact(read_session(), canonical, args["year"], args["by"], writer=db.session)
+        impact = public.build_impact(read_session(), canonical, args["year"], args["by"], writer=db.session)
     except public.UnknownCountry as error:
         raise ApiError(404, "not_found", "No country programme has this code.") from error
+    return localize(read_session(), impact, _language(args))
+
+
+def _language(args: dict[str, Any]) -> str:
+    # `?lang=` or Accept-Language only (no cookie): the answer is cached by browsers and proxies.
+    return args.get("lang") or i18n.select_locale(use_cookie=False)
 
 
 def _cacheable(body: bytes, mimetype: str) -> Response:
@@ -121,4 +128,5 @@ def _cors(response: Response) -> Response:
         if origin in origins:
             response.headers["Access-Control-Allow-Origin"] = origin
     response.headers["Access-Control-Expose-Headers"] = "ETag"
+    response.vary.add("Accept-Language")  # the text's language follows it when `lang` is not given
     return response

@@ -94,8 +94,9 @@ def list_statements(country: str) -> None:
               help="Replaces all filters; repeat for several dimensions.")
 @click.option("--no-filters", is_flag=True, help="Count everything in the country (removes the filters).")
 @click.option("--text", default=None, help="The sentence after the number; `{year}` is replaced by the year.")
+@click.option("--text-ar", default=None, help="The Arabic sentence (shown with ?lang=ar); an empty value removes it.")
 def set_statement(country: str, position: int, indicator: str | None, filter_pairs: tuple[str, ...],
-                  no_filters: bool, text: str | None) -> None:
+                  no_filters: bool, text: str | None, text_ar: str | None) -> None:
     """Create the statement at POSITION, or change the fields given of the one there."""
     code = _country(country)
     if filter_pairs and no_filters:
@@ -112,13 +113,21 @@ def set_statement(country: str, position: int, indicator: str | None, filter_pai
     else:
         new_filters = dict(row.filters or {})
     _check(code, new_indicator, new_filters, new_text)
+    new_text_ar = row.text_ar if row is not None and text_ar is None else (text_ar or None)
+    if new_text_ar is not None:
+        problems = [problem.replace("the text", "the Arabic text")
+                    for problem in statement_problems(new_indicator, {}, new_text_ar)]
+        if len(new_text_ar) > TEXT_MAX:
+            problems.append(f"the Arabic text is longer than {TEXT_MAX} characters")
+        if problems:
+            raise click.ClickException("; ".join(problems))
     if row is None:
         row = ImpactStatement(country_code=code, position=position)
         db.session.add(row)
         verb = "added"
     else:
         verb = "updated"
-    row.indicator, row.filters, row.text = new_indicator, new_filters, new_text
+    row.indicator, row.filters, row.text, row.text_ar = new_indicator, new_filters, new_text, new_text_ar
     db.session.commit()
     click.echo(f"{code} statement {position} {verb}: {new_indicator} {json.dumps(new_filters, sort_keys=True)} "
                f"\"{fill_year(new_text, utcnow().year)}\"")

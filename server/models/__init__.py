@@ -1,6 +1,7 @@
 """SQLAlchemy models, one module per area. Importing this package registers every table."""
 
 from server.models.accounts import ApiToken, AuthFailure, Device, EnrollmentCode, User, UserCountry
+from server.models.audit import AuditEntry, audit_countries
 from server.models.instance import InstanceSecret
 from server.models.openrosa import OpenRosaAttachment, OpenRosaSubmission
 from server.models.public import ImpactStatement
@@ -13,6 +14,7 @@ __all__ = [
     "ApiToken",
     "AppliedOp",
     "Area",
+    "AuditEntry",
     "AuthFailure",
     "Conflict",
     "Country",
@@ -36,5 +38,6 @@ __all__ = [
     "Team",
     "User",
     "UserCountry",
+    "audit_countries",
     "team_sites",
 ]

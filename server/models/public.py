@@ -19,6 +19,7 @@ class ImpactStatement(db.Model):
     # Filters as {dimension: [codes]}, e.g. {"population_group": ["refugee", "migrant"]}.
     filters: Mapped[dict] = mapped_column(JSON, default=dict)
     text: Mapped[str] = mapped_column(String(300))
+    text_ar: Mapped[str | None] = mapped_column(String(300))  # the Arabic sentence; English when absent
 
     __table_args__ = (UniqueConstraint("country_code", "position"),)
 

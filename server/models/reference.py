@@ -7,6 +7,7 @@ created or changed, so the `reference` pull stream sees edits in commit order.
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, Column, ForeignKey, String, Table
+from sqlalchemy import true as sa_true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from server.extensions import db
@@ -23,6 +24,7 @@ class Country(db.Model):
     __tablename__ = "countries"
     code: Mapped[str] = mapped_column(String(2), primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
+    name_ar: Mapped[str | None] = mapped_column(String(100))  # Arabic name (dashboard and public page)
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
 
@@ -31,6 +33,7 @@ class Area(db.Model):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     country_code: Mapped[str] = mapped_column(ForeignKey("countries.code"), index=True)
     name: Mapped[str] = mapped_column(String(100))
+    name_ar: Mapped[str | None] = mapped_column(String(100))
     pcode: Mapped[str | None] = mapped_column(String(20))
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
@@ -40,6 +43,7 @@ class Site(db.Model):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     area_id: Mapped[str] = mapped_column(ForeignKey("areas.id"), index=True)
     name: Mapped[str] = mapped_column(String(150))
+    name_ar: Mapped[str | None] = mapped_column(String(150))
     site_type: Mapped[str] = mapped_column(String(30))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -52,7 +56,10 @@ class Team(db.Model):
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     country_code: Mapped[str] = mapped_column(ForeignKey("countries.code"), index=True)
     name: Mapped[str] = mapped_column(String(150))
+    name_ar: Mapped[str | None] = mapped_column(String(150))
     team_type: Mapped[str] = mapped_column(String(30))
+    # A deactivated team reaches tablets as `remove`; its records stay counted.
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=sa_true())
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
     sites: Mapped[list[Site]] = relationship(secondary=team_sites, order_by=Site.id)
@@ -66,6 +73,7 @@ class Item(db.Model):
     __tablename__ = "items"
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(150))
+    name_ar: Mapped[str | None] = mapped_column(String(150))
     category: Mapped[str] = mapped_column(String(30))
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
@@ -74,6 +82,7 @@ class Service(db.Model):
     __tablename__ = "services"
     code: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(150))
+    name_ar: Mapped[str | None] = mapped_column(String(150))
     seq: Mapped[int] = mapped_column(BigInteger, index=True)
 
 

@@ -10,7 +10,9 @@ from flask.testing import FlaskClient
 
 from server.dashboard import STATIC_DIR
 
-PAGES = ["/dashboard", "/dashboard/", "/dashboard/login", "/dashboard/devices", "/dashboard/quality"]
+PAGES = ["/dashboard", "/dashboard/", "/dashboard/login", "/dashboard/devices", "/dashboard/quality",
+         "/dashboard/places", "/dashboard/users", "/dashboard/audit", "/dashboard/catalogue",
+         "/dashboard/users?lang=ar"]
 ASSETS = ["/dashboard/static/dashboard.js", "/dashboard/static/dashboard.css", "/dashboard/static/favicon.svg"]
 
 
@@ -29,7 +31,8 @@ def test_pages_and_assets_carry_the_safe_headers(client: FlaskClient, path: str)
 def test_pages_are_shells_without_inline_code_or_external_assets(client: FlaskClient, path: str) -> None:
     html = client.get(path).get_data(as_text=True)
 
-    assert html.startswith("<!doctype html>") and '<html lang="en">' in html
+    expected = '<html lang="ar" dir="rtl">' if "lang=ar" in path else '<html lang="en" dir="ltr">'
+    assert html.startswith("<!doctype html>") and expected in html
     # The CSP would block these anyway; the page must not depend on them.
     assert not re.search(r"<script(?![^>]*\bsrc=)", html), "inline <script>"
     assert not re.search(r"\son[a-z]+=", html), "inline event handler"
@@ -67,3 +70,28 @@ def test_the_script_never_writes_markup_or_evaluates_strings() -> None:
     source = (Path(STATIC_DIR) / "dashboard.js").read_text()
     for risky in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
         assert risky not in source
+
+
+def test_the_language_follows_lang_then_the_cookie_then_accept_language(client: FlaskClient) -> None:
+    assert '<html lang="ar" dir="rtl">' in client.get("/dashboard", headers={"Accept-Language": "ar-LY,ar;q=0.9"}).text
+    assert '<html lang="en" dir="ltr">' in client.get("/dashboard", headers={"Accept-Language": "fr, en;q=0.5"}).text
+    switched = client.get("/dashboard/users?lang=ar")
+    assert "fieldsync_lang=ar" in switched.headers["Set-Cookie"] and "HttpOnly" in switched.headers["Set-Cookie"]
+    page = client.get("/dashboard/places")  # the cookie now chooses Arabic
+    assert '<html lang="ar" dir="rtl">' in page.text and "الأماكن والفرق" in page.text
+    assert 'id="lang-en"' in page.text  # the switch back
+    assert '<html lang="en" dir="ltr">' in client.get("/dashboard/places?lang=en").text
+    assert '<html lang="xx"' not in client.get("/dashboard?lang=xx").text  # unknown: ignored
+
+
+def test_every_script_message_is_translated_into_arabic(client: FlaskClient) -> None:
+    from flask_babel import force_locale, gettext
+
+    from server.dashboard import INDICATOR_LABELS, JS_MESSAGES
+
+    untranslated = []
+    with client.application.test_request_context("/dashboard?lang=ar"), force_locale("ar"):
+        for message in (*JS_MESSAGES, *INDICATOR_LABELS):
+            if gettext(message) == message:
+                untranslated.append(message)
+    assert untranslated == []

@@ -46,7 +46,7 @@ def test_initial_reference_pull_has_the_whole_country(client: FlaskClient, sessi
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     keys = by_key(changes)
     assert {entity for entity, _ in keys} == {"country", "area", "site", "team", "item", "service"}
-    assert keys[("country", "LY")]["data"] == {"code": "LY", "name": "Libya"}
+    assert keys[("country", "LY")]["data"] == {"code": "LY", "name": "Libya", "name_ar": "ليبيا"}  # name_ar: issue 15
     assert len([k for k in keys if k[0] == "area"]) == len(AREAS)
     assert len([k for k in keys if k[0] == "site"]) == len(SITES)
     assert len([k for k in keys if k[0] == "team"]) == len(TEAMS)
@@ -58,7 +58,8 @@ def test_initial_reference_pull_has_the_whole_country(client: FlaskClient, sessi
     assert keys[("site", "ly-mp-tripoli")]["data"] == {
         "id": "ly-mp-tripoli", "area_id": "ly-tripoli", "name": "Mobile point for displaced people, Tripoli",
         "site_type": "mobile_point", "active": True}
-    assert keys[("area", "ly-sabha")]["data"] == {"id": "ly-sabha", "country": "LY", "name": "Sabha", "pcode": None}
+    assert keys[("area", "ly-sabha")]["data"] == {"id": "ly-sabha", "country": "LY", "name": "Sabha", "pcode": None,
+                                                  "name_ar": "سبها"}
     assert keys[("item", "hk-family")]["data"] == {"code": "hk-family", "name": "Hygiene kit (family)",
                                                    "category": "hygiene_kit"}
     assert keys[("service", "mhpss")]["data"]["code"] == "mhpss"

@@ -1,0 +1,317 @@
+"""Issue 15 in a real browser (headless Chromium, Selenium) against a live gunicorn on SQLite:
+
+a coordinator signs in, the overview opens on the latest year that has records, adds an area, a
+site and a team, creates a field worker, enrols a tablet with a one-time code, revokes it, reads
+the audit log, switches to Arabic and sees the same numbers right to left. Then every page is
+photographed in both languages at desktop width and at 400 px (tests/artifacts/, gitignored).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from selenium.webdriver.chrome.webdriver import WebDriver
+from selenium.webdriver.common.keys import Keys
+
+from server.extensions import db
+from tests.e2e.browser import (
+    ARTIFACTS,
+    chromium,
+    console_errors,
+    find,
+    find_all,
+    parse_number,
+    require_browser,
+    screenshot,
+    select,
+    wait_for,
+)
+from tests.e2e.live_server import LiveServer, direct_app, live_server, prepare_database
+from tests.factories import DEFAULT_PASSWORD, consultation_data, create_mutation, make_device, make_user, push_body
+
+COORDINATOR = "salma.coordinator"
+ADMIN = "root.admin"
+# The page's scroll width and, if it overflows, the elements that stick out of the window.
+WIDEST = """
+const width = document.documentElement.scrollWidth;
+const out = [...document.querySelectorAll('body *')].filter((e) => {
+  const r = e.getBoundingClientRect(); return r.width && (r.left < -1 || r.right > window.innerWidth + 1);
+}).slice(0, 5).map((e) => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().left)
+  + '..' + Math.round(e.getBoundingClientRect().right));
+return {width, out};
+"""
+PAGES = ["overview", "places", "users", "devices", "quality", "audit", "catalogue", "login"]
+
+
+@dataclass(frozen=True)
+class Setup:
+    server: LiveServer
+    headers: dict[str, str]
+    tablet: dict[str, str]
+    year: int
+    workdir: Path
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    require_browser()
+    url = f"sqlite:///{tmp_path_factory.mktemp('admin-db')}/fieldsync.db"
+    prepare_database(url)
+    app = direct_app(url)
+    with app.app_context():
+        make_user(db.session, username=COORDINATOR, role="coordinator", countries=("LY",))
+        make_user(db.session, username=ADMIN, role="admin", countries=())
+        tablet = make_device(db.session, team_id="ly-mmt-tripoli")
+        token = tablet.token
+        db.session.commit()
+        db.session.remove()
+        db.engine.dispose()
+    # Every record is from last year: the dashboard must not open on this year's zeros.
+    year = date.today().year - 1
+    mutations = [create_mutation(data=consultation_data(occurred_on=f"{year}-{month:02d}-10", sex="fmx"[month % 3],
+                                                        age_band=["0-4", "5-17", "18-59", "60+"][month % 4]))
+                 for month in range(1, 13) for _ in range(2)]
+    with live_server(url, workers=2, threads=4) as server:
+        body = push_body(mutations)
+        pushed = requests.post(server.url + "/api/v1/sync/push", json=body, timeout=30,
+                               headers={"Authorization": f"Bearer {token}", "Idempotency-Key": body["batch_id"]})
+        assert {r["status"] for r in pushed.json()["results"]} == {"applied"}
+        login = requests.post(server.url + "/api/v1/auth/token", timeout=30,
+                              json={"username": COORDINATOR, "password": DEFAULT_PASSWORD}).json()
+        yield Setup(server, {"Authorization": f"Bearer {login['token']}"}, {"Authorization": f"Bearer {token}"}, year,
+                    tmp_path_factory.mktemp("browser"))
+
+
+@pytest.fixture(scope="module")
+def browser(setup: Setup) -> Iterator[WebDriver]:
+    with chromium(setup.workdir) as driver:
+        yield driver
+        # 422s are provoked on purpose (a duplicate id); nothing else may reach the console.
+        assert console_errors(driver, expected_statuses=(409, 422)) == []
+
+
+def api(setup: Setup, path: str, **params: str) -> Any:
+    response = requests.get(setup.server.url + path, params=params, headers=setup.headers, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def open_page(driver: WebDriver, setup: Setup, path: str) -> None:
+    driver.get(setup.server.url + path)
+    wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
+    if "/dashboard/login" in driver.current_url and "/dashboard/login" not in path:
+        find(driver, "#username").send_keys(COORDINATOR)
+        find(driver, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
+        wait_for(driver, lambda d: "/dashboard/login" not in d.current_url, "sign-in did not leave the login page")
+
+
+def loaded(driver: WebDriver) -> bool:
+    return driver.execute_script("return document.getElementById('status').textContent") == ""
+
+
+def figures_loaded(driver: WebDriver) -> bool:
+    return bool(find_all(driver, "#headlines li .headline-value")) and "…" not in find(driver, "#status").text
+
+
+def headlines(driver: WebDriver) -> dict[str, int]:
+    return {item.get_attribute("data-indicator"): parse_number(find(item, ".headline-value").text)
+            for item in find_all(driver, "#headlines li")}
+
+
+def fill(driver: WebDriver, values: dict[str, str]) -> None:
+    for css, value in values.items():
+        control = find(driver, css)
+        if control.tag_name == "select":
+            select(driver, css, value)
+        else:
+            control.clear()
+            control.send_keys(value)
+
+
+def page_shot(driver: WebDriver, name: str) -> Path:
+    """The whole page; a page shorter than the window is shot as the window, because Chromium's
+    beyond-the-viewport capture shifts a short right-to-left page sideways."""
+    if driver.execute_script("return document.documentElement.scrollHeight <= window.innerHeight"):
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        driver.save_screenshot(str(ARTIFACTS / name))
+        return ARTIFACTS / name
+    return screenshot(driver, name)
+
+
+def test_a_coordinator_runs_the_programme_from_the_dashboard(browser: WebDriver, setup: Setup) -> None:
+    # Onboarding: `/` leads to the dashboard, which opens on last year (the latest with records).
+    open_page(browser, setup, "/")
+    wait_for(browser, figures_loaded, "the overview did not load")
+    assert find(browser, "#f-year").get_attribute("value") == str(setup.year)
+    total = api(setup, "/api/v1/aggregates", indicator="health_consultations", country="LY",
+                **{"from": f"{setup.year}-01-01", "to": f"{setup.year}-12-31"})["total"]
+    english = headlines(browser)
+    assert english["health_consultations"] == total == 24
+    # The sex x age-band table adds up to the same total.
+    assert parse_number(find_all(browser, "#table-sex_age tfoot td")[-1].text) == total
+    assert len(find_all(browser, "#table-sex_age tbody tr")) == 3
+
+    # Places: an area, a site in it, a team recording there.
+    open_page(browser, setup, "/dashboard/places")
+    wait_for(browser, lambda d: find_all(d, "#areas-table tbody tr[data-area-id]"), "areas listed")
+    fill(browser, {"#area-id": "ly-tripoli", "#area-name": "Tripoli again"})
+    find(browser, "#area-submit").click()
+    wait_for(browser, lambda d: "already exists" in find(d, "#area-form .field-errors").text, "duplicate refused")
+    fill(browser, {"#area-id": "ly-ghat", "#area-name": "Ghat", "#area-name_ar": "غات", "#area-pcode": "LY0199"})
+    find(browser, "#area-submit").click()
+    wait_for(browser, lambda d: find_all(d, "tr[data-area-id='ly-ghat']"), "the new area is listed")
+    # Edit it: the Arabic name changes, the id stays.
+    find(browser, "tr[data-area-id='ly-ghat'] button.edit").click()
+    assert find(browser, "#area-id").get_attribute("readonly") is not None
+    fill(browser, {"#area-name_ar": "غات الجديدة"})
+    find(browser, "#area-submit").click()
+    wait_for(browser, lambda d: "غات الجديدة" in find(d, "tr[data-area-id='ly-ghat']").text, "the edit is shown")
+    ghat = next(a for a in api(setup, "/api/v1/areas")["items"] if a["id"] == "ly-ghat")
+    assert (ghat["name"], ghat["name_ar"], ghat["pcode"]) == ("Ghat", "غات الجديدة", "LY0199")
+    fill(browser, {"#site-id": "ly-cc-ghat", "#site-name": "Ghat community centre", "#site-area_id": "ly-ghat",
+                   "#site-site_type": "community_centre"})
+    find(browser, "#site-submit").click()
+    wait_for(browser, lambda d: find_all(d, "tr[data-site-id='ly-cc-ghat']"), "the new site is listed")
+    fill(browser, {"#team-id": "ly-chw-ghat", "#team-name": "CHW Ghat", "#team-team_type": "chw"})
+    find(browser, "#team-site-ly-cc-ghat").click()
+    find(browser, "#team-submit").click()
+    wait_for(browser, lambda d: find_all(d, "tr[data-team-id='ly-chw-ghat']"), "the new team is listed")
+    team = next(t for t in api(setup, "/api/v1/teams")["items"] if t["id"] == "ly-chw-ghat")
+    assert team["site_ids"] == ["ly-cc-ghat"]
+
+    # Users: a field worker of the new team, then a one-time code for their tablet.
+    open_page(browser, setup, "/dashboard/users")
+    wait_for(browser, lambda d: find_all(d, f"tr[data-username='{COORDINATOR}']"), "users listed")
+    fill(browser, {"#user-username": "nadia.ghat", "#user-role": "field_worker", "#user-country": "LY"})
+    select(browser, "#user-team_id", "ly-chw-ghat")
+    fill(browser, {"#user-password": "short"})
+    find(browser, "#user-submit").click()
+    wait_for(browser, lambda d: "password" in find(d, "#user-form .field-errors").text, "a weak password is refused")
+    assert find(browser, "#user-password").get_attribute("aria-invalid") == "true"
+    fill(browser, {"#user-password": "desert wind over ghat"})
+    find(browser, "#user-submit").click()
+    wait_for(browser, lambda d: find_all(d, "tr[data-username='nadia.ghat']"), "the field worker is listed")
+    find(browser, "tr[data-username='nadia.ghat'] button.enrol").click()
+    wait_for(browser, lambda d: find(d, "#enrollment-code").text, "an enrollment code is shown")
+    code = find(browser, "#enrollment-code").text
+    enrolled = requests.post(setup.server.url + "/api/v1/devices/enroll", timeout=30,
+                             json={"code": code, "label": "Nadia's tablet", "app_version": "1.4.0"})
+    assert enrolled.status_code == 201, enrolled.text
+    device = enrolled.json()
+    tablet = {"Authorization": f"Bearer {device['token']}"}
+    assert requests.get(setup.server.url + "/api/v1/sync/hello", headers=tablet, timeout=30).status_code == 200
+
+    # Sync health: revoke it (with the confirmation dialog); the tablet is told to wipe.
+    open_page(browser, setup, "/dashboard/devices")
+    row = f"tr[data-device-id='{device['device_id']}']"
+    wait_for(browser, lambda d: find_all(d, row), "the new tablet is listed")
+    find(browser, f"{row} button.revoke").click()
+    wait_for(browser, lambda d: find(d, "#revoke-dialog").is_displayed())
+    find(browser, "#revoke-confirm").click()
+    wait_for(browser, lambda d: "Revoked" in find(d, row).text, "the row shows the revocation")
+    refused = requests.get(setup.server.url + "/api/v1/sync/hello", headers=tablet, timeout=30)
+    assert refused.status_code == 403 and refused.json()["wipe"] is True
+
+    # The audit log lists all of it, newest first.
+    open_page(browser, setup, "/dashboard/audit")
+    wait_for(browser, lambda d: len(find_all(d, "#audit-table tbody tr[data-audit-id]")) >= 6, "audit entries")
+    text = find(browser, "#audit-table").text
+    actions = {cell.get_attribute("data-action") for cell in find_all(browser, "#audit-table td[data-action]")}
+    assert {"revoke", "enrollment_code", "create"} <= actions and "tablet revoked" in text
+    for expected in ("ly-chw-ghat", "ly-cc-ghat", "ly-ghat", "nadia.ghat"):
+        assert expected in text
+
+    # Arabic: the switch, right to left, the same numbers.
+    open_page(browser, setup, "/dashboard")
+    wait_for(browser, figures_loaded)
+    find(browser, "#lang-ar").click()
+    wait_for(browser, lambda d: d.execute_script("return document.documentElement.dir") == "rtl", "Arabic page")
+    wait_for(browser, figures_loaded)
+    assert find(browser, "html").get_attribute("lang") == "ar"
+    assert headlines(browser) == english
+    assert "نظرة عامة على الأثر" in find(browser, "h1").text
+    # Right to left: the first headline sits to the right of the second.
+    boxes = [item.rect for item in find_all(browser, "#headlines li")[:2]]
+    assert boxes[0]["x"] > boxes[1]["x"]
+    find(browser, "#lang-en").click()
+    wait_for(browser, lambda d: d.execute_script("return document.documentElement.dir") == "ltr")
+
+
+def test_a_quarantined_mutation_is_fixed_through_its_form_fields(browser: WebDriver, setup: Setup) -> None:
+    bad = create_mutation(data=consultation_data(occurred_on=f"{setup.year}-06-01", sex="q"))
+    body = push_body([bad])
+    pushed = requests.post(setup.server.url + "/api/v1/sync/push", json=body, timeout=30,
+                           headers={**setup.tablet, "Idempotency-Key": body["batch_id"]})
+    assert pushed.json()["results"][0]["status"] == "rejected"
+    open_page(browser, setup, "/dashboard/quality")
+    wait_for(browser, lambda d: find_all(d, "article[data-quarantine-id]"), "the rejected mutation is listed")
+    article = find(browser, "article[data-quarantine-id]")
+    sex = find(article, "input[data-key='sex']")
+    assert sex.get_attribute("aria-invalid") == "true" and sex.get_attribute("value") == "q"
+    sex.clear()
+    sex.send_keys("f")
+    # The JSON stays available and follows the fields.
+    assert '"sex": "f"' in find(article, "textarea").get_attribute("value")
+    find(article, "button.apply").click()
+    wait_for(browser, lambda d: not find_all(d, "article[data-quarantine-id]"), "the fixed mutation stays listed")
+    record = requests.get(f"{setup.server.url}/api/v1/records/{bad['id']}/history", headers=setup.headers, timeout=30)
+    assert record.status_code == 200 and record.json()["data"]["sex"] == "f"
+
+
+def test_an_admin_adds_an_item_a_coordinator_only_reads_the_catalogue(browser: WebDriver, setup: Setup) -> None:
+    open_page(browser, setup, "/dashboard/catalogue")
+    wait_for(browser, lambda d: find_all(d, "#items-table tbody tr[data-code]"), "items listed")
+    assert not find(browser, "#item-form").is_displayed()  # a coordinator reads only
+    find(browser, "#logout").click()
+    wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
+    find(browser, "#username").send_keys(ADMIN)
+    find(browser, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
+    wait_for(browser, lambda d: "/dashboard/login" not in d.current_url)
+    open_page(browser, setup, "/dashboard/catalogue")
+    wait_for(browser, lambda d: find(d, "#item-form").is_displayed(), "an admin gets the forms")
+    fill(browser, {"#item-code": "soap-bar", "#item-name": "Soap bar", "#item-name_ar": "صابون",
+                   "#item-category": "nfi"})
+    find(browser, "#item-submit").click()
+    wait_for(browser, lambda d: find_all(d, "#items-table tr[data-code='soap-bar']"), "the new item is listed")
+    fill(browser, {"#country-code": "XX", "#country-name": "Nowhere"})
+    find(browser, "#country-submit").click()
+    wait_for(browser, lambda d: "ISO 3166-1" in find(d, "#country-form .field-errors").text, "a bad code is refused")
+    find(browser, "#logout").click()  # the next tests sign in as the coordinator again
+    wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
+
+
+def test_every_page_in_both_languages_at_desktop_and_phone_width(browser: WebDriver, setup: Setup) -> None:
+    shots = []
+    for width, size in ((1280, "desktop"), (400, "400px")):
+        browser.set_window_size(width, 1000)
+        for lang in ("en", "ar"):
+            for page in PAGES:
+                path = "/dashboard" if page == "overview" else f"/dashboard/{page}"
+                open_page(browser, setup, f"{path}?lang={lang}")
+                if page == "overview":
+                    wait_for(browser, figures_loaded)
+                elif page != "login":
+                    wait_for(browser, loaded, f"{page} did not finish loading")
+                assert browser.execute_script("return document.documentElement.lang") == lang
+                # Nothing wider than the window (at 400 px the tables stack into cards), in both directions.
+                overflow = browser.execute_script(WIDEST)
+                assert overflow["width"] <= browser.execute_script("return window.innerWidth") + 1, (
+                    f"{page} ({lang}) overflows at {width} px: {overflow}")
+                if width == 400 and page == "overview":
+                    assert browser.execute_script("return document.getElementById('filters-panel').open") is False
+                shots.append(page_shot(browser, f"i15-{page}-{lang}-{size}.png"))
+        # The public page too (no sign-in), in both languages.
+        for lang in ("en", "ar"):
+            browser.get(f"{setup.server.url}/public/v1/countries/LY/impact.html?year={setup.year}&by=area&lang={lang}")
+            shots.append(page_shot(browser, f"i15-impact-{lang}-{size}.png"))
+    browser.set_window_size(1280, 1000)
+    assert len(shots) == 2 * (2 * len(PAGES) + 2)
+    public = requests.get(f"{setup.server.url}/public/v1/countries/LY/impact",
+                          params={"year": str(setup.year), "lang": "ar"}, timeout=30).json()
+    assert public["statements"][0]["text"].startswith("استشارة")
