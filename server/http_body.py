@@ -36,8 +36,11 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
+from server import quarantine
 from server.auth import current_principal, device_revoked_error
 from server.errors import ApiError, validation_error
+from server.extensions import db
+from server.timeutil import utcnow
 from sync.text import NUL, NUL_MESSAGE, nul_path
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -318,6 +321,16 @@ def reads_own_body(view: F) -> F:
     return view
 
 
+def _throttle_revoked() -> None:
+    """A revoked device is rate-limited before its body is read (server/quarantine.py)."""
+    principal = current_principal()
+    if not principal.revoked or principal.device_id is None:
+        return
+    g.commit_on_error = True  # the count of reads must survive the 403
+    if quarantine.revoked_push_throttled(db.session, principal.device_id, utcnow()):
+        raise device_revoked_error()
+
+
 @_wipe_revoked
 def read_body() -> None:
     """before_request: read, bound, decompress and parse the body of a write request."""
@@ -325,6 +338,7 @@ def read_body() -> None:
         return
     if getattr(current_app.view_functions.get(request.endpoint or ""), "_fieldsync_own_body", False):
         return
+    _throttle_revoked()
     _check_content_type()
     coding = _content_coding()
     limit = int(current_app.config["FIELDSYNC_LIMITS"].push_max_bytes)

@@ -11,10 +11,11 @@ tablets, so a field worker who left cannot sync from a tablet they kept.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from server import accounts, audit
@@ -30,20 +31,16 @@ from server.ratelimit import retry_after
 COORDINATOR_MAY_CREATE = (FIELD_WORKER, COORDINATOR)
 
 
-def login_failure_filter(username: str) -> Any:
-    """The rate-limit rows that count against logging in as `username` (server.accounts.login_limits).
-
-    Matches the per-username key and any key that extends it with a further `:` part (e.g. a
-    per-(username, address) key), so an unlock clears every lock on the name.
-    """
-    key = f"login:user:{username}"
-    escaped = key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return or_(AuthFailure.key == key, AuthFailure.key.like(escaped + ":%", escape="\\"))
-
-
 def is_locked(session: Session, username: str, now: datetime) -> bool:
+    """True while logging in as `username` must wait: from everywhere (the per-username key) or from
+    some address (a per-(username, address) key, server.accounts.login_limits)."""
+    username = accounts.normalise_username(username)
+    pair_prefix = f"login:pair:{username}@"
+    keys = set(session.scalars(select(AuthFailure.key).where(AuthFailure.key.startswith(pair_prefix,
+                                                                                        autoescape=True))))
     limits = [limit for limit in accounts.login_limits(username, "-") if limit.key.startswith("login:user:")]
-    return retry_after(session, limits, now) is not None
+    limits += [replace(accounts.LOGIN_PAIR, key=key) for key in keys]
+    return any(retry_after(session, [limit], now) is not None for limit in limits)
 
 
 def user_item(session: Session, user: User, now: datetime) -> dict[str, Any]:
@@ -154,7 +151,7 @@ def reset_password(session: Session, principal: Principal | None, actor: Actor, 
         raise validation_error({"password": problems}, "The password was not changed.")
     user.password_hash = hash_password(password)
     session.execute(delete(ApiToken).where(ApiToken.user_id == user.id))
-    session.execute(delete(AuthFailure).where(login_failure_filter(user.username)))
+    accounts.forget_login_failures(session, user.username)
     session.flush()
     audit.record(session, actor, action="reset_password", target_type="user", target_id=user.username,
                  countries=user.countries, before=None, after=None, now=now)
@@ -164,7 +161,7 @@ def reset_password(session: Session, principal: Principal | None, actor: Actor, 
 def unlock(session: Session, principal: Principal | None, actor: Actor, username: str, now: datetime) -> int:
     """Forget the failed logins counted against this username. Returns how many were forgotten."""
     user = find_user(session, principal, username)
-    cleared = session.execute(delete(AuthFailure).where(login_failure_filter(user.username))).rowcount  # type: ignore[attr-defined]
+    cleared = accounts.forget_login_failures(session, user.username)
     session.flush()
     audit.record(session, actor, action="unlock", target_type="user", target_id=user.username,
                  countries=user.countries, before=None, after={"failures_cleared": cleared}, now=now)

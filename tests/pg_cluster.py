@@ -118,8 +118,10 @@ def start_replica(primary: Cluster) -> Cluster:
     base, run_as = _new_base()
     data_dir = base / "data"
     subprocess.run([*run_as, str(primary.pg_bin / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
-                    "-U", "fieldsync_admin", "-D", str(data_dir), "-R", "-X", "stream", "--no-sync"],
-                   check=True, capture_output=True)
+                    "-U", "fieldsync_admin", "-D", str(data_dir), "-R", "-X", "stream", "--no-sync",
+                    # An immediate checkpoint: the default spread one can keep a backup waiting for minutes.
+                    "--checkpoint=fast"],
+                   check=True, capture_output=True, timeout=180)
     port = free_port()
     settings = [f"-p {port}", f"-k {base}", "-c listen_addresses=127.0.0.1", "-c hot_standby=on",
                 "-c max_connections=200"]

@@ -16,6 +16,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from server import quarantine
 from server.extensions import db
 from server.models import Device, QuarantinedMutation, SyncBatch
 from server.quarantine import REDACTED, redact_unknown
@@ -231,7 +232,8 @@ def test_racing_pushes_of_a_revoked_device_cannot_exceed_the_bound(committed_app
         device_id = stolen.device.id
         db.session.commit()
         db.session.remove()
-    barrier = threading.Barrier(4)
+    racers = quarantine.REVOKED_PUSHES.free  # pushes past it are refused unread (tested below)
+    barrier = threading.Barrier(racers)
     statuses: list[int] = []
 
     def attempt() -> None:
@@ -240,14 +242,41 @@ def test_racing_pushes_of_a_revoked_device_cannot_exceed_the_bound(committed_app
         barrier.wait()
         statuses.append(client.post(PUSH, json=body, headers=push_headers(stolen, body)).status_code)
 
-    threads = [threading.Thread(target=attempt) for _ in range(4)]
+    threads = [threading.Thread(target=attempt) for _ in range(racers)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=120)
 
-    assert statuses == [403] * 4
+    assert statuses == [403] * racers
     with committed_app.app_context():
         assert kept(db.session, device_id) == 6
-        assert db.session.get(Device, device_id).quarantine_dropped == 16 - 6
+        assert db.session.get(Device, device_id).quarantine_dropped == 4 * racers - 6
         db.session.remove()
+
+
+def test_a_revoked_device_is_rate_limited_before_its_body_is_read(app: Flask, client, session, monkeypatch) -> None:
+    limits = dataclasses.replace(app.config["FIELDSYNC_LIMITS"], revoked_quarantine_max=5)
+    monkeypatch.setitem(app.config, "FIELDSYNC_LIMITS", limits)
+    stolen = make_device(session, revoked=True)
+    session.commit()
+    for _ in range(quarantine.REVOKED_PUSHES.free):  # read, kept up to the bound, counted
+        assert push(client, stolen, [create_mutation() for _ in range(4)]).status_code == 403
+    session.expire_all()
+    assert session.get(Device, stolen.device.id).quarantine_dropped == 12 - 5
+
+    # Then, within the back-off, it hears 403 + wipe at once: its body is not even read or counted.
+    flood = push(client, stolen, [create_mutation() for _ in range(4)])
+    garbage = client.post("/api/v1/sync/push", data=b"{not json", headers={**stolen.headers,
+                                                                          "Content-Type": "application/json"})
+    for answer in (flood, garbage):
+        assert (answer.status_code, answer.get_json()["error"]["code"], answer.get_json()["wipe"]) == (
+            403, "device_revoked", True)
+    session.expire_all()
+    assert session.get(Device, stolen.device.id).quarantine_dropped == 12 - 5
+    assert kept(session, stolen.device.id) == 5
+
+    # After the back-off one more push is read (and counted), then the wait doubles.
+    later = utcnow() + quarantine.REVOKED_PUSHES.base + timedelta(seconds=1)
+    assert quarantine.revoked_push_throttled(session, stolen.device.id, later) is False
+    assert quarantine.revoked_push_throttled(session, stolen.device.id, later) is True

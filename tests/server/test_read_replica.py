@@ -33,7 +33,9 @@ class Replicated:
     coordinator: dict[str, str]
 
     def caught_up(self, timeout: float = 30.0) -> None:
-        target = self.primary.query("SELECT pg_current_wal_lsn()")
+        # The insert position, not pg_current_wal_lsn(): the throwaway primary runs with
+        # synchronous_commit=off, so a commit that has returned may not be written out yet.
+        target = self.primary.query("SELECT pg_current_wal_insert_lsn()")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.replica.query(f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") == "t":
