@@ -4,7 +4,9 @@
     python -m forms.build --check  # exit 1 if a committed .xlsx differs from the definitions
 
 An .xlsx is a zip whose entries carry timestamps and whose properties carry a creation date; both
-are fixed here, so a rebuild with unchanged definitions changes nothing in git.
+are fixed here, so a rebuild with unchanged definitions changes nothing in git. openpyxl writes its XML
+with lxml when lxml is installed and with the standard library otherwise (the bytes differ: `<x/>` and
+`<x />`), so build in the dev venv (`make install-dev`; requirements-dev.txt pins lxml).
 """
 
 from __future__ import annotations

@@ -1,9 +1,13 @@
 """Form media built from the reference data, per device team (openrosa.md "manifest").
 
 `sites.csv` holds the team's active sites, `items.csv` and `services.csv` the country-wide lists,
-as `name,label` (the value stored, the text shown). The bytes are deterministic (ordered, LF line
-ends), so the manifest's md5 changes exactly when the list does: a new or deactivated site reaches
-the tablets at their next form update, without a new form version.
+as `name,label,label::Arabic (ar)` (the value stored, the text shown, the text shown when the form is
+in Arabic). The Arabic column follows ODK's convention for translated labels of external choices
+(`label::<language>` with the form's language name, forms/definitions.py `AR`); where a row has no
+Arabic name it repeats the English one, so an Arabic form never shows an empty choice. The bytes
+are deterministic (ordered, LF line ends), so the manifest's md5 changes exactly when the list does:
+a new or deactivated site, or a new Arabic name, reaches the tablets at their next form update,
+without a new form version.
 """
 
 from __future__ import annotations
@@ -16,35 +20,40 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from forms.definitions import AR
 from server.models import Item, Service, Site, team_sites
 
+HEADER = ("name", "label", f"label::{AR}")
 
-def _csv(rows: Iterable[tuple[str, str]]) -> bytes:
+
+def _csv(rows: Iterable[tuple[str, str, str | None]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("name", "label"))
-    writer.writerows(rows)
+    writer.writerow(HEADER)
+    writer.writerows((name, label, label_ar or label) for name, label, label_ar in rows)
     return out.getvalue().encode("utf-8")
 
 
 def sites_csv(session: Session, team_id: str) -> bytes:
     rows = session.execute(
-        select(Site.id, Site.name)
+        select(Site.id, Site.name, Site.name_ar)
         .join(team_sites, team_sites.c.site_id == Site.id)
         .where(team_sites.c.team_id == team_id, Site.active.is_(True))
         .order_by(Site.name, Site.id)
     ).all()
-    return _csv((row.id, row.name) for row in rows)
+    return _csv((row.id, row.name, row.name_ar) for row in rows)
 
 
 def items_csv(session: Session, team_id: str) -> bytes:
-    rows = session.execute(select(Item.code, Item.name).order_by(Item.name, Item.code)).all()
-    return _csv((row.code, row.name) for row in rows)
+    rows = session.execute(select(Item.code, Item.name, Item.name_ar).order_by(Item.name, Item.code)).all()
+    return _csv((row.code, row.name, row.name_ar) for row in rows)
 
 
 def services_csv(session: Session, team_id: str) -> bytes:
-    rows = session.execute(select(Service.code, Service.name).order_by(Service.name, Service.code)).all()
-    return _csv((row.code, row.name) for row in rows)
+    rows = session.execute(
+        select(Service.code, Service.name, Service.name_ar).order_by(Service.name, Service.code)
+    ).all()
+    return _csv((row.code, row.name, row.name_ar) for row in rows)
 
 
 BUILDERS: dict[str, Callable[[Session, str], bytes]] = {

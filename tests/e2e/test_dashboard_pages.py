@@ -95,3 +95,14 @@ def test_every_script_message_is_translated_into_arabic(client: FlaskClient) -> 
             if gettext(message) == message:
                 untranslated.append(message)
     assert untranslated == []
+
+
+def test_the_arabic_sync_health_page_has_the_collect_enrolment_in_arabic(client: FlaskClient) -> None:
+    page = client.get("/dashboard/devices?lang=ar").get_data(as_text=True)
+    assert "تسجيل جهاز لوحي لتطبيق ODK Collect" in page
+    assert "ODK Collect أو KoboCollect" in page  # the app names stay in Latin script
+    for english in ("Enrol a tablet for ODK Collect", "For teams that record", "Field worker's username",
+                    "Tablet label", "Configure with QR code</strong>", "and scan this code", "hide the code"):
+        assert english not in page, english
+    # The script's sentences for this section come with the page, translated.
+    assert "<data value=\"The QR code is hidden; it cannot be shown again.\">أُخفي رمز QR" in page

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import hashlib
 import io
 import json
@@ -21,11 +22,13 @@ from werkzeug.test import encode_multipart
 from server.models import (
     Conflict,
     Device,
+    Item,
     OpenRosaAttachment,
     OpenRosaSubmission,
     QuarantinedMutation,
     Record,
     RecordRevision,
+    Site,
 )
 from server.openrosa.forms import served_form
 from server.reference import set_site_active
@@ -110,10 +113,10 @@ def test_form_list_download_manifest_and_media(client: FlaskClient, device: Enro
         assert "sites.csv" in [f.findtext(f"{MANIFEST}filename") for f in files]
         for media_file in files:
             url = (media_file.findtext(f"{MANIFEST}downloadUrl") or "").replace("http://localhost", "")
-            csv = client.get(url)
-            assert csv.status_code == 200
-            assert media_file.findtext(f"{MANIFEST}hash") == "md5:" + hashlib.md5(csv.data).hexdigest()
-            assert csv.data.splitlines()[0] == b"name,label"
+            served = client.get(url)
+            assert served.status_code == 200
+            assert media_file.findtext(f"{MANIFEST}hash") == "md5:" + hashlib.md5(served.data).hexdigest()
+            assert served.data.splitlines()[0] == b"name,label,label::Arabic (ar)"
 
 
 def test_form_list_filters_by_form_id(client: FlaskClient, device: EnrolledDevice) -> None:
@@ -145,6 +148,33 @@ def test_sites_csv_holds_the_teams_active_sites_and_a_change_changes_the_manifes
     session.commit()
     assert "ly-mp-tripoli" not in _sites_csv(client, device).decode()
     assert _manifest_hash(client, device) != before
+
+
+def test_media_csvs_carry_the_arabic_names_and_fall_back_to_the_english_one(
+    client: FlaskClient, session: Session, device: EnrolledDevice
+) -> None:
+    # ODK's column for translated external choices is `label::<the form's language name>`.
+    site = session.get(Site, "ly-mp-tripoli")
+    assert site is not None
+    site.name_ar = "مستشفى طرابلس، المركزي"  # a comma: the CSV must quote it
+    site.name = "Tripoli central"
+    item = session.execute(select(Item).order_by(Item.code).limit(1)).scalar_one()
+    item.name_ar = None
+    session.commit()
+
+    rows = list(csv.reader(io.StringIO(_sites_csv(client, device).decode("utf-8"))))
+    assert rows[0] == ["name", "label", "label::Arabic (ar)"]
+    assert ["ly-mp-tripoli", "Tripoli central", "مستشفى طرابلس، المركزي"] in rows
+    # The bytes are deterministic: an Arabic name changes them, so it reaches tablets via the manifest hash.
+    before = _manifest_hash(client, device)
+    site.name_ar = "مستشفى طرابلس"
+    session.commit()
+    assert _manifest_hash(client, device) != before
+
+    items = client.get(f"{base(device)}/forms/fieldsync_distribution/media/items.csv").data.decode("utf-8")
+    item_rows = list(csv.reader(io.StringIO(items)))
+    assert item_rows[0] == ["name", "label", "label::Arabic (ar)"]
+    assert [item.code, item.name, item.name] in item_rows  # no Arabic name: the English one, never empty
 
 
 def test_unknown_form_and_media_are_openrosa_404s(client: FlaskClient, device: EnrolledDevice) -> None:

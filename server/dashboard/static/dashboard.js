@@ -114,7 +114,7 @@
   class ApiFailure extends Error {
     constructor(status, envelope) {
       const error = (envelope && envelope.error) || {};
-      super(error.message || "The server answered " + status + ".");
+      super(error.message || t("The server answered") + " " + status + ".");
       this.status = status;
       this.code = error.code || "http_" + status;
       this.fields = error.fields || {};
@@ -640,7 +640,7 @@
           class: "button-secondary",
           dataset: { format },
           text: t("Download") + " " + format.toUpperCase(),
-          "aria-label": "Download " + heading + " as " + format.toUpperCase(),
+          "aria-label": t("Download") + " " + heading + " " + t("as") + " " + format.toUpperCase(),
           onclick: () => this.download(groupBy, format).catch(report),
         }));
       }
@@ -732,7 +732,7 @@
         actions.append(el("button", {
           type: "button",
           class: "button-danger revoke",
-          "aria-label": "Revoke " + device.label + " of " + device.username,
+          "aria-label": t("Revoke") + " " + device.label + " " + t("of") + " " + device.username,
           text: t("Revoke"),
           onclick: () => this.confirm(device),
         }));
@@ -764,7 +764,7 @@
         event.preventDefault();
         const team = $("#collect-team").value;
         const body = { username: $("#collect-username").value.trim(), label: $("#collect-label").value.trim() };
-        say("Enrolling " + body.label + "…");
+        say(t("Enrolling") + " " + body.label + "…");
         api("/api/v1/teams/" + encodeURIComponent(team) + "/collect-devices", { method: "POST", body })
           .then(async (answer) => {
             image.src = answer.qr_png;
@@ -773,7 +773,7 @@
             const devices = await fetchAll("/api/v1/devices");
             $("#devices-table tbody").replaceChildren(...devices.map((device) => this.row(device)));
             this.summarise();
-            say(body.label + " is enrolled: scan the QR code with ODK Collect now.");
+            say(body.label + " " + t("is enrolled: scan the QR code with ODK Collect now."));
             $("#collect-done").focus();
           })
           .catch((failure) => showError(describeFailure(failure)));
@@ -781,7 +781,7 @@
       $("#collect-done").addEventListener("click", () => {
         image.removeAttribute("src");
         result.hidden = true;
-        say("The QR code is hidden; it cannot be shown again.");
+        say(t("The QR code is hidden; it cannot be shown again."));
       });
     },
 
@@ -797,8 +797,8 @@
     confirm(device) {
       this.pending = device;
       $("#revoke-text").textContent =
-        "“" + device.label + "” of " + device.username + " will be refused from its next sync and asked to wipe " +
-        "its data. Records it already sent stay; anything it sends later is kept in quarantine for review.";
+        "“" + device.label + "” " + t("of") + " " + device.username + " " +
+        t("will be refused from its next sync and asked to wipe its data. Records it already sent stay; anything it sends later is kept in quarantine for review.");
       const dialog = $("#revoke-dialog");
       dialog.returnValue = "";
       dialog.showModal();
@@ -806,13 +806,13 @@
     },
 
     async revoke(device) {
-      say("Revoking " + device.label + "…");
+      say(t("Revoking") + " " + device.label + "…");
       const updated = await api("/api/v1/devices/" + encodeURIComponent(device.id) + "/revoke", { method: "POST" });
       const row = document.querySelector('tr[data-device-id="' + CSS.escape(device.id) + '"]');
       const replacement = this.row(updated);
       row.replaceWith(replacement);
       this.summarise();
-      say("Device " + device.label + " of " + device.username + " is revoked.");
+      say(t("Device") + " " + device.label + " " + t("of") + " " + device.username + " " + t("is revoked."));
       replacement.querySelector(".status-cell").focus();
     },
   };
@@ -909,15 +909,17 @@
 
     device(id) {
       const device = id ? this.devices.get(id) : null;
-      return device ? device.label + " of " + device.username + (device.status === "revoked" ? " (revoked)" : "") : id || "—";
+      return device
+        ? device.label + " " + t("of") + " " + device.username + (device.status === "revoked" ? " (" + t("revoked") + ")" : "")
+        : id || "—";
     },
 
     /** What quarantine did not keep of a revoked device's pushes (past its bounded sample). */
     dropped(id) {
       const device = id ? this.devices.get(id) : null;
       if (!device || !device.quarantine_dropped) return [];
-      return [el("dt", { text: "Not kept" }),
-        el("dd", { text: formatNumber(device.quarantine_dropped) + " more mutations from this revoked device" })];
+      return [el("dt", { text: t("Not kept") }),
+        el("dd", { text: formatNumber(device.quarantine_dropped) + " " + t("more mutations from this revoked device") })];
     },
 
     conflict(item) {
@@ -928,23 +930,24 @@
       const rows = fields.map((field) => {
         const disputed = Object.prototype.hasOwnProperty.call(item.current || {}, field);
         return el("tr", {},
-          el("th", { scope: "row" }, field, disputed ? [" ", el("span", { class: "badge warn", text: "disputed" })] : []),
-          el("td", { text: disputed ? show(item.current[field]) : "(not disputed)" }),
+          el("th", { scope: "row" }, field, disputed ? [" ", el("span", { class: "badge warn", text: t("disputed") })] : []),
+          el("td", { text: disputed ? show(item.current[field]) : t("(not disputed)") }),
           el("td", { text: field in data ? show(data[field]) : "—" }));
       });
       const article = el("article", { class: "item", "aria-labelledby": headingId, dataset: { conflictId: item.id } },
-        el("h3", { id: headingId, text: "Conflict #" + item.id + " · " + item.entity + " " + item.record_id.slice(0, 8) }),
+        el("h3", { id: headingId, text: t("Conflict") + " #" + item.id + " · " + item.entity + " " + item.record_id.slice(0, 8) }),
         el("dl", { class: "meta" },
           el("dt", { text: t("Record") }), el("dd", {}, el("code", { text: item.record_id })),
           el("dt", { text: t("Team") }), el("dd", { text: this.team(item.team_id) }),
           el("dt", { text: t("Device") }), el("dd", { text: this.device(item.device_id) }),
           el("dt", { text: t("Received") }), el("dd", { text: formatTime(item.created_at) }),
           el("dt", { text: t("Versions") }),
-          el("dd", { text: "the device corrected version " + item.base_version + "; the server was at version " + item.current_version }),
+          el("dd", { text: t("the device corrected version") + " " + item.base_version + "; " + t("the server was at version") + " " +
+            item.current_version }),
           el("dt", { text: t("Reason given") }), el("dd", { text: (item.mutation && item.mutation.reason) || "—" })),
         el("div", { class: "table-wrap" },
           el("table", {},
-            el("caption", { text: "Server and device values of conflict #" + item.id }),
+            el("caption", { text: t("Server and device values of conflict") + " #" + item.id }),
             el("thead", {}, el("tr", {},
               el("th", { scope: "col", text: t("Field") }),
               el("th", { scope: "col", text: t("Server value") }),
@@ -971,8 +974,8 @@
         listErrors(errors, failure);
         return;
       }
-      this.removeItem(article, "Conflict #" + item.id + " resolved: " +
-        (use === "server" ? "the server value stays." : "the device value is applied as a correction in your name."));
+      this.removeItem(article, t("Conflict") + " #" + item.id + " " + t("resolved:") + " " +
+        (use === "server" ? t("the server value stays.") : t("the device value is applied as a correction in your name.")));
     },
 
     quarantined(item) {
@@ -1098,7 +1101,7 @@
         listErrors(errors, failure);
         return;
       }
-      this.removeItem(article, "Quarantined mutation #" + item.id + " applied.");
+      this.removeItem(article, t("Quarantined mutation") + " #" + item.id + " " + t("applied."));
     },
 
     async discard(item, button) {
@@ -1120,7 +1123,7 @@
         listErrors(errors, failure);
         return;
       }
-      this.removeItem(article, "Quarantined mutation #" + item.id + " discarded.");
+      this.removeItem(article, t("Quarantined mutation") + " #" + item.id + " " + t("discarded."));
     },
 
     removeItem(article, message) {
@@ -1146,7 +1149,7 @@
     const messages = fieldMessages(failure);
     list.replaceChildren(el("li", { text: failure.message }), ...messages.map((message) => el("li", { text: message })));
     if (failure.body && failure.body.current) {
-      list.append(el("li", { text: "Server values now: " + JSON.stringify(failure.body.current) }));
+      list.append(el("li", { text: t("Server values now:") + " " + JSON.stringify(failure.body.current) }));
     }
   }
 
@@ -1618,7 +1621,7 @@
       return;
     }
     const who = $("#who");
-    if (who) who.textContent = t("Signed in as") + " " + (sessionStorage.getItem(USER_KEY) || "coordinator");
+    if (who) who.textContent = t("Signed in as") + " " + (sessionStorage.getItem(USER_KEY) || t("coordinator"));
     const logout = $("#logout");
     if (logout) logout.addEventListener("click", () => signOut(false));
     const handler = PAGES[page];
