@@ -1,13 +1,12 @@
 """Form media built from the reference data, per device team (openrosa.md "manifest").
 
 `sites.csv` holds the team's active sites, `items.csv` and `services.csv` the country-wide lists,
-as `name,label,label::Arabic (ar)` (the value stored, the text shown, the text shown when the form is
-in Arabic). The Arabic column follows ODK's convention for translated labels of external choices
-(`label::<language>` with the form's language name, forms/definitions.py `AR`); where a row has no
-Arabic name it repeats the English one, so an Arabic form never shows an empty choice. The bytes
-are deterministic (ordered, LF line ends), so the manifest's md5 changes exactly when the list does:
-a new or deactivated site, or a new Arabic name, reaches the tablets at their next form update,
-without a new form version.
+as `name,label` (the value stored, the text shown). No `label::Arabic (ar)` column: Collect's JavaRosa
+reads only `label` of an external CSV (getodk/collect#4266, XLSForm/pyxform#593), and ODK Web Forms
+0.22 failed to render a form whose CSV had the extra column (tests/e2e/test_openrosa_webforms.py).
+The bytes are deterministic (ordered, LF line ends), so the manifest's md5 changes exactly when the
+list does: a new or deactivated site reaches the tablets at their next form update, without a new
+form version.
 """
 
 from __future__ import annotations
@@ -20,17 +19,16 @@ from collections.abc import Callable, Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from forms.definitions import AR
 from server.models import Item, Service, Site, team_sites
 
-HEADER = ("name", "label", f"label::{AR}")
+HEADER = ("name", "label")
 
 
 def _csv(rows: Iterable[tuple[str, str, str | None]]) -> bytes:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(HEADER)
-    writer.writerows((name, label, label_ar or label) for name, label, label_ar in rows)
+    writer.writerows((name, label) for name, label, _label_ar in rows)
     return out.getvalue().encode("utf-8")
 
 

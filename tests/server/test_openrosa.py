@@ -116,7 +116,7 @@ def test_form_list_download_manifest_and_media(client: FlaskClient, device: Enro
             served = client.get(url)
             assert served.status_code == 200
             assert media_file.findtext(f"{MANIFEST}hash") == "md5:" + hashlib.md5(served.data).hexdigest()
-            assert served.data.splitlines()[0] == b"name,label,label::Arabic (ar)"
+            assert served.data.splitlines()[0] == b"name,label"
 
 
 def test_form_list_filters_by_form_id(client: FlaskClient, device: EnrolledDevice) -> None:
@@ -150,7 +150,7 @@ def test_sites_csv_holds_the_teams_active_sites_and_a_change_changes_the_manifes
     assert _manifest_hash(client, device) != before
 
 
-def test_media_csvs_carry_the_arabic_names_and_fall_back_to_the_english_one(
+def test_media_csvs_are_name_and_label_and_a_rename_changes_the_manifest_hash(
     client: FlaskClient, session: Session, device: EnrolledDevice
 ) -> None:
     # ODK's column for translated external choices is `label::<the form's language name>`.
@@ -163,18 +163,18 @@ def test_media_csvs_carry_the_arabic_names_and_fall_back_to_the_english_one(
     session.commit()
 
     rows = list(csv.reader(io.StringIO(_sites_csv(client, device).decode("utf-8"))))
-    assert rows[0] == ["name", "label", "label::Arabic (ar)"]
-    assert ["ly-mp-tripoli", "Tripoli central", "مستشفى طرابلس، المركزي"] in rows
-    # The bytes are deterministic: an Arabic name changes them, so it reaches tablets via the manifest hash.
+    assert rows[0] == ["name", "label"]  # no Arabic column: it broke ODK Web Forms, and Collect ignores it
+    assert ["ly-mp-tripoli", "Tripoli central"] in rows
+    # The bytes are deterministic: a renamed site changes them, so it reaches tablets via the manifest hash.
     before = _manifest_hash(client, device)
-    site.name_ar = "مستشفى طرابلس"
+    site.name = "Tripoli central hospital"
     session.commit()
     assert _manifest_hash(client, device) != before
 
     items = client.get(f"{base(device)}/forms/fieldsync_distribution/media/items.csv").data.decode("utf-8")
     item_rows = list(csv.reader(io.StringIO(items)))
-    assert item_rows[0] == ["name", "label", "label::Arabic (ar)"]
-    assert [item.code, item.name, item.name] in item_rows  # no Arabic name: the English one, never empty
+    assert item_rows[0] == ["name", "label"]
+    assert [item.code, item.name] in item_rows
 
 
 def test_unknown_form_and_media_are_openrosa_404s(client: FlaskClient, device: EnrolledDevice) -> None:
