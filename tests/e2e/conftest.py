@@ -45,8 +45,8 @@ class Site:
 
 @pytest.fixture(scope="module", params=["postgresql", "sqlite"])
 def site(request: pytest.FixtureRequest, make_database_url) -> Iterator[Site]:  # type: ignore[no-untyped-def]
-    """A real gunicorn (4 workers) on a fresh database of each engine, shared by a module's tests."""
+    """A real gunicorn (2 workers, as `make run`) on a fresh database of each engine, shared by a module's tests."""
     url = make_database_url(request.param)
     prepare_database(url)
-    with live_server(url, workers=4) as server:
+    with live_server(url, workers=2) as server:
         yield Site(server=server, database_url=url, engine=request.param)

@@ -2,7 +2,7 @@
 
 Six simulated tablets of two teams (tests/e2e/device_sim.py) work offline in rounds (creates, then
 corrections and voids of their earlier records) and sync after each round, concurrently, against
-a gunicorn with 4 workers x 4 threads. A quarter of the push requests are abandoned right after
+a gunicorn with 2 workers x 4 threads (as `make run`). A quarter of the push requests are abandoned right after
 being sent (socket closed, answer never read) and some more time out client-side; every one is
 re-sent with the same Idempotency-Key and body. They pull their team's records between rounds.
 
