@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -132,9 +132,19 @@ def _validate(session: Session, indicator: str, group_by: Sequence[str], filters
             errors.setdefault("group_by", []).append(f"Dimension given twice: {name}.")
         else:
             group.append(name)
+    clean = _check_filters(session, filters, lambda name: _dimension_problem(spec, name), date_from, date_to,
+                           errors)
+    return spec, group, clean
+
+
+def _check_filters(session: Session, filters: Mapping[str, Sequence[Any]],
+                   dimension_problem: Callable[[str], str | None], date_from: date | None, date_to: date | None,
+                   errors: dict[str, list[str]]) -> dict[str, list[Any]]:
+    """The filters with known dimensions and values, normalised; else QueryError with every problem
+    (`errors` may already hold some, e.g. the group_by's)."""
     clean: dict[str, list[Any]] = {}
     for name, values in filters.items():
-        problem = _dimension_problem(spec, name)
+        problem = dimension_problem(name)
         if problem:
             errors.setdefault(name, []).append(problem)
             continue
@@ -147,7 +157,7 @@ def _validate(session: Session, indicator: str, group_by: Sequence[str], filters
         errors.setdefault("from", []).append("Must not be after to.")
     if errors:
         raise QueryError(errors)
-    return spec, group, clean
+    return clean
 
 
 def validate_filters(session: Session, indicator: str | None, filters: Mapping[str, Sequence[Any]],
@@ -158,21 +168,9 @@ def validate_filters(session: Session, indicator: str | None, filters: Mapping[s
     if indicator is not None:
         spec, _, clean = _validate(session, indicator, [], filters, date_from, date_to)
         return spec, clean
-    errors: dict[str, list[str]] = {}
-    clean = {}
-    for name, values in filters.items():
-        if name not in ALL_DIMENSIONS:
-            errors.setdefault(name, []).append(f"Unknown dimension: {name}.")
-            continue
-        unknown = _unknown_values(session, name, [str(v) for v in values])
-        if unknown:
-            errors.setdefault(name, []).append("Unknown value: " + ", ".join(unknown) + ".")
-            continue
-        clean[name] = sorted({int(v) if name == "year" else str(v) for v in values})
-    if date_from is not None and date_to is not None and date_from > date_to:
-        errors.setdefault("from", []).append("Must not be after to.")
-    if errors:
-        raise QueryError(errors)
+    clean = _check_filters(session, filters,
+                           lambda name: None if name in ALL_DIMENSIONS else f"Unknown dimension: {name}.",
+                           date_from, date_to, {})
     return None, clean
 
 
