@@ -172,12 +172,19 @@ def _user_principal(token: str) -> Principal:
 
 
 def _device_principal(token: str, allow_revoked: bool) -> Principal:
-    device = db.session.execute(select(Device).where(Device.token_hash == hash_secret(token))).scalar_one_or_none()
-    if device is None:
+    # Device and team in one query, and both kept for the request (`g.device_rows`): the session's
+    # identity map holds objects weakly, so without a reference the handler's `session.get(Device)`
+    # and the rollups' team lookup would each query them again.
+    found = db.session.execute(
+        select(Device, Team).join(Team, Team.id == Device.team_id).where(Device.token_hash == hash_secret(token))
+    ).first()
+    if found is None:
         raise _unauthorized("invalid_token", "The token is not valid.")
+    device, team = found
+    g.device_rows = (device, team)
     if device.status != "active" and not allow_revoked:
         raise device_revoked_error()
-    country = db.session.execute(select(Team.country_code).where(Team.id == device.team_id)).scalar_one()
+    country = team.country_code
     now = utcnow()
     # Only touch last_seen_at once a minute, so pulls stay (almost) read-only.
     if device.status == "active" and (device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1)):

@@ -114,8 +114,8 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
             outcome=INCOMPLETE,
             received_at=naive_utc(now),
         )
-        session.add(row)
         if submission.attachments or submission.incomplete:
+            session.add(row)
             session.flush()  # attachments reference it
             _keep_attachments(session, instance.instance_id, submission.attachments, now)
         if submission.incomplete:
@@ -131,6 +131,8 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
     store.flush()
     result = store.settled(result)
     answer = _settle(row, result, mutation, record_id, now)
+    # Added only now, settled: one INSERT, not an INSERT the store's flush makes and an UPDATE.
+    session.add(row)
     if device_row is not None:
         # As authentication does: at most one write a minute, so a backlog of submissions does not
         # rewrite the device row each time.

@@ -25,6 +25,7 @@ from server.extensions import db
 from server.http_body import reads_own_body
 from server.models import Device
 from server.openrosa import media
+from server.openrosa.body import read_parts
 from server.openrosa.enrolment import server_url
 from server.openrosa.forms import MEDIA_OF_FORM, all_forms, served_form
 from server.openrosa.instance import parse_instance
@@ -217,18 +218,12 @@ def _read_submission(limit: int) -> Submission:
         raise OpenRosaError(400, f"Send the submission as multipart/form-data with the part {SUBMISSION_PART}.")
     if request.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
         raise OpenRosaError(400, "The submission may not be content-encoded.")
-    # Werkzeug enforces these while it reads, for chunked bodies too (RequestEntityTooLarge -> 413).
-    request.max_content_length = limit
-    request.max_form_memory_size = limit
-    request.max_form_parts = 1000
-    files = request.files
-    xml_part = files.get(SUBMISSION_PART)
-    if xml_part is not None:
-        xml = xml_part.read(limit + 1)
-    elif SUBMISSION_PART in request.form:  # a client that sent the instance as a plain field
-        xml = request.form[SUBMISSION_PART].encode("utf-8")
-    else:
+    parts = read_parts(request, limit)
+    xml_part = next((part for part in parts if part.name == SUBMISSION_PART), None)
+    if xml_part is None:
         raise OpenRosaError(400, f"The submission has no {SUBMISSION_PART} part.")
+    # A client may send the instance as a plain field rather than a file: the bytes are the same.
+    xml = xml_part.content
     try:
         xml.decode("utf-8")
     except UnicodeDecodeError:
@@ -238,16 +233,17 @@ def _read_submission(limit: int) -> Submission:
     instance = parse_instance(xml)
     attachments = tuple(
         Attachment(
-            filename=part.filename or name,
-            content_type=part.mimetype or "application/octet-stream",
-            content=part.read(limit + 1),
+            filename=part.filename or part.name,
+            content_type=part.content_type.split(";")[0].strip() or "application/octet-stream",
+            content=part.content,
         )
-        for name, part in files.items(multi=True)
-        if name != SUBMISSION_PART
+        for part in parts
+        if part.name != SUBMISSION_PART and part.filename is not None
     )
     incomplete = any(
-        "isincomplete" in name.lower() and value.strip().lower() == "yes"
-        for name, value in request.form.items(multi=True)
+        part.filename is None and "isincomplete" in part.name.lower()
+        and part.content.decode("utf-8", "replace").strip().lower() == "yes"
+        for part in parts
     )
     version = _COLLECT_VERSION.search(request.headers.get("User-Agent", ""))
     return Submission(
