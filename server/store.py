@@ -25,13 +25,12 @@ order). Holding the counter row until commit is what makes commit order equal se
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.models import (
@@ -65,8 +64,9 @@ def aware_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
-def record_state(row: Record) -> RecordState:
-    """The engine's view of a stored record (a copy: the engine builds new states from it)."""
+def record_state(row: Any) -> RecordState:
+    """The engine's view of a stored record, from a `Record` or a row of `records` (a copy: the
+    engine builds new states from it)."""
     return RecordState(
         id=row.id,
         entity=Entity(row.entity),
@@ -78,30 +78,58 @@ def record_state(row: Record) -> RecordState:
         status=RecordStatus(row.status),
         seq=row.seq,
         clock_suspect=row.clock_suspect,
-        data=copy.deepcopy(row.data),
+        data=json_copy(row.data),
         device_id=row.device_id or "",
         received_at=aware_utc(row.received_at),
     )
 
 
-def _apply_state(row: Record, state: RecordState, now: datetime) -> None:
-    row.entity = state.entity.value
-    row.team_id = state.team_id
-    row.site_id = state.site_id
-    row.occurred_on = state.occurred_on
-    row.recorded_at = state.recorded_at
-    # Denormalised columns: aggregates and distinct-person counts filter on them.
-    row.population_group = state.data["population_group"]
-    row.beneficiary_ref = state.data.get("beneficiary_ref")
-    # A new dict, so the JSON column is seen as changed.
-    row.data = copy.deepcopy(state.data)
-    row.version = state.version
-    row.seq = state.seq
-    row.status = state.status.value
-    row.clock_suspect = state.clock_suspect
-    row.device_id = state.device_id or None
-    row.received_at = naive_utc(state.received_at)
-    row.updated_at = now
+def record_row(state: RecordState, now: datetime) -> dict[str, Any]:
+    """The `records` row of a state."""
+    return {
+        "id": state.id,
+        "entity": state.entity.value,
+        "team_id": state.team_id,
+        "site_id": state.site_id,
+        "occurred_on": state.occurred_on,
+        "recorded_at": state.recorded_at,
+        # Denormalised columns: aggregates and distinct-person counts filter on them.
+        "population_group": state.data["population_group"],
+        "beneficiary_ref": state.data.get("beneficiary_ref"),
+        "data": state.data,
+        "version": state.version,
+        "seq": state.seq,
+        "status": state.status.value,
+        "clock_suspect": state.clock_suspect,
+        "device_id": state.device_id or None,
+        "received_at": naive_utc(state.received_at),
+        "updated_at": now,
+    }
+
+
+_RECORDS = Record.__table__
+_OPS = AppliedOp.__table__
+# An UPDATE of every column by id, for executemany (the id under its own bind name: SQLAlchemy
+# reserves the column names for the SET clause).
+_UPDATE_RECORD = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("record_key"))
+    .values({name: bindparam(name) for name in _RECORDS.c.keys() if name != "id"})  # noqa: SIM118
+)
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): `copy.deepcopy` keeps a memo for cycles
+    and shared objects JSON cannot have, and cost more than anything else the store does per item."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_copy(item) for item in value]
+    return value
+
+
+def _copy(state: RecordState) -> RecordState:
+    return replace(state, data=json_copy(state.data))
 
 
 class SqlRecordStore:
@@ -116,7 +144,11 @@ class SqlRecordStore:
         self._locking = session.get_bind().dialect.name == "postgresql"
         # None caches "known not to exist", so a miss is not queried twice.
         self._ops: dict[str, RememberedOp | None] = {}
-        self._records: dict[str, Record | None] = {}
+        # Records as states, written with Core statements at `flush()`: the batch's new ones
+        # (one multi-row INSERT) and its changed existing ones (one executemany UPDATE).
+        self._records: dict[str, RecordState | None] = {}
+        self._new_records: dict[str, RecordState] = {}
+        self._changed_records: dict[str, RecordState] = {}
         self._revisions: list[dict[str, Any]] = []
         self._new_ops: list[dict[str, Any]] = []
         self._conflicts: list[dict[str, Any]] = []
@@ -145,15 +177,16 @@ class SqlRecordStore:
         op_ids, record_ids = sorted(set(op_ids)), sorted(set(record_ids))
         self._seq_block = max(1, mutation_count)
         for chunk in _chunks(op_ids):
-            for row in self.session.scalars(select(AppliedOp).where(AppliedOp.op_id.in_(chunk))):
+            for row in self.session.execute(select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
+                                            .where(_OPS.c.op_id.in_(chunk))):
                 self._ops[row.op_id] = _remembered(row)
         self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
         for chunk in _chunks(record_ids):
-            stmt = select(Record).where(Record.id.in_(chunk)).order_by(Record.id)
+            stmt = select(_RECORDS).where(_RECORDS.c.id.in_(chunk)).order_by(_RECORDS.c.id)
             if self._locking:
                 stmt = stmt.with_for_update()
-            for row in self.session.scalars(stmt):
-                self._records[row.id] = row
+            for row in self.session.execute(stmt):
+                self._records[row.id] = record_state(row)
         self._records.update({record_id: None for record_id in record_ids if record_id not in self._records})
 
     def flush(self) -> None:
@@ -162,6 +195,14 @@ class SqlRecordStore:
         references the records. All in the caller's transaction, so they commit together."""
         self._settle_seqs()
         self.session.flush()
+        if self._new_records:
+            self.session.execute(insert(_RECORDS),
+                                 [record_row(state, self.now) for state in self._new_records.values()])
+            self._new_records.clear()
+        if self._changed_records:
+            self.session.execute(_UPDATE_RECORD, [{**record_row(state, self.now), "record_key": state.id}
+                                                  for state in self._changed_records.values()])
+            self._changed_records.clear()
         if self._changes:
             # Imported here: aggregation imports models and must not be a dependency of
             # importing the store.
@@ -182,7 +223,8 @@ class SqlRecordStore:
     # --- op memory -------------------------------------------------------
     def get_op(self, op_id: str) -> RememberedOp | None:
         if op_id not in self._ops:
-            row = self.session.get(AppliedOp, op_id)
+            row = self.session.execute(select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
+                                       .where(_OPS.c.op_id == op_id)).first()
             self._ops[op_id] = _remembered(row) if row is not None else None
         return self._ops[op_id]
 
@@ -202,31 +244,36 @@ class SqlRecordStore:
         )
 
     # --- records ---------------------------------------------------------
-    def _row(self, record_id: str) -> Record | None:
+    def _state(self, record_id: str) -> RecordState | None:
         if record_id not in self._records:
-            stmt = select(Record).where(Record.id == record_id)
+            stmt = select(_RECORDS).where(_RECORDS.c.id == record_id)
             if self._locking:
                 stmt = stmt.with_for_update()
-            self._records[record_id] = self.session.scalars(stmt).one_or_none()
+            row = self.session.execute(stmt).first()
+            self._records[record_id] = record_state(row) if row is not None else None
         return self._records[record_id]
 
     def get_record(self, record_id: str) -> RecordState | None:
-        row = self._row(record_id)
-        return record_state(row) if row is not None else None
+        state = self._state(record_id)
+        return _copy(state) if state is not None else None
 
     def insert_record(self, record: RecordState) -> None:
-        if self._row(record.id) is not None:
+        if self._state(record.id) is not None:
             raise KeyError(f"record {record.id} exists")
-        row = Record(id=record.id)
-        _apply_state(row, record, self.now)
-        self.session.add(row)
-        self._records[record.id] = row
+        # A copy of the state object only: its data is the engine's own new dict, never changed.
+        state = replace(record)
+        self._records[record.id] = state
+        self._new_records[record.id] = state
 
     def update_record(self, record: RecordState) -> None:
-        row = self._row(record.id)
-        if row is None:
+        if self._state(record.id) is None:
             raise KeyError(f"record {record.id} does not exist")
-        _apply_state(row, record, self.now)
+        state = replace(record)
+        self._records[record.id] = state
+        if record.id in self._new_records:  # created earlier in this batch: still one INSERT
+            self._new_records[record.id] = state
+        else:
+            self._changed_records[record.id] = state
 
     # --- history ---------------------------------------------------------
     def add_revision(
@@ -246,7 +293,7 @@ class SqlRecordStore:
                 "record_id": record_id,
                 "version": version,
                 "kind": kind,
-                "changed": copy.deepcopy(changes),
+                "changed": json_copy(changes),
                 "reason": reason,
                 "device_id": device_id,
                 "op_id": op_id,
@@ -277,19 +324,19 @@ class SqlRecordStore:
         current: dict[str, Any],
         at: datetime,
     ) -> None:
-        row = self._row(record_id)
+        row = self._state(record_id)
         assert row is not None  # the engine only conflicts on a record it just read
         self._conflicts.append(
             {
                 "record_id": record_id,
-                "entity": row.entity,
+                "entity": row.entity.value,
                 "team_id": row.team_id,
                 "device_id": device_id,
                 "op_id": op_id,
                 "base_version": base_version,
                 "current_version": current_version,
-                "mutation": copy.deepcopy(mutation),
-                "current": copy.deepcopy(current),
+                "mutation": json_copy(mutation),
+                "current": json_copy(current),
                 "status": "open",
                 "created_at": naive_utc(at),
             }
@@ -340,9 +387,9 @@ class SqlRecordStore:
         with self.session.no_autoflush:
             block = reserve_seqs(self.session, len(fresh))
         self._settled.update(zip((-n for n in fresh), block, strict=True))
-        for row in self._records.values():
-            if row is not None and row.seq < 0:
-                row.seq = self._settled[row.seq]
+        for state in self._records.values():
+            if state is not None and state.seq < 0:
+                state.seq = self._settled[state.seq]
         for op in self._new_ops:
             result = op["outcome"][_RESULT]
             if result.get("seq") is not None and result["seq"] < 0:
@@ -397,7 +444,7 @@ class SqlRecordStore:
         self._changes.append((before, after))
 
 
-def _remembered(row: AppliedOp) -> RememberedOp:
+def _remembered(row: Any) -> RememberedOp:
     outcome = row.outcome
     return RememberedOp(
         op_id=row.op_id,
