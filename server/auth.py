@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from flask import Flask, g, request
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 
 from server.errors import ApiError
 from server.extensions import db
@@ -171,26 +171,32 @@ def _user_principal(token: str) -> Principal:
                      team_id=user.team_id, countries=countries, token_id=api_token.id)
 
 
+_DEVICES = Device.__table__
+_TEAMS = Team.__table__
+# Built once: a device request's authentication is one indexed lookup, and building the statement
+# (and loading ORM objects) cost more than the query itself.
+_DEVICE_BY_TOKEN = (
+    select(_DEVICES.c.id, _DEVICES.c.team_id, _DEVICES.c.user_id, _DEVICES.c.status, _DEVICES.c.last_seen_at,
+           _TEAMS.c.country_code)
+    .join(_TEAMS, _TEAMS.c.id == _DEVICES.c.team_id)
+    .where(_DEVICES.c.token_hash == bindparam("token_hash"))
+)
+_TOUCH_DEVICE = update(_DEVICES).where(_DEVICES.c.id == bindparam("device_key")).values(last_seen_at=bindparam("seen"))
+
+
 def _device_principal(token: str, allow_revoked: bool) -> Principal:
-    # Device and team in one query, and both kept for the request (`g.device_rows`): the session's
-    # identity map holds objects weakly, so without a reference the handler's `session.get(Device)`
-    # and the rollups' team lookup would each query them again.
-    found = db.session.execute(
-        select(Device, Team).join(Team, Team.id == Device.team_id).where(Device.token_hash == hash_secret(token))
-    ).first()
-    if found is None:
+    device = db.session.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_secret(token)}).first()
+    if device is None:
         raise _unauthorized("invalid_token", "The token is not valid.")
-    device, team = found
-    g.device_rows = (device, team)
     if device.status != "active" and not allow_revoked:
         raise device_revoked_error()
-    country = team.country_code
     now = utcnow()
     # Only touch last_seen_at once a minute, so pulls stay (almost) read-only.
     if device.status == "active" and (device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1)):
-        device.last_seen_at = now
+        db.session.execute(_TOUCH_DEVICE, {"device_key": device.id, "seen": now})
     return Principal(kind="device", role=DEVICE, device_id=device.id, team_id=device.team_id,
-                     user_id=device.user_id, countries=frozenset({country}), revoked=device.status != "active")
+                     user_id=device.user_id, countries=frozenset({device.country_code}),
+                     revoked=device.status != "active")
 
 
 def authenticate() -> None:

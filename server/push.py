@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from marshmallow import ValidationError
@@ -193,8 +193,12 @@ def _apply(session: Session, device: DeviceContext, raw: dict[str, Any], envelop
     row = session.get(Device, device.device_id)
     if row is not None:
         # Push is where the server learns which app version a tablet runs (GET /devices shows it).
-        row.app_version = str(envelope["app_version"])
-        row.last_seen_at = naive_now
+        # Written only when it changes, and last_seen_at at most once a minute (as authentication
+        # does), so a tablet's backlog of batches does not rewrite its device row each time.
+        if row.app_version != str(envelope["app_version"]):
+            row.app_version = str(envelope["app_version"])
+        if row.last_seen_at is None or naive_now - row.last_seen_at > timedelta(minutes=1):
+            row.last_seen_at = naive_now
     session.flush()
     return PushAnswer(body, replayed=False)
 

@@ -208,7 +208,9 @@ class SqlRecordStore:
             # importing the store.
             from server.aggregation import rollups
 
-            rollups.apply_changes(self.session, self._changes)
+            # The device's team and country are known: the rollups need not look them up.
+            ref = rollups.ReferenceLookup(self.session, countries={self.device.team_id: self.device.country})
+            rollups.apply_changes(self.session, self._changes, ref)
             self._changes.clear()
         for model, rows in (
             (RecordRevision, self._revisions),

@@ -106,9 +106,9 @@ class Contribution:
 class ReferenceLookup:
     """Team -> country and item -> category, cached for the life of one operation."""
 
-    def __init__(self, session: Session, *, preload: bool = False) -> None:
+    def __init__(self, session: Session, *, preload: bool = False, countries: dict[str, str] | None = None) -> None:
         self.session = session
-        self._countries: dict[str, str] = {}
+        self._countries: dict[str, str] = dict(countries or {})
         self._categories: dict[str, str | None] = {}
         if preload:
             self._countries = dict(session.execute(select(Team.id, Team.country_code)).all())

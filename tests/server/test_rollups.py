@@ -270,6 +270,40 @@ def test_a_person_counts_once_per_bucket(session: Session) -> None:
     assert months.total == 3
 
 
+def test_creates_merge_into_a_persons_facts_as_a_recount_would(session: Session) -> None:
+    """New records are merged into stored facts by an upsert (no read of the person's records):
+    a later push of an earlier day takes over as the first record, counts add up, and a batch
+    holding the same person twice merges in memory first. `verify` recounts from the records."""
+    from sqlalchemy import select
+
+    from server.aggregation.rollups import apply_changes
+    from server.models import RollupPersonFact
+
+    push(session, None, consultation("p7", date(2016, 1, 20)))
+    earlier = push(session, None, consultation("p7", date(2016, 1, 3)))
+    batch = [dataclasses.replace(consultation("p7", day), seq=next_seq(session))
+             for day in (date(2016, 1, 25), date(2016, 1, 2))]
+    for state in batch:
+        write_record_row(session, state)
+    apply_changes(session, [(None, state) for state in batch])
+    fact = session.execute(select(RollupPersonFact).where(RollupPersonFact.beneficiary_ref == "p7",
+                                                          RollupPersonFact.indicator == "people_consulted")).scalar_one()
+    assert (fact.first_occurred_on, fact.first_record_id, fact.n_records) == (date(2016, 1, 2), batch[1].id, 4)
+    assert earlier.id != batch[1].id
+    assert aggregate(session, "people_consulted", [], {}).total == 1
+    assert verify.verify(session) == []
+
+
+def write_record_row(session: Session, state: RecordState) -> None:
+    """The record's row alone (its rollups are the caller's): as the store's flush writes a batch."""
+    from sqlalchemy import insert
+
+    from server.models import Record
+    from server.store import record_row
+
+    session.execute(insert(Record.__table__), [record_row(state, state.received_at.replace(tzinfo=None))])
+
+
 def test_verify_detects_a_tampered_cell_and_rebuild_repairs_it(session: Session) -> None:
     push(session, None, consultation("p1", date(2016, 1, 5)))
     push(session, None, consultation(None, date(2016, 1, 5)))
