@@ -102,7 +102,7 @@ def test_remember_op_twice_in_one_transaction_raises(harness: Harness) -> None:
     store.remember_op(first)
 
     with pytest.raises(KeyError):
-        store.remember_op(remembered(op_id, harness.device, OUTCOMES["rejected"](op_id, None)))  # type: ignore[arg-type]
+        store.remember_op(remembered(op_id, harness.device, OUTCOMES["rejected"](op_id, None)))
     assert store.get_op(op_id) == first
 
 
@@ -115,7 +115,7 @@ def test_remember_op_of_a_committed_op_fails_and_the_first_outcome_stays(harness
     store = reopen(harness)
 
     with pytest.raises((KeyError, IntegrityError)):
-        store.remember_op(remembered(op_id, harness.device, OUTCOMES["rejected"](op_id, None)))  # type: ignore[arg-type]
+        store.remember_op(remembered(op_id, harness.device, OUTCOMES["rejected"](op_id, None)))
         harness.commit()
     harness.rollback()
 
@@ -268,12 +268,13 @@ def test_add_conflict_stores_an_open_conflict_as_given(harness: Harness) -> None
     store = reopen(harness)
     mutation = {"op_id": new_id(), "kind": "correct", "entity": "consultation", "id": record.id,
                 "base_version": 1, "data": {"sex": "m", "visit": "follow_up"}, "reason": "typo"}
-    conflict = {"record_id": record.id, "device_id": harness.device.device_id, "op_id": mutation["op_id"],
-                "base_version": 1, "current_version": 2, "mutation": mutation, "current": {"sex": "x"},
-                "at": NOW + timedelta(seconds=5)}
+    conflict: dict[str, Any] = {
+        "record_id": record.id, "device_id": harness.device.device_id, "op_id": mutation["op_id"],
+        "base_version": 1, "current_version": 2, "mutation": mutation, "current": {"sex": "x"},
+        "at": NOW + timedelta(seconds=5)}
     expected = copy.deepcopy(conflict)
 
-    store.add_conflict(**conflict)  # type: ignore[arg-type]
+    store.add_conflict(**conflict)
     mutation["data"]["sex"] = "f"  # the store keeps a copy
 
     harness.commit()
