@@ -1,6 +1,6 @@
 """Latency of aggregates and public totals at a small and a large volume, and their ratio.
 
-One database per engine is filled with `server.aggregation.bulk` (the push engine's rollup code:
+One database per engine is filled with `tests/bulk_records.py` (the push engine's rollup code:
 `rollups.apply_changes` over the same `contributions`) with synthetic records over 2016-2018:
 first `small` records, measured; then topped up to `large`, measured again through a freshly
 started server. Each figure is `requests` sequential keep-alive requests after a warm-up:
@@ -45,7 +45,7 @@ QUERIES = {
 
 def load(database_url: str, engine_name: str, start: int, stop: int, total: int) -> float:
     """Add synthetic records number `start` to `stop` of one seeded stream of `total`, so sizes nest."""
-    from server.aggregation.bulk import load_records, synthetic_states
+    from tests.bulk_records import load_records, synthetic_states
 
     app = direct_app(database_url)
     started = time.perf_counter()

@@ -3,7 +3,7 @@
     python -m bench --only interop [--interop-records 1000000] [--interop-database sqlite:///path.db]
 
 One database per engine gets `records` synthetic records, all in one year (2016), with the
-aggregates bench's loader (`server.aggregation.bulk.load_records`: rows plus rollups, as pushes
+aggregates bench's loader (`tests.bulk_records.load_records`: rows plus rollups, as pushes
 leave them). A database already loaded (`--interop-database`, which keeps it for the next run)
 is reused when it holds that many records. Then:
 
@@ -54,7 +54,7 @@ def load_year(database_url: str, engine_name: str, total: int) -> float:
     """`total` synthetic records in YEAR, through the aggregates bench's bulk loader."""
     from datetime import date
 
-    from server.aggregation.bulk import load_records, synthetic_states
+    from tests.bulk_records import load_records, synthetic_states
 
     app = direct_app(database_url)
     started = time.perf_counter()

@@ -4,7 +4,7 @@
         [--sqlite-path /tmp/fs-bench/public.db] [--database-url postgresql://...] [--skip-build]
 
 For each engine: a migrated, seeded database is filled with `--records` synthetic records over
-2016-2018 by `server.aggregation.bulk` (the push engine's rollup code, committed in chunks small enough
+2016-2018 by `tests/bulk_records.py` (the push engine's rollup code, committed in chunks small enough
 for PostgreSQL's lock table), then `gunicorn --config gunicorn.conf.py` serves it and we time
 `GET /public/v1/countries/LY/impact?year=2016` (and `&by=area`):
 
@@ -42,7 +42,7 @@ PATHS = {"total": "/public/v1/countries/LY/impact?year=2016",
 
 
 def build(database_url: str, records: int) -> None:
-    from server.aggregation.bulk import load_records, synthetic_states
+    from tests.bulk_records import load_records, synthetic_states
 
     prepare_database(database_url)
     chunk = CHUNK["sqlite" if database_url.startswith("sqlite") else "postgresql"]

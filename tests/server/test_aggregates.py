@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from server.aggregation.bulk import make_state, write_record
 from server.models import Area, Site
 from server.reference import set_team_sites, upsert
 from server.seq import next_seq
 from sync.domain import Entity
+from tests.bulk_records import make_state, write_record
 from tests.factories import auth_headers, make_device, make_team, make_token, make_user
 
 

@@ -12,11 +12,11 @@ import hxl
 import pytest
 from sqlalchemy.orm import Session
 
-from server.aggregation.bulk import load_records, synthetic_states
 from server.models import Area
+from tests.bulk_records import load_records, synthetic_states
 from tests.factories import auth_headers, make_token, make_user
 
-# Records are synthetic (server.aggregation.bulk), over 2016-2018, at every demo team's sites.
+# Records are synthetic (tests/bulk_records.py), over 2016-2018, at every demo team's sites.
 RECORDS = 400
 
 

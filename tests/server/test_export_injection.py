@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session
 
-from server.aggregation.bulk import make_state, write_record
 from server.aggregation.export import spreadsheet_cell
 from server.models import Area
 from server.seq import next_seq
 from sync.domain import Entity
+from tests.bulk_records import make_state, write_record
 from tests.factories import auth_headers, make_token, make_user
 
 HOSTILE = ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2+3+cmd|' /C calc'!A0", "@SUM(A1)", "\tx", "\r=1"]

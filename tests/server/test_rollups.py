@@ -18,12 +18,12 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from server.aggregation import verify
-from server.aggregation.bulk import make_state, write_record
 from server.aggregation.query import aggregate
 from server.aggregation.rollups import cell_row
 from server.models import Area, Item, RollupCell, RollupPersonFact, Site, Team
 from server.seq import next_seq
 from sync.domain import Entity, RecordState, RecordStatus
+from tests.bulk_records import make_state, write_record
 
 # --- the oracle: domain.md "Indicators", in plain Python over final record states ----------------
 

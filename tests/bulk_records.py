@@ -1,18 +1,18 @@
-"""Write records the way the SQL store does (row, flush, `record_changed`), one at a time or in bulk.
+"""Stored records for tests and benchmarks: one at a time through the push's store, or in bulk.
 
-`write_record` stands in for the push engine's store until it exists, so tests exercise the very
-hook the store will call. `load_records` is the bulk loader for benchmarks: it inserts rows in
-batches and feeds them to `rollups.apply_changes`, the same contribution code as a push.
+`write_record` stores one record version through `SqlRecordStore` itself (insert or update, the
+`record_changed` hook, `flush`), so a test that builds its data this way exercises the push's own
+write path and its rollup maintenance instead of a copy of them. `load_records` is the benchmarks'
+loader of up to millions of new records: multi-row INSERTs and one `rollups.apply_changes` per
+batch, the same contribution code the store's flush runs, without the store's per-record work.
 
-`python -m server.aggregation.bulk --records 1000000 [--database-url URL]` loads synthetic records
-into a migrated, demo-seeded database and times typical queries (see docs in the module's main).
+Test and bench support only: nothing in `server/` imports it (style.md: helpers live beside the
+tests and benches, never as a second write path in the production package).
 """
 
 from __future__ import annotations
 
-import argparse
 import random
-import time
 import uuid
 from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
@@ -21,14 +21,25 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from server.aggregation.rollups import ReferenceLookup, apply_changes, record_changed
+from server.aggregation.rollups import ReferenceLookup, apply_changes
 from server.models import Record, Team
 from server.seq import reserve_seqs
-from sync.domain import Activity, AgeBand, Entity, PopulationGroup, RecordState, RecordStatus, Sex, Visit
+from server.store import SqlRecordStore
+from sync.domain import (
+    Activity,
+    AgeBand,
+    DeviceContext,
+    Entity,
+    PopulationGroup,
+    RecordState,
+    RecordStatus,
+    Sex,
+    Visit,
+)
 
 
 def record_row(state: RecordState) -> dict[str, Any]:
-    """The `records` row of a state (entity fields in `data`; the person's fields also as columns)."""
+    """The `records` row of a new state, for the bulk INSERT (the store's own mapping is private)."""
     return {
         "id": state.id, "entity": state.entity.value, "team_id": state.team_id, "site_id": state.site_id,
         "occurred_on": state.occurred_on, "recorded_at": state.recorded_at,
@@ -41,16 +52,20 @@ def record_row(state: RecordState) -> dict[str, Any]:
 
 
 def write_record(session: Session, before: RecordState | None, after: RecordState) -> None:
-    """Store `after` (insert or replace), flush, then maintain the rollups: the store's sequence."""
-    row = record_row(after)
-    existing = session.get(Record, after.id)
-    if existing is None:
-        session.add(Record(**row))
+    """Store `after` (a new record if `before` is None, else its next version) as a push does.
+
+    The caller gives `after` its seq and commits (or not); the store writes in its session.
+    """
+    # The store reads its device only for the device's team (its site check and quarantine rows,
+    # neither used here): the record's own team stands in.
+    device = DeviceContext(after.device_id, after.team_id, "")
+    store = SqlRecordStore(session, device, batch_id=None, now=after.received_at)
+    if before is None:
+        store.insert_record(after)
     else:
-        for name, value in row.items():
-            setattr(existing, name, value)
-    session.flush()
-    record_changed(session, before, after)
+        store.update_record(after)
+    store.record_changed(before, after)
+    store.flush()
 
 
 def load_records(session: Session, states: Iterable[RecordState], batch_size: int = 5000) -> int:
@@ -79,6 +94,7 @@ def load_records(session: Session, states: Iterable[RecordState], batch_size: in
 
 def make_state(entity: Entity, team_id: str, site_id: str, occurred_on: date, data: dict[str, Any],
                *, record_id: str | None = None, seq: int = 0) -> RecordState:
+    """Version 1 of an active record as a device would have created it (give it a seq before storing)."""
     now = datetime(2026, 1, 1)
     return RecordState(id=record_id or str(uuid.uuid4()), entity=entity, team_id=team_id, site_id=site_id,
                        occurred_on=occurred_on, recorded_at=now.isoformat() + "Z", version=1,
@@ -119,61 +135,3 @@ def synthetic_states(session: Session, n: int, *, seed: int = 1, start: date = d
         if ref:
             base["beneficiary_ref"] = ref
         yield make_state(entity, team_id, rng.choice(sites), occurred, base)
-
-
-def _time(fn: Any, repeat: int = 5) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - started)
-    return best * 1000
-
-
-def main() -> None:  # pragma: no cover - a benchmark, run by hand
-    from server.aggregation.query import aggregate
-    from server.app import create_app
-    from server.commands.database import upgrade_database
-    from server.extensions import db
-    from server.seed import seed_demo
-
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--records", type=int, default=10_000)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
-    overrides: dict[str, object] = {}
-    if args.database_url:
-        import config
-
-        url = config.normalise_database_url(args.database_url)
-        overrides = {"SQLALCHEMY_DATABASE_URI": url, "SQLALCHEMY_ENGINE_OPTIONS": config.engine_options(url)}
-    app = create_app(overrides)
-    with app.app_context():
-        upgrade_database()
-        seed_demo(db.session)
-        db.session.commit()
-        started = time.perf_counter()
-        loaded = load_records(db.session, synthetic_states(db.session, args.records))
-        db.session.commit()
-        print(f"loaded {loaded} records in {time.perf_counter() - started:.1f} s")
-        queries = {
-            "health_consultations by area,month (2016)": lambda: aggregate(
-                db.session, "health_consultations", ["area", "month"], {"country": ["LY"]},
-                date(2016, 1, 1), date(2016, 12, 31)),
-            "health_consultations year total 2016": lambda: aggregate(
-                db.session, "health_consultations", [], {"country": ["LY"], "year": [2016]}),
-            "people_reached_by_chws by sex,age_band (2016)": lambda: aggregate(
-                db.session, "people_reached_by_chws", ["sex", "age_band"], {"year": [2016]}),
-            "health_consultations by area, part-month edges": lambda: aggregate(
-                db.session, "health_consultations", ["area"], {}, date(2016, 1, 15), date(2016, 12, 15)),
-            "people_consulted year total 2016": lambda: aggregate(
-                db.session, "people_consulted", [], {"year": [2016]}),
-            "people_consulted by area,month (2016)": lambda: aggregate(
-                db.session, "people_consulted", ["area", "month"], {"year": [2016]}),
-        }
-        for label, fn in queries.items():
-            print(f"{label}: {_time(fn):.1f} ms")
-
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
