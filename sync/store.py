@@ -46,7 +46,11 @@ class RecordStore(Protocol):
         ...
 
     def insert_record(self, record: RecordState) -> None:
-        """Store a new record (version 1). The id is known not to exist."""
+        """Store a new record (version 1). The id is known not to exist.
+
+        The store may keep ``record`` itself rather than a copy: the engine hands over a new
+        state for every version and never changes one afterwards (as for ``update_record``).
+        """
         ...
 
     def update_record(self, record: RecordState) -> None:

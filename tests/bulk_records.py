@@ -56,9 +56,12 @@ def write_record(session: Session, before: RecordState | None, after: RecordStat
 
     The caller gives `after` its seq and commits (or not); the store writes in its session.
     """
-    # The store reads its device only for the device's team (its site check and quarantine rows,
-    # neither used here): the record's own team stands in.
-    device = DeviceContext(after.device_id, after.team_id, "")
+    # The store reads its device for the device's team (its site check and quarantine rows,
+    # neither used here) and the team's country (the rollups' person facts): the record's own team
+    # stands in.
+    team = session.get(Team, after.team_id)
+    assert team is not None
+    device = DeviceContext(after.device_id, after.team_id, team.country_code)
     store = SqlRecordStore(session, device, batch_id=None, now=after.received_at)
     if before is None:
         store.insert_record(after)

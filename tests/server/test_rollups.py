@@ -286,8 +286,8 @@ def test_creates_merge_into_a_persons_facts_as_a_recount_would(session: Session)
     for state in batch:
         write_record_row(session, state)
     apply_changes(session, [(None, state) for state in batch])
-    fact = session.execute(select(RollupPersonFact).where(RollupPersonFact.beneficiary_ref == "p7",
-                                                          RollupPersonFact.indicator == "people_consulted")).scalar_one()
+    fact = session.execute(select(RollupPersonFact).where(
+        RollupPersonFact.beneficiary_ref == "p7", RollupPersonFact.indicator == "people_consulted")).scalar_one()
     assert (fact.first_occurred_on, fact.first_record_id, fact.n_records) == (date(2016, 1, 2), batch[1].id, 4)
     assert earlier.id != batch[1].id
     assert aggregate(session, "people_consulted", [], {}).total == 1
