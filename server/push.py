@@ -36,17 +36,16 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
 from config import Limits
-from schemas.records import record_validator
 from schemas.sync import PushRequestSchema
 from server import quarantine
 from server.errors import ApiError, flatten_messages
 from server.models import Device, SyncBatch
-from server.store import SqlRecordStore, naive_utc
+from server.store import SqlRecordStore, apply_batch, naive_utc
 from server.timeutil import isoformat_z
 from sync.batches import BatchStatus, InFlight, KeyReused, New, Replay, StoredBatch, decide, key_matches
 from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION, DeviceContext
 from sync.fingerprint import fingerprint
-from sync.push import apply_mutations, canonical_uuid, quarantine_all
+from sync.push import quarantine_all
 
 log = logging.getLogger(__name__)
 
@@ -155,22 +154,8 @@ def _apply(session: Session, device: DeviceContext, raw: dict[str, Any], envelop
 
     now = datetime.now(UTC)
     mutations: list[Any] = envelope["mutations"]
-    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True)
-    store.preload(*_named_ids(mutations), mutation_count=len(mutations))
-    # No autoflush while items are applied: records hold provisional seqs until the store's
-    # flush takes the real ones (and with them the counter lock), and nothing the engine reads
-    # needs the batch's own rows written (the store answers from its cache).
-    with session.no_autoflush:
-        results = apply_mutations(
-            store,
-            device,
-            mutations,
-            validate=record_validator(now.date()),
-            now=now,
-            client_time=envelope["client_time"],
-        )
-    store.flush()
-    results = [store.settled(result) for result in results]
+    results = apply_batch(session, device, mutations, batch_id=batch_id, now=now,
+                          client_time=envelope["client_time"])
     client_time: datetime = envelope["client_time"]
     body = {
         "batch_id": batch_id,
@@ -285,19 +270,6 @@ def _load_envelope(raw: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
         return PushRequestSchema().load(raw), {}
     except ValidationError as exc:
         return {}, flatten_messages(exc.messages)
-
-
-def _named_ids(mutations: list[Any]) -> tuple[list[str], list[str]]:
-    """The op ids and record ids the items name, normalised as the engine normalises them."""
-    op_ids: list[str] = []
-    record_ids: list[str] = []
-    for item in mutations:
-        if isinstance(item, dict):
-            if op_id := canonical_uuid(item.get("op_id")):
-                op_ids.append(op_id)
-            if record_id := canonical_uuid(item.get("id")):
-                record_ids.append(record_id)
-    return op_ids, record_ids
 
 
 # --- retries ----------------------------------------------------------------------------------

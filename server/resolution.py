@@ -28,16 +28,14 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from schemas.records import record_validator
 from server.auth import Principal
 from server.errors import ApiError, validation_error
 from server.models import Conflict, QuarantinedMutation, Record, RecordRevision, Team, User
 from server.quarantine import redact_row
 from server.review import conflict_dict, quarantine_dict
-from server.store import SqlRecordStore, naive_utc
+from server.store import apply_batch, naive_utc
 from server.timeutil import isoformat_z
 from sync.domain import DeviceContext, ItemResult, ItemStatus
-from sync.push import apply_mutations
 
 OPEN = "open"
 RESOLVED = "resolved"
@@ -207,15 +205,12 @@ def _run(
 ) -> ItemResult:
     """One mutation through the push engine, in the request's transaction, authored by the coordinator."""
     aware_now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
-    store = SqlRecordStore(session, device, batch_id=None, now=aware_now)
-    # client_time None: the coordinator's request has no device clock to judge.
-    (result,) = apply_mutations(store, device, [mutation], validate=record_validator(aware_now.date()),
-                                now=aware_now, client_time=None)
+    # client_time None: the coordinator's request has no device clock to judge. A rejection or a
+    # conflict stages a quarantine row or a conflict, but the coordinator gets the answer directly
+    # and the request's error response rolls everything back.
+    (result,) = apply_batch(session, device, [mutation], batch_id=None, now=aware_now, client_time=None)
     if result.status in (ItemStatus.REJECTED, ItemStatus.CONFLICT):
-        # Not flushed: the engine staged a quarantine row or a conflict, but the coordinator gets
-        # the answer directly and the request's error response rolls everything back.
         return result
-    store.flush()
     # Stamp the author on the revision the engine just wrote (a no-op correction or a duplicate
     # writes none, and then this updates nothing).
     session.execute(

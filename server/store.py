@@ -461,3 +461,54 @@ def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
+
+
+# --- the unit of work -------------------------------------------------------------------------
+
+
+def apply_batch(
+    session: Session,
+    device: DeviceContext,
+    mutations: list[Any],
+    *,
+    batch_id: str | None,
+    now: datetime,
+    client_time: datetime | None,
+) -> list[ItemResult]:
+    """Apply a batch of wire mutations through the engine in the caller's transaction: the whole
+    lifecycle of the store in one call, so no caller can forget a step or take them out of order.
+
+    1. preload what the items name (one read per table; on PostgreSQL the records are locked);
+    2. apply every item, without autoflush: records hold provisional seqs until step 3 takes the
+       real ones (and with them the counter's lock), and the engine reads the batch's own rows from
+       the store's cache;
+    3. flush: the counter block, then records, rollups, revisions, ops, conflicts and quarantine;
+    4. settle: the results carry the real seqs.
+
+    The caller commits (or rolls back) and writes its own batch bookkeeping.
+    """
+    from schemas.records import record_validator
+    from sync.push import apply_mutations
+
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True)
+    store.preload(*named_ids(mutations), mutation_count=len(mutations))
+    with session.no_autoflush:
+        results = apply_mutations(store, device, mutations, validate=record_validator(aware_utc(now).date()),
+                                  now=now, client_time=client_time)
+    store.flush()
+    return [store.settled(result) for result in results]
+
+
+def named_ids(mutations: list[Any]) -> tuple[list[str], list[str]]:
+    """The op ids and record ids the items name, normalised as the engine normalises them."""
+    from sync.push import canonical_uuid
+
+    op_ids: list[str] = []
+    record_ids: list[str] = []
+    for item in mutations:
+        if isinstance(item, dict):
+            if op_id := canonical_uuid(item.get("op_id")):
+                op_ids.append(op_id)
+            if record_id := canonical_uuid(item.get("id")):
+                record_ids.append(record_id)
+    return op_ids, record_ids

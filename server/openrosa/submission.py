@@ -8,7 +8,7 @@ Mapping (docs/openrosa.md has the table):
   a create under the new instanceID.
 - The team is the device's; `recorded_at` is the form's `end` (or `meta/timeEnd`), else receipt time.
 
-The write path is the JSON push's: `SqlRecordStore` + `sync.push.apply_mutations` + `store.flush()`
+The write path is the JSON push's: `server.store.apply_batch` (the store's unit of work)
 in the request's one transaction (committed by server/transactions.py), retried as a whole on
 transient database errors. Outcomes: applied or duplicate -> 201; rejected by a domain rule -> 202
 with the reasons (the engine quarantined it); a stale edit that conflicts -> 202 (a conflict for a
@@ -30,15 +30,14 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from schemas.records import record_validator
 from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
 from server.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.openrosa.responses import OpenRosaError
 from server.push import _with_retries, advisory_key
-from server.store import SqlRecordStore, naive_utc
+from server.store import SqlRecordStore, apply_batch, naive_utc
 from server.timeutil import isoformat_z
 from sync.domain import DeviceContext, ItemResult, ItemStatus
-from sync.push import apply_mutations, quarantine_all
+from sync.push import quarantine_all
 
 INCOMPLETE = "incomplete"
 APPLIED = "applied"
@@ -122,14 +121,7 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
             return Answer(201, "Part received; waiting for the rest of this submission.")
 
     mutation, record_id = _mutation(session, instance, device, now)
-    store = SqlRecordStore(session, device, batch_id=None, now=now, late_seqs=True)
-    store.preload([instance.instance_id], [record_id])
-    with session.no_autoflush:
-        (result,) = apply_mutations(
-            store, device, [mutation], validate=record_validator(now.date()), now=now, client_time=None
-        )
-    store.flush()
-    result = store.settled(result)
+    (result,) = apply_batch(session, device, [mutation], batch_id=None, now=now, client_time=None)
     answer = _settle(row, result, mutation, record_id, now)
     # Added only now, settled: one INSERT, not an INSERT the store's flush makes and an UPDATE.
     session.add(row)
