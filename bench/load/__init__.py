@@ -17,7 +17,6 @@ Exits 1 if the server answered any request with a 5xx (or locust could not run).
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import platform
@@ -93,37 +92,31 @@ def accounts_for(database_url: str, *, tablets: int, coordinators: int, readers:
     return accounts
 
 
-def run_locust(server: LiveServer, accounts_path: Path, out: Path, *, users: int, seconds: int) -> Path:
+def run_locust(server: LiveServer, accounts_path: Path, out: Path, *, users: int, seconds: int) -> dict[str, Any]:
     """locust headless in its own process (gevent patches everything it imports, which the database
-    setup here must not be), writing its CSV statistics under `out`. Returns the CSV prefix."""
-    prefix = out / "locust"
+    setup here must not be); its figures come back as the JSON the locustfile writes at the end."""
+    stats_path = out / "stats.json"
     log = out / "locust.log"
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", server.url,
                "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
                # A sync in flight when time is up finishes, so its requests count and none is cut off.
-               "--stop-timeout", "30", "--csv", str(prefix), "--only-summary", "--loglevel", "WARNING"]
-    environment = {**os.environ, "LOAD_ACCOUNTS": str(accounts_path),
+               "--stop-timeout", "30", "--only-summary", "--loglevel", "WARNING"]
+    environment = {**os.environ, "LOAD_ACCOUNTS": str(accounts_path), "LOAD_STATS": str(stats_path),
                    "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_ROOT), os.environ.get("PYTHONPATH")]))}
     with open(log, "wb") as sink:
         completed = subprocess.run(command, cwd=PROJECT_ROOT, env=environment, stdout=sink,
                                    stderr=subprocess.STDOUT, timeout=seconds + 120, check=False)
     # 1 is locust's "some requests failed": the table says which. Anything else: it did not run.
-    if completed.returncode not in (0, 1) or not Path(f"{prefix}_stats.csv").exists():
+    if completed.returncode not in (0, 1) or not stats_path.exists():
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
         raise RuntimeError(f"locust exited with {completed.returncode}:\n{tail}")
-    return prefix
+    return json.loads(stats_path.read_text())
 
 
-def read_stats(prefix: Path) -> tuple[list[Endpoint], list[tuple[str, str, int]]]:
-    endpoints = []
-    with open(f"{prefix}_stats.csv", newline="") as stats:
-        for row in csv.DictReader(stats):
-            endpoints.append(Endpoint(row["Name"], int(row["Request Count"]), int(row["Failure Count"]),
-                                      float(row["50%"] or 0), float(row["95%"] or 0), float(row["Requests/s"])))
-    failures = []
-    with open(f"{prefix}_failures.csv", newline="") as errors:
-        for row in csv.DictReader(errors):
-            failures.append((row["Name"], row["Error"], int(row["Occurrences"])))
+def read_stats(stats: dict[str, Any]) -> tuple[list[Endpoint], list[tuple[str, str, int]]]:
+    endpoints = [Endpoint(**e) for e in stats["endpoints"]]
+    endpoints.append(Endpoint(**{**stats["total"], "name": "all"}))
+    failures = [(f["name"], f["error"], f["occurrences"]) for f in stats["failures"]]
     return endpoints, failures
 
 
@@ -162,11 +155,11 @@ def run_engine(name: str, *, tablets: int, coordinators: int, readers: int, seco
         with live_server(url, workers=workers) as server:
             setup_s = time.perf_counter() - started
             load_start = os.getloadavg()[0]
-            prefix = run_locust(server, accounts_path, Path(tmp), users=tablets + coordinators + readers,
+            stats = run_locust(server, accounts_path, Path(tmp), users=tablets + coordinators + readers,
                                 seconds=seconds)
             load_end = os.getloadavg()[0]
             statuses = access_statuses(server)
-        endpoints, failures = read_stats(prefix)
+        endpoints, failures = read_stats(stats)
     return Run(name, endpoints, failures, statuses, load_start, load_end, seconds, setup_s)
 
 
@@ -188,7 +181,7 @@ def table(runs: list[Run]) -> str:
 def report(runs: list[Run], *, workers: int) -> str:
     out = [table(runs), ""]
     for run in runs:
-        total = next((e for e in run.endpoints if e.name == "Aggregated"), None)
+        total = next((e for e in run.endpoints if e.name == "all"), None)
         out.append(f"[{run.engine}] {run.seconds} s, {total.requests if total else 0:,} requests, "
                    f"{total.failures if total else 0:,} failed, {run.server_errors} answered 5xx (access log); "
                    f"load average {run.load_start:.1f} at the start, {run.load_end:.1f} at the end; "

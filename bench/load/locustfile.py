@@ -22,8 +22,9 @@ import random
 from pathlib import Path
 from typing import Any
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
 from locust.clients import ResponseContextManager
+from locust.env import Environment
 
 from bench.common import consultations
 from tests.factories import push_body
@@ -50,6 +51,30 @@ ACCOUNTS = _accounts()
 # Users of one class are numbered as locust starts them, so each takes its own device or token.
 _tablet_numbers = itertools.count()
 _coordinator_numbers = itertools.count()
+
+
+@events.test_stop.add_listener
+def write_stats(environment: Environment, **_: Any) -> None:
+    """Per endpoint figures as JSON for the runner (LOAD_STATS). Written here, once every user has
+    stopped: locust's own --csv files are written before the syncs still in flight at the end finish,
+    so they miss their last requests."""
+    path = os.environ.get("LOAD_STATS")
+    if not path:
+        return
+    stats = environment.stats
+    elapsed = max(stats.total.last_request_timestamp or 0.0, stats.total.start_time + 1) - stats.total.start_time
+
+    def entry(e: Any) -> dict[str, Any]:
+        return {"name": e.name, "requests": e.num_requests, "failures": e.num_failures,
+                "p50": e.get_response_time_percentile(0.5), "p95": e.get_response_time_percentile(0.95),
+                "rate": e.num_requests / elapsed}
+
+    Path(path).write_text(json.dumps({
+        "endpoints": [entry(e) for e in sorted(stats.entries.values(), key=lambda e: e.name)],
+        "total": entry(stats.total),
+        "failures": [{"name": e.name, "error": str(e.error), "occurrences": e.occurrences}
+                     for e in stats.errors.values()],
+    }))
 
 
 def _fail(response: ResponseContextManager, reason: str) -> None:
