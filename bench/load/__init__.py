@@ -21,6 +21,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -32,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.aggregates import load as bulk_load
-from bench.common import coordinator_for, device_for, engine, team_sites
+from bench.common import coordinator_for, device_for, engine, process_tree_cpu_s, team_sites
 from server.migrations_state import PROJECT_ROOT
 from tests.e2e.live_server import LiveServer, live_server, prepare_database
 
@@ -75,6 +76,9 @@ class Run:
     load_end: float
     seconds: int
     setup_s: float
+    app_cpu_s: float  # gunicorn master and workers during the run (on SQLite this includes the database)
+    db_cpu_s: float | None  # the PostgreSQL server's processes; None on SQLite
+    client_cpu_s: float  # locust itself, competing with the server for the same cores
 
     @property
     def server_errors(self) -> int:
@@ -155,12 +159,21 @@ def run_engine(name: str, *, tablets: int, coordinators: int, readers: int, seco
         with live_server(url, workers=workers) as server:
             setup_s = time.perf_counter() - started
             load_start = os.getloadavg()[0]
+            postmaster = eng.server_pid()
+            app_cpu = process_tree_cpu_s(server.pid)
+            db_cpu = process_tree_cpu_s(postmaster) if postmaster else 0.0
+            client = resource.getrusage(resource.RUSAGE_CHILDREN)
             stats = run_locust(server, accounts_path, Path(tmp), users=tablets + coordinators + readers,
-                                seconds=seconds)
+                               seconds=seconds)
+            after = resource.getrusage(resource.RUSAGE_CHILDREN)
+            client_cpu = after.ru_utime + after.ru_stime - client.ru_utime - client.ru_stime
+            app_cpu = process_tree_cpu_s(server.pid) - app_cpu
+            db_cpu = process_tree_cpu_s(postmaster) - db_cpu if postmaster else 0.0
             load_end = os.getloadavg()[0]
             statuses = access_statuses(server)
         endpoints, failures = read_stats(stats)
-    return Run(name, endpoints, failures, statuses, load_start, load_end, seconds, setup_s)
+    return Run(name, endpoints, failures, statuses, load_start, load_end, seconds, setup_s, app_cpu,
+               db_cpu if postmaster else None, client_cpu)
 
 
 def table(runs: list[Run]) -> str:
@@ -186,6 +199,14 @@ def report(runs: list[Run], *, workers: int) -> str:
                    f"{total.failures if total else 0:,} failed, {run.server_errors} answered 5xx (access log); "
                    f"load average {run.load_start:.1f} at the start, {run.load_end:.1f} at the end; "
                    f"setup {run.setup_s:.0f} s")
+        requests = total.requests if total and total.requests else 1
+        cpu = [f"app servers {run.app_cpu_s:.0f} s ({run.app_cpu_s / run.seconds:.0%} of a core, "
+               f"{run.app_cpu_s / requests * 1000:.0f} ms per request)"]
+        if run.db_cpu_s is not None:
+            cpu.append(f"PostgreSQL {run.db_cpu_s:.0f} s ({run.db_cpu_s / run.seconds:.0%} of a core, "
+                       f"{run.db_cpu_s / requests * 1000:.0f} ms per request)")
+        cpu.append(f"locust {run.client_cpu_s:.0f} s")
+        out.append("    CPU: " + "; ".join(cpu))
         for endpoint, error, count in run.failures:
             out.append(f"    failure x{count}: {endpoint}: {error[:300]}")
         odd = sorted((route, status, n) for (route, status), n in run.statuses.items() if status not in (200, 304))

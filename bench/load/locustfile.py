@@ -95,7 +95,8 @@ class Tablet(HttpUser):
     wait_time = between(1, 4)
 
     def on_start(self) -> None:
-        account = ACCOUNTS["tablets"][next(_tablet_numbers) % len(ACCOUNTS["tablets"])]
+        self.number = next(_tablet_numbers)
+        account = ACCOUNTS["tablets"][self.number % len(ACCOUNTS["tablets"])]
         self.headers: dict[str, str] = account["headers"]
         self.team_id: str = account["team_id"]
         self.sites: list[str] = account["sites"]
@@ -119,6 +120,12 @@ class Tablet(HttpUser):
         else:
             size = self.rng.randint(*BATCH_SIZES)
             mutations = consultations(size, self.team_id, self.sites, seed=self.rng.getrandbits(64))
+            for mutation in mutations:
+                # consultations() draws people from one pool for everyone; each tablet sees its own
+                # caseload in the field, and people shared by every tablet would pile hundreds of
+                # visits a month onto the same person-months (and their rollup rows) within a minute.
+                if "beneficiary_ref" in mutation["data"]:
+                    mutation["data"]["beneficiary_ref"] = f"t{self.number}-{mutation['data']['beneficiary_ref']}"
             self.push(push_body(mutations), expect="applied", name=PUSH)
         self.pull("records")
 
