@@ -1,7 +1,7 @@
 """`make load`: tablets, coordinators and the public website at once against the real server.
 
     python -m bench.load [--engine sqlite,postgresql] [--tablets 8] [--coordinators 2] [--readers 4]
-                         [--seconds 60] [--records 20000] [--workers 2]
+                         [--seconds 60] [--records 10000] [--workers 2]
 
 Per engine: a fresh database (bench.common.engine; PostgreSQL is a durable throwaway cluster),
 migrated and seeded, with `--records` synthetic records over 2016-2018 (as bench/aggregates.py
@@ -102,7 +102,8 @@ def run_locust(server: LiveServer, accounts_path: Path, out: Path, *, users: int
     stats_path = out / "stats.json"
     log = out / "locust.log"
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "--host", server.url,
-               "--users", str(users), "--spawn-rate", str(users), "--run-time", f"{seconds}s",
+               # Users arrive over ~5 s, not in one burst: tablets do not all wake at the same instant.
+               "--users", str(users), "--spawn-rate", f"{max(users / 5, 1):.2f}", "--run-time", f"{seconds}s",
                # A sync in flight when time is up finishes, so its requests count and none is cut off.
                "--stop-timeout", "30", "--only-summary", "--loglevel", "WARNING"]
     environment = {**os.environ, "LOAD_ACCOUNTS": str(accounts_path), "LOAD_STATS": str(stats_path),
@@ -145,19 +146,27 @@ def access_statuses(server: LiveServer) -> Counter[tuple[str, int]]:
     return counts
 
 
+def _say(started: float, what: str) -> None:
+    print(f"  {time.perf_counter() - started:5.1f} s  {what}", flush=True)
+
+
 def run_engine(name: str, *, tablets: int, coordinators: int, readers: int, seconds: int, records: int,
                workers: int) -> Run:
     started = time.perf_counter()
     with engine(name) as eng, tempfile.TemporaryDirectory(prefix="fieldsync-load-") as tmp:
         url = eng.new_database("load")
         prepare_database(url)
+        _say(started, "database migrated and seeded")
         if records:
             bulk_load(url, name, 0, records, records)
+            _say(started, f"{records:,} records loaded")
         accounts = accounts_for(url, tablets=tablets, coordinators=coordinators, readers=readers)
         accounts_path = Path(tmp) / "accounts.json"
         accounts_path.write_text(json.dumps(asdict(accounts)))
+        _say(started, f"{tablets} devices and {coordinators} coordinators")
         with live_server(url, workers=workers) as server:
             setup_s = time.perf_counter() - started
+            _say(started, f"server ready at {server.url}; locust for {seconds} s")
             load_start = os.getloadavg()[0]
             postmaster = eng.server_pid()
             app_cpu = process_tree_cpu_s(server.pid)
@@ -171,6 +180,7 @@ def run_engine(name: str, *, tablets: int, coordinators: int, readers: int, seco
             db_cpu = process_tree_cpu_s(postmaster) - db_cpu if postmaster else 0.0
             load_end = os.getloadavg()[0]
             statuses = access_statuses(server)
+            _say(started, "locust done")
         endpoints, failures = read_stats(stats)
     return Run(name, endpoints, failures, statuses, load_start, load_end, seconds, setup_s, app_cpu,
                db_cpu if postmaster else None, client_cpu)

@@ -18,7 +18,8 @@ def main() -> int:
     parser.add_argument("--coordinators", type=int, default=2)
     parser.add_argument("--readers", type=int, default=4, help="website readers of the public impact JSON")
     parser.add_argument("--seconds", type=int, default=60, help="per engine")
-    parser.add_argument("--records", type=int, default=20_000, help="synthetic records loaded before the run")
+    parser.add_argument("--records", type=int, default=10_000,
+                        help="synthetic records over 2016-2018 loaded before the run")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
     args = parser.parse_args()
     engines = args.engine.split(",")
