@@ -1,6 +1,6 @@
 """The `make load` scenario: tablets syncing, coordinators on the dashboard, the website reading.
 
-    LOAD_ACCOUNTS=accounts.json locust -f bench/load/locustfile.py --host http://127.0.0.1:5000
+    PYTHONPATH=. LOAD_ACCOUNTS=accounts.json .venv/bin/locust -f bench/load/locustfile.py --host http://127.0.0.1:5000
 
 `python -m bench.load` makes the database, the accounts file and the server, then runs this file
 headless. The accounts file (`bench.load.Accounts`, JSON) holds the device and coordinator
