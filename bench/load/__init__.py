@@ -12,7 +12,8 @@ headless, for `--seconds` with bench/load/locustfile.py. One table at the end: p
 requests, failures, p50, p95 and rate; status codes as the server's access log counted them;
 the machine's load average at the start and the end of each run.
 
-Exits 1 if the server answered any request with a 5xx (or locust could not run).
+Exits 1 if the server answered any request with a 5xx or dropped it unanswered (or locust could
+not run).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from pathlib import Path
@@ -34,6 +36,7 @@ from typing import Any
 
 from bench.aggregates import load as bulk_load
 from bench.common import coordinator_for, device_for, engine, process_tree_cpu_s, team_sites
+from config import normalise_database_url
 from server.migrations_state import PROJECT_ROOT
 from tests.e2e.live_server import LiveServer, live_server, prepare_database
 
@@ -82,7 +85,12 @@ class Run:
 
     @property
     def server_errors(self) -> int:
-        return sum(count for (_, status), count in self.statuses.items() if status >= 500)
+        """5xx answers in the access log, plus what locust saw as a 5xx or as no answer at all (a
+        worker killed mid-request leaves no access-log line)."""
+        logged = sum(count for (_, status), count in self.statuses.items() if status >= 500)
+        seen = sum(count for _, error, count in self.failures if re.search(r"HTTP 5\d\d:", error))
+        unanswered = sum(count for _, error, count in self.failures if "HTTP 0:" in error)
+        return max(logged, seen) + unanswered  # a 5xx is in both the log and locust's failures: once
 
 
 def accounts_for(database_url: str, *, tablets: int, coordinators: int, readers: int) -> Accounts:
@@ -122,6 +130,7 @@ def read_stats(stats: dict[str, Any]) -> tuple[list[Endpoint], list[tuple[str, s
     endpoints = [Endpoint(**e) for e in stats["endpoints"]]
     endpoints.append(Endpoint(**{**stats["total"], "name": "all"}))
     failures = [(f["name"], f["error"], f["occurrences"]) for f in stats["failures"]]
+    failures += [("exception in a task", e["error"], e["occurrences"]) for e in stats.get("exceptions", [])]
     return endpoints, failures
 
 
@@ -151,10 +160,16 @@ def _say(started: float, what: str) -> None:
 
 
 def run_engine(name: str, *, tablets: int, coordinators: int, readers: int, seconds: int, records: int,
-               workers: int) -> Run:
+               workers: int, database_url: str | None = None) -> Run:
+    """One run; `database_url` (an empty database, say on another machine) instead of a fresh local one."""
     started = time.perf_counter()
-    with engine(name) as eng, tempfile.TemporaryDirectory(prefix="fieldsync-load-") as tmp:
-        url = eng.new_database("load")
+    with ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="fieldsync-load-"))
+        if database_url:
+            url, postmaster = normalise_database_url(database_url), None  # its CPU is not ours to read
+        else:
+            eng = stack.enter_context(engine(name))
+            url, postmaster = eng.new_database("load"), eng.server_pid()
         prepare_database(url)
         _say(started, "database migrated and seeded")
         if records:
@@ -168,7 +183,6 @@ def run_engine(name: str, *, tablets: int, coordinators: int, readers: int, seco
             setup_s = time.perf_counter() - started
             _say(started, f"server ready at {server.url}; locust for {seconds} s")
             load_start = os.getloadavg()[0]
-            postmaster = eng.server_pid()
             app_cpu = process_tree_cpu_s(server.pid)
             db_cpu = process_tree_cpu_s(postmaster) if postmaster else 0.0
             client = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -206,7 +220,7 @@ def report(runs: list[Run], *, workers: int) -> str:
     for run in runs:
         total = next((e for e in run.endpoints if e.name == "all"), None)
         out.append(f"[{run.engine}] {run.seconds} s, {total.requests if total else 0:,} requests, "
-                   f"{total.failures if total else 0:,} failed, {run.server_errors} answered 5xx (access log); "
+                   f"{total.failures if total else 0:,} failed, {run.server_errors} answered 5xx or not at all; "
                    f"load average {run.load_start:.1f} at the start, {run.load_end:.1f} at the end; "
                    f"setup {run.setup_s:.0f} s")
         requests = total.requests if total and total.requests else 1

@@ -76,6 +76,9 @@ def write_stats(environment: Environment, **_: Any) -> None:
         "total": entry(stats.total),
         "failures": [{"name": e.name, "error": str(e.error), "occurrences": e.occurrences}
                      for e in stats.errors.values()],
+        # Exceptions raised in a task (an answer that is not the JSON it should be) are not in the stats.
+        "exceptions": [{"error": row["msg"], "occurrences": row["count"]}
+                       for row in (environment.runner.exceptions.values() if environment.runner else [])],
     }))
 
 
