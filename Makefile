@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint bench bench-interop install install-dev postgres-binaries browser webforms clean translations compile-translations
+.PHONY: help run test lint bench bench-interop load install install-dev postgres-binaries browser webforms clean translations compile-translations
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -73,6 +73,11 @@ bench: install-dev postgres-binaries ## Benchmarks (push, replay, pull, aggregat
 
 bench-interop: install-dev ## Line lists and DHIS2 export at INTEROP_RECORDS (default 1000000) on SQLite (ENGINES to change)
 	$(BIN)/python -m bench --only interop --engines $${ENGINES:-sqlite} --interop-records $${INTEROP_RECORDS:-1000000}
+
+# DURATION, not SECONDS: bash keeps its own SECONDS (time since the shell started) in every recipe.
+load: install-dev postgres-binaries ## Locust: TABLETS tablets syncing, COORDINATORS coordinators, READERS website readers, DURATION s per ENGINE
+	$(BIN)/python -m bench.load --engine $${ENGINE:-sqlite,postgresql} --tablets $${TABLETS:-8} \
+		--coordinators $${COORDINATORS:-2} --readers $${READERS:-4} --seconds $${DURATION:-60}
 
 clean: ## Remove the virtualenv and caches (keeps instance/ data)
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis $(WEBFORMS)/node_modules

@@ -42,6 +42,12 @@ class Engine:
         assert self._cluster is not None
         return self._cluster.create_database(f"bench_{label}_{self._count}")
 
+    def server_pid(self) -> int | None:
+        """The PostgreSQL postmaster's pid, for CPU accounting (None on SQLite, which runs in the app)."""
+        if self._cluster is None:
+            return None
+        return int((self._cluster.data_dir / "postmaster.pid").read_text().split()[0])
+
 
 @contextmanager
 def engine(name: str) -> Iterator[Engine]:
@@ -161,6 +167,19 @@ def proc_status_kb(pid: int, key: str) -> int:
     except FileNotFoundError:
         pass
     return 0
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process, its living descendants and the children they reaped
+    (Linux /proc; 0 for a process that is gone). A difference of two readings is what the tree spent."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
+    # utime, stime, cutime, cstime: fields 14-17 of stat, 12-15 after the ")" that ends the name.
+    own = sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return own + sum(process_tree_cpu_s(int(child)) for child in children)
 
 
 @dataclass
