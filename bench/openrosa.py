@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -47,16 +48,28 @@ def _instances(mutations: list[dict[str, Any]]) -> list[bytes]:
     return out
 
 
+def _multipart(xml: bytes) -> tuple[bytes, str]:
+    """The body and Content-Type Collect sends for one instance, with a random boundary each time
+    as okhttp makes. Built before the clock starts: a tablet encodes its own bodies, and the
+    benchmark's client shares the server's two cores."""
+    boundary = uuid.uuid4().hex
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"xml_submission_file\"; "
+            f"filename=\"submission.xml\"\r\nContent-Type: text/xml\r\n\r\n").encode() + xml \
+        + f"\r\n--{boundary}--\r\n".encode()
+    return body, f"multipart/form-data; boundary={boundary}"
+
+
 def _submit_all(base: str, instances: list[bytes]) -> None:
+    bodies = [_multipart(xml) for xml in instances]
     with requests.Session() as http:
         # Collect asks HEAD once per send (it remembers the answer for the server URL), then POSTs
         # each finalized form.
         head = http.head(base + "/submission", timeout=60)
         if head.status_code != 204:
             raise RuntimeError(f"HEAD answered {head.status_code}")
-        for xml in instances:
-            response = http.post(base + "/submission", timeout=60,
-                                 files={"xml_submission_file": ("submission.xml", xml, "text/xml")})
+        for body, content_type in bodies:
+            response = http.post(base + "/submission", timeout=60, data=body,
+                                 headers={"Content-Type": content_type, "X-OpenRosa-Version": "1.0"})
             if response.status_code != 201:
                 raise RuntimeError(f"submission answered {response.status_code}: {response.text[:300]}")
 
@@ -143,8 +156,11 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
             with ThreadPoolExecutor(max_workers=clients) as pool:
                 list(pool.map(one, range(clients)))
             rate = sum(len(share) for share in shares) / (time.perf_counter() - started)
+        # The server's rate is what many tablets sending at once get (one tablet waits for each
+        # answer before it sends the next, so it measures latency as much as the server).
+        verdict = "meets" if rate >= GOAL_PER_SECOND else "BELOW"
         results.add(name, f"openrosa: {clients} tablets at once", f"{rate:,.0f} sub/s",
-                    f"{rate / openrosa_rate:.2f}x one tablet")
+                    f"{rate / openrosa_rate:.2f}x one tablet; {verdict} the {GOAL_PER_SECOND}/s goal")
 
     # 3 and 4. The JSON push of the same records, one per request, then batched.
     for label, size in (("json push: one record per request", 1), ("json push: batched", 0)):
