@@ -219,7 +219,8 @@ class SqlRecordStore:
             (QuarantinedMutation, self._quarantined),
         ):
             if rows:
-                self.session.execute(insert(model), rows)
+                # The table, not the model: a Core executemany, without the ORM's bulk-insert layer.
+                self.session.execute(insert(model.__table__), rows)
                 rows.clear()
 
     # --- op memory -------------------------------------------------------

@@ -8,6 +8,7 @@ summarised in :func:`apply_mutations`.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -69,6 +70,11 @@ def canonical_uuid(value: Any) -> str | None:
 E = TypeVar("E", bound=StrEnum)
 
 
+@functools.cache
+def _values(enum: type[StrEnum]) -> frozenset[str]:
+    return frozenset(member.value for member in enum)
+
+
 def _member(raw: dict[str, Any], name: str, enum: type[E], errors: Errors) -> E | None:
     """The enum member a field names, or None with its error. Any JSON value may arrive here (a
     list or an object is unhashable: a membership test on it raised TypeError, a 500), so the type
@@ -77,7 +83,7 @@ def _member(raw: dict[str, Any], name: str, enum: type[E], errors: Errors) -> E 
         errors[name] = [MISSING]
         return None
     value = raw[name]
-    if not isinstance(value, str) or value not in {member.value for member in enum}:
+    if not isinstance(value, str) or value not in _values(enum):
         errors[name] = [_one_of(enum)]
         return None
     return enum(value)
