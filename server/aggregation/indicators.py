@@ -6,6 +6,7 @@ the API read everything they need from here.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -90,5 +91,6 @@ def get(code: str) -> Indicator | None:
     return BY_CODE.get(code)
 
 
+@functools.cache
 def for_entity(entity: str) -> tuple[Indicator, ...]:
     return tuple(indicator for indicator in INDICATORS if indicator.entity.value == entity)
