@@ -40,12 +40,11 @@ from schemas.sync import PushRequestSchema
 from server import quarantine
 from server.errors import ApiError, flatten_messages
 from server.models import Device, SyncBatch
-from server.store import SqlRecordStore, apply_batch, naive_utc
+from server.store import apply_batch, naive_utc, quarantine_batch
 from server.timeutil import isoformat_z
 from sync.batches import BatchStatus, InFlight, KeyReused, New, Replay, StoredBatch, decide, key_matches
 from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION, DeviceContext
 from sync.fingerprint import fingerprint
-from sync.push import quarantine_all
 
 log = logging.getLogger(__name__)
 
@@ -203,9 +202,7 @@ def _keep_revoked(
     if room == 0:
         return
     now = datetime.now(UTC)
-    store = SqlRecordStore(session, device, batch_id=batch_id, now=now)
-    quarantine_all(store, device, mutations[:room], now=now)
-    store.flush()
+    quarantine_batch(session, device, mutations[:room], batch_id=batch_id, now=now)
     session.add(
         SyncBatch(
             batch_id=batch_id,

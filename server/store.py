@@ -500,6 +500,18 @@ def apply_batch(
     return [store.settled(result) for result in results]
 
 
+def quarantine_batch(session: Session, device: DeviceContext, mutations: list[Any], *, batch_id: str | None,
+                     now: datetime) -> int:
+    """A revoked device's batch: its well-formed mutations kept in quarantine, unapplied, in the
+    caller's transaction (the other unit of work). Returns how many were kept."""
+    from sync.push import quarantine_all
+
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now)
+    kept = quarantine_all(store, device, mutations, now=now)
+    store.flush()
+    return kept
+
+
 def named_ids(mutations: list[Any]) -> tuple[list[str], list[str]]:
     """The op ids and record ids the items name, normalised as the engine normalises them."""
     from sync.push import canonical_uuid

@@ -34,10 +34,9 @@ from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
 from server.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.openrosa.responses import OpenRosaError
 from server.push import _with_retries, advisory_key
-from server.store import SqlRecordStore, apply_batch, naive_utc
+from server.store import apply_batch, naive_utc, quarantine_batch
 from server.timeutil import isoformat_z
 from sync.domain import DeviceContext, ItemResult, ItemStatus
-from sync.push import quarantine_all
 
 INCOMPLETE = "incomplete"
 APPLIED = "applied"
@@ -235,9 +234,7 @@ def _keep_revoked(
         # Kept or applied already (a resend), or other XML under a used instanceID: nothing to add.
         return Answer(403, message, revoked=True)
     mutation, _ = _mutation(session, submission.instance, device, now)
-    store = SqlRecordStore(session, device, batch_id=None, now=now)
-    quarantine_all(store, device, [mutation], now=now)
-    store.flush()
+    quarantine_batch(session, device, [mutation], batch_id=None, now=now)
     if row is None:
         row = OpenRosaSubmission(
             instance_id=submission.instance.instance_id,
