@@ -156,16 +156,17 @@ def _age_band(record: RecordLike) -> str:
     return band or ""
 
 
-def contributions(indicator: Indicator, record: RecordLike, ref: ReferenceLookup) -> Contribution:
-    """What `record` adds to `indicator` (nothing unless it is an active record of its entity
-    passing the indicator's record filter)."""
-    if str(record.entity) != indicator.entity.value or str(record.status) != ACTIVE:
-        return Contribution([])
-    item = _field(record, "item_code")
-    if indicator.item_category is not None and ref.category(item) != indicator.item_category:
-        return Contribution([])
-    month = month_of(record.occurred_on)
-    dims = {
+@dataclass(frozen=True)
+class RecordCells:
+    """What every indicator reads of one record: its month and cell dimensions (computed once
+    per record, not once per indicator)."""
+
+    month: str
+    dims: dict[str, str]
+
+
+def record_cells(record: RecordLike) -> RecordCells:
+    return RecordCells(month_of(record.occurred_on), {
         "team_id": record.team_id,
         "site_id": record.site_id,
         "population_group": _field(record, "population_group") or "",
@@ -173,9 +174,22 @@ def contributions(indicator: Indicator, record: RecordLike, ref: ReferenceLookup
         "age_band": _age_band(record),
         "service": _field(record, "service") or "",
         "visit": _field(record, "visit") or "",
-        "item": item or "",
+        "item": _field(record, "item_code") or "",
         "activity": _field(record, "activity") or "",
-    }
+    })
+
+
+def contributions(indicator: Indicator, record: RecordLike, ref: ReferenceLookup,
+                  cells: RecordCells | None = None) -> Contribution:
+    """What `record` adds to `indicator` (nothing unless it is an active record of its entity
+    passing the indicator's record filter). `cells`: the record's `record_cells`, if known."""
+    if str(record.entity) != indicator.entity.value or str(record.status) != ACTIVE:
+        return Contribution([])
+    item = _field(record, "item_code")
+    if indicator.item_category is not None and ref.category(item) != indicator.item_category:
+        return Contribution([])
+    cells = cells or record_cells(record)
+    month, dims = cells.month, cells.dims
 
     def key(**overrides: str) -> CellKey:
         values = {**dims, **overrides}
@@ -238,8 +252,9 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
         for state, sign in ((before, -1), (after, 1)):
             if state is None:
                 continue
+            cells = record_cells(state)
             for indicator in for_entity(str(state.entity)):
-                contribution = contributions(indicator, state, ref)
+                contribution = contributions(indicator, state, ref, cells)
                 for cell_key, value in contribution.all_cells():
                     deltas[cell_key] += sign * value
                 if before is None and contribution.fact is not None:
