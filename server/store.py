@@ -174,13 +174,30 @@ class SqlRecordStore:
         at most one new version, so one counter update serves the whole batch. Unused seqs are
         gaps, which pull tolerates (cursors are "strictly after", never "next").
         """
-        op_ids, record_ids = sorted(set(op_ids)), sorted(set(record_ids))
         self._seq_block = max(1, mutation_count)
+        self._preload_ops(op_ids)
+        self._preload_records(record_ids)
+
+    def preload_items(self, items: Iterable[tuple[str | None, str | None]], *, mutation_count: int = 1) -> None:
+        """As `preload`, from each item's (op id, record id), reading only the records of items
+        whose op is not remembered: a remembered op is answered from op memory alone, so a
+        re-sent batch (a tablet retrying after a dropped connection) reads no record."""
+        items = list(items)
+        self._seq_block = max(1, mutation_count)
+        self._preload_ops(op_id for op_id, _ in items if op_id)
+        self._preload_records(record_id for op_id, record_id in items
+                              if record_id and (op_id is None or self._ops.get(op_id) is None))
+
+    def _preload_ops(self, op_ids: Iterable[str]) -> None:
+        op_ids = sorted(set(op_ids))
         for chunk in _chunks(op_ids):
             for row in self.session.execute(select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
                                             .where(_OPS.c.op_id.in_(chunk))):
                 self._ops[row.op_id] = _remembered(row)
         self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
+
+    def _preload_records(self, record_ids: Iterable[str]) -> None:
+        record_ids = sorted(set(record_ids))
         for chunk in _chunks(record_ids):
             stmt = select(_RECORDS).where(_RECORDS.c.id.in_(chunk)).order_by(_RECORDS.c.id)
             if self._locking:
@@ -492,7 +509,7 @@ def apply_batch(
     from sync.push import apply_mutations
 
     store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True)
-    store.preload(*named_ids(mutations), mutation_count=len(mutations))
+    store.preload_items(named_items(mutations), mutation_count=len(mutations))
     with session.no_autoflush:
         results = apply_mutations(store, device, mutations, validate=record_validator(aware_utc(now).date()),
                                   now=now, client_time=client_time)
@@ -512,16 +529,10 @@ def quarantine_batch(session: Session, device: DeviceContext, mutations: list[An
     return kept
 
 
-def named_ids(mutations: list[Any]) -> tuple[list[str], list[str]]:
-    """The op ids and record ids the items name, normalised as the engine normalises them."""
+def named_items(mutations: list[Any]) -> list[tuple[str | None, str | None]]:
+    """Each item's (op id, record id), normalised as the engine normalises them (None where an
+    item does not name a valid one)."""
     from sync.push import canonical_uuid
 
-    op_ids: list[str] = []
-    record_ids: list[str] = []
-    for item in mutations:
-        if isinstance(item, dict):
-            if op_id := canonical_uuid(item.get("op_id")):
-                op_ids.append(op_id)
-            if record_id := canonical_uuid(item.get("id")):
-                record_ids.append(record_id)
-    return op_ids, record_ids
+    return [(canonical_uuid(item.get("op_id")), canonical_uuid(item.get("id"))) if isinstance(item, dict)
+            else (None, None) for item in mutations]
