@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sync.domain import Errors, RecordState, RecordStatus, RememberedOp
+from sync.text import without_nul
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,8 @@ class MemoryStore:
         )
 
     def quarantine(self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime) -> None:
-        self.quarantined.append(Quarantined(device_id, copy.deepcopy(raw), copy.deepcopy(errors), reason, at))
+        # Copies with NULs made visible, as the Protocol says (and the SQL store must).
+        self.quarantined.append(Quarantined(device_id, without_nul(raw), without_nul(errors), reason, at))
 
     def next_seq(self) -> int:
         self.seq += 1

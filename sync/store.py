@@ -108,7 +108,9 @@ class RecordStore(Protocol):
         ...
 
     def quarantine(self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime) -> None:
-        """Keep a mutation that was not applied, exactly as received.
+        """Keep a mutation that was not applied, exactly as received, except that each NUL
+        character is kept as the visible text ``\\u0000`` (``sync.text.without_nul``):
+        PostgreSQL cannot store NUL in text, and both stores keep the same thing.
 
         ``raw`` is whatever JSON value the device sent for the item (it may
         not even be an object); ``errors`` maps field paths to messages (may

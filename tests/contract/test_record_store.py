@@ -330,12 +330,10 @@ def test_quarantine_keeps_a_copy_of_the_raw_item(harness: Harness) -> None:
     assert [kept["raw"] for kept in harness.quarantined()] == [{"op_id": "x", "data": {"sex": "q"}}]
 
 
-def test_quarantine_keeps_nul_characters_exactly(request: pytest.FixtureRequest, harness: Harness) -> None:
-    # quarantine: "exactly as received". A NUL is refused at the edge before any item is applied,
-    # but a revoked device's batch is quarantined as sent (server/push.py), NULs and all.
-    xfail_on(request, harness, SQL, "SqlRecordStore writes each NUL as the text \\u0000 (PostgreSQL refuses "
-                                          "NUL in text; docs/reliability.md), MemoryStore keeps it: the Protocol "
-                                          "says 'exactly as received'")
+def test_quarantine_keeps_nul_characters_as_visible_text(harness: Harness) -> None:
+    # quarantine: "exactly as received, except that each NUL character is kept as the visible
+    # text \u0000". A NUL is refused at the edge before any item is applied, but a revoked
+    # device's batch is quarantined as sent (server/push.py), NULs and all.
     store = harness.open()
     raw = {"op_id": "a\x00b", "data\x00": ["\x00", {"k": "v\x00"}]}
     store.quarantine(device_id=harness.device.device_id, raw=raw, errors={"op_id": ["\x00?"]},
@@ -343,7 +341,8 @@ def test_quarantine_keeps_nul_characters_exactly(request: pytest.FixtureRequest,
 
     harness.commit()
     (kept,) = harness.quarantined()
-    assert (kept["raw"], kept["errors"]) == (raw, {"op_id": ["\x00?"]})
+    assert kept["raw"] == {"op_id": "a\\u0000b", "data\\u0000": ["\\u0000", {"k": "v\\u0000"}]}
+    assert kept["errors"] == {"op_id": ["\\u0000?"]}
 
 
 # --- change feed ----------------------------------------------------------------------------------
