@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from alembic.config import Config
@@ -21,7 +22,13 @@ def alembic_config(database_url: str | None = None) -> Config:
     return cfg
 
 
+@functools.cache
+def code_head() -> str | None:
+    """The newest migration this code ships. Read once per process: the migrations cannot change
+    under a running process, and scanning the script directory cost 22 ms per `/readyz`."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
 def pending_migrations(connection: Connection) -> bool:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     current = MigrationContext.configure(connection).get_current_revision()
-    return current != head
+    return current != code_head()
