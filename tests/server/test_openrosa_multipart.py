@@ -96,7 +96,7 @@ def test_each_framing_class_is_a_4xx_or_a_clean_answer(client: FlaskClient, sess
     assert (session.scalar(select(func.count()).select_from(Record)) or 0) <= 1
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(prefix=st.binary(max_size=200), cut=st.integers(0, 2000), junk=st.binary(max_size=200))
 def test_random_bytes_around_a_real_body_never_fail_the_server(client: FlaskClient, device: EnrolledDevice,
                                                                prefix: bytes, cut: int, junk: bytes) -> None:
