@@ -23,6 +23,7 @@ from server import create_app
 from server.extensions import db
 from server.migrations_state import alembic_config
 from server.seed import seed_demo
+from tests.factories import EnrolledDevice, make_device
 from tests.pg_cluster import Cluster, start_cluster
 
 ENGINES = ["sqlite", "postgresql"]
@@ -145,6 +146,15 @@ def session(app: Flask) -> Session:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
+
+
+@pytest.fixture
+def device(session: Session) -> EnrolledDevice:
+    """An enrolled tablet of the demo Tripoli team, committed (to the test's savepoint): a request
+    answered with an error rolls back what is pending, and the device must survive it."""
+    enrolled = make_device(session)
+    session.commit()
+    return enrolled
 
 
 @pytest.fixture

@@ -9,19 +9,11 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy.orm import Session
 
 from config import Limits
-from tests.factories import EnrolledDevice, create_mutation, gzip_bomb, make_device, push_body, push_headers
+from tests.factories import EnrolledDevice, create_mutation, gzip_bomb, push_body, push_headers
 
 PUSH = "/api/v1/sync/push"
-
-
-@pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    session.commit()
-    return enrolled
 
 
 def _post(client, device: EnrolledDevice, data: bytes, body: dict[str, Any] | None = None, **headers: str):

@@ -50,13 +50,6 @@ def count(session: Session, model: type, *where: Any) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-@pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    session.commit()
-    return enrolled
-
-
 def base(device: EnrolledDevice) -> str:
     return f"/openrosa/v1/key/{device.token}"
 

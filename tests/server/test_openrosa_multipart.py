@@ -19,18 +19,11 @@ from sqlalchemy.orm import Session
 
 from server.models import OpenRosaSubmission, Record
 from server.openrosa.forms import served_form
-from tests.factories import EnrolledDevice, make_device
+from tests.factories import EnrolledDevice
 from tests.openrosa_instances import consultation_values, fill
 
 RESPONSE = "{http://openrosa.org/http/response}"
 B = "fieldsyncboundary"
-
-
-@pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    session.commit()
-    return enrolled
 
 
 def _instance() -> bytes:

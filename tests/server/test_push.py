@@ -41,14 +41,6 @@ def count(session: Session, model: type, *where: Any) -> int:
     return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
 
 
-@pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    # Committed (to the test's savepoint): a request answered with an error rolls back what is pending.
-    session.commit()
-    return enrolled
-
-
 # --- item statuses ------------------------------------------------------------------------------
 
 

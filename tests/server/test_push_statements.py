@@ -13,10 +13,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
-from sqlalchemy.orm import Session
 
 from server.extensions import db
 from tests.factories import (
@@ -25,19 +23,11 @@ from tests.factories import (
     correct_mutation,
     create_mutation,
     distribution_data,
-    make_device,
     push_body,
     push_headers,
 )
 
 PUSH = "/api/v1/sync/push"
-
-
-@pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    session.commit()
-    return enrolled
 
 
 @contextmanager

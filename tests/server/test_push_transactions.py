@@ -16,16 +16,9 @@ from sqlalchemy.orm import Session
 import server.push
 from server.models import AppliedOp, QuarantinedMutation, Record, RecordRevision, SyncBatch
 from server.store import SqlRecordStore
-from tests.factories import EnrolledDevice, consultation_data, create_mutation, make_device, push_body, push_headers
+from tests.factories import consultation_data, create_mutation, push_body, push_headers
 
 PUSH = "/api/v1/sync/push"
-
-
-@pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    session.commit()
-    return enrolled
 
 
 def _batch() -> dict[str, Any]:

@@ -41,13 +41,6 @@ def push(client: FlaskClient, device: EnrolledDevice, mutations: list[Any], stat
 
 
 @pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    session.commit()
-    return enrolled
-
-
-@pytest.fixture
 def coordinator_user(session: Session) -> User:
     return make_user(session, role="coordinator", countries=("LY",))
 

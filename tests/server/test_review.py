@@ -14,7 +14,6 @@ from tests.factories import (
     consultation_data,
     correct_mutation,
     create_mutation,
-    make_device,
     make_team,
     make_token,
     make_user,
@@ -31,13 +30,6 @@ def push(client: FlaskClient, device: EnrolledDevice, mutations: list[dict[str, 
     response = client.post(PUSH, json=body, headers=push_headers(device, body))
     assert response.status_code == 200
     return response.get_json()["results"]
-
-
-@pytest.fixture
-def device(session: Session) -> EnrolledDevice:
-    enrolled = make_device(session)
-    session.commit()
-    return enrolled
 
 
 @pytest.fixture
