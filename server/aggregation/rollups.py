@@ -185,11 +185,10 @@ def contributions(indicator: Indicator, record: RecordLike, ref: ReferenceLookup
     passing the indicator's record filter). `cells`: the record's `record_cells`, if known."""
     if str(record.entity) != indicator.entity.value or str(record.status) != ACTIVE:
         return Contribution([])
-    item = _field(record, "item_code")
-    if indicator.item_category is not None and ref.category(item) != indicator.item_category:
-        return Contribution([])
     cells = cells or record_cells(record)
     month, dims = cells.month, cells.dims
+    if indicator.item_category is not None and ref.category(dims["item"] or None) != indicator.item_category:
+        return Contribution([])
 
     def key(**overrides: str) -> CellKey:
         values = {**dims, **overrides}
