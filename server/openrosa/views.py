@@ -209,7 +209,8 @@ def submission(key: str) -> Response:
 
 
 def _revoked() -> bool:
-    # Read by authentication, in this request's transaction.
+    # As authentication read it, just before; `submit` reads the device row again in its own
+    # transaction, so a revocation in between is still honoured.
     return current_principal().revoked
 
 

@@ -37,13 +37,13 @@ def statements() -> Iterator[list[str]]:
     def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
         seen.append(" ".join(statement.split()))
 
-    bind = db.session.get_bind()
-    engine = bind.engine if hasattr(bind, "engine") else bind
-    event.listen(engine, "before_cursor_execute", record)
+    # The test's connection: every request of the test client runs on it (tests/conftest.py).
+    connection = db.session.connection()
+    event.listen(connection, "before_cursor_execute", record)
     try:
         yield seen
     finally:
-        event.remove(engine, "before_cursor_execute", record)
+        event.remove(connection, "before_cursor_execute", record)
 
 
 def varied(n: int, people: int) -> list[dict[str, Any]]:
