@@ -8,12 +8,15 @@ Two choices shape it:
   existence) before it writes anything. `preload` reads the ops and records a batch names in two
   queries and answers later lookups from that cache, kept up to date by the store's own writes so
   items still see the effects of earlier items of the batch.
-- **Write order.** Records go through the ORM session right away (later items of the batch read
-  them from the cache). Rollup changes, revisions, op memory, conflicts and quarantine rows are
-  staged and written by `flush()`, once per batch: the records first (one multi-row INSERT), then
-  the rollups of all the batch's changes in one `rollups.apply_changes` (they read the records),
-  then one multi-row INSERT per table: revisions reference records by foreign key, and without
-  ORM relationships SQLAlchemy does not order inserts across tables.
+- **Write order.** Records are kept as `RecordState`s (later items of the batch read them from the
+  cache) and, with rollup changes, revisions, op memory, conflicts and quarantine rows, written by
+  `flush()` once per batch with Core statements: the records first (one multi-row INSERT for new
+  ones, one executemany UPDATE for changed ones), then the rollups of all the batch's changes in
+  one `rollups.apply_changes` (they read the records), then one executemany INSERT per table
+  (revisions reference records by foreign key).
+
+`apply_batch` and `quarantine_batch` below are the only ways callers run the store: its lifecycle
+(preload, apply, flush, settle) in one call.
 
 Lock order on PostgreSQL, the same for every batch so two pushes cannot deadlock: the batch's
 records (`preload`, `SELECT ... FOR UPDATE` in id order), then the seq counter (the first
@@ -33,6 +36,7 @@ from typing import Any
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from schemas.records import record_validator
 from server.models import (
     AppliedOp,
     Conflict,
@@ -46,6 +50,7 @@ from server.models import (
 )
 from server.seq import reserve_seqs
 from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
+from sync.push import apply_mutations, canonical_uuid, quarantine_all
 from sync.text import without_nul
 
 # Keys of the JSON kept in applied_ops.outcome.
@@ -109,6 +114,8 @@ def record_row(state: RecordState, now: datetime) -> dict[str, Any]:
 
 _RECORDS = Record.__table__
 _OPS = AppliedOp.__table__
+# What op memory needs of an applied op (not its batch or record columns).
+_REMEMBERED = select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
 # An UPDATE of every column by id, for executemany (the id under its own bind name: SQLAlchemy
 # reserves the column names for the SET clause).
 _UPDATE_RECORD = (
@@ -191,8 +198,7 @@ class SqlRecordStore:
     def _preload_ops(self, op_ids: Iterable[str]) -> None:
         op_ids = sorted(set(op_ids))
         for chunk in _chunks(op_ids):
-            for row in self.session.execute(select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
-                                            .where(_OPS.c.op_id.in_(chunk))):
+            for row in self.session.execute(_REMEMBERED.where(_OPS.c.op_id.in_(chunk))):
                 self._ops[row.op_id] = _remembered(row)
         self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
 
@@ -243,8 +249,7 @@ class SqlRecordStore:
     # --- op memory -------------------------------------------------------
     def get_op(self, op_id: str) -> RememberedOp | None:
         if op_id not in self._ops:
-            row = self.session.execute(select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
-                                       .where(_OPS.c.op_id == op_id)).first()
+            row = self.session.execute(_REMEMBERED.where(_OPS.c.op_id == op_id)).first()
             self._ops[op_id] = _remembered(row) if row is not None else None
         return self._ops[op_id]
 
@@ -505,9 +510,6 @@ def apply_batch(
 
     The caller commits (or rolls back) and writes its own batch bookkeeping.
     """
-    from schemas.records import record_validator
-    from sync.push import apply_mutations
-
     store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True)
     store.preload_items(named_items(mutations), mutation_count=len(mutations))
     with session.no_autoflush:
@@ -521,8 +523,6 @@ def quarantine_batch(session: Session, device: DeviceContext, mutations: list[An
                      now: datetime) -> int:
     """A revoked device's batch: its well-formed mutations kept in quarantine, unapplied, in the
     caller's transaction (the other unit of work). Returns how many were kept."""
-    from sync.push import quarantine_all
-
     store = SqlRecordStore(session, device, batch_id=batch_id, now=now)
     kept = quarantine_all(store, device, mutations, now=now)
     store.flush()
@@ -532,7 +532,5 @@ def quarantine_batch(session: Session, device: DeviceContext, mutations: list[An
 def named_items(mutations: list[Any]) -> list[tuple[str | None, str | None]]:
     """Each item's (op id, record id), normalised as the engine normalises them (None where an
     item does not name a valid one)."""
-    from sync.push import canonical_uuid
-
     return [(canonical_uuid(item.get("op_id")), canonical_uuid(item.get("id"))) if isinstance(item, dict)
             else (None, None) for item in mutations]
