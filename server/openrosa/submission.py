@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
@@ -75,13 +75,31 @@ def submit(session: Session, device: DeviceContext, submission: Submission, *, n
     return _with_retries(session, lambda: _attempt(session, device, submission, now or datetime.now(UTC)))
 
 
+_DEVICES = Device.__table__
+_SUBMISSIONS = OpenRosaSubmission.__table__
+# Built once: the device's state and whether this instanceID was already received, in one indexed
+# read. A first submission (nearly every request) then loads no ORM object at all.
+_STATE = (
+    select(_DEVICES.c.status, _DEVICES.c.last_seen_at, _DEVICES.c.app_version,
+           _SUBMISSIONS.c.device_id.label("sent_by"))
+    .select_from(_DEVICES.outerjoin(_SUBMISSIONS, _SUBMISSIONS.c.instance_id == bindparam("instance_key")))
+    .where(_DEVICES.c.id == bindparam("device_key"))
+)
+_INSERT_SUBMISSION = insert(_SUBMISSIONS)
+
+
 def _attempt(session: Session, device: DeviceContext, submission: Submission, now: datetime) -> Answer:
     instance = submission.instance
     _lock(session, instance.instance_id)
-    device_row = session.get(Device, device.device_id)
-    revoked = device_row is None or device_row.status != "active"
+    state = session.execute(_STATE, {"instance_key": instance.instance_id, "device_key": device.device_id}).first()
+    revoked = state is None or state.status != "active"
+    if state is not None and state.sent_by is not None and state.sent_by != device.device_id:
+        raise OpenRosaError(409, "Another tablet already sent a submission with this instanceID.")
     xml_hash = hashlib.sha256(submission.xml).hexdigest()
-    row = session.get(OpenRosaSubmission, instance.instance_id)
+    # The ORM row only when one exists (a resend, a split submission's later part) or the device
+    # row is gone; the first submission of an instance is written with one Core INSERT below.
+    row = None if state is not None and state.sent_by is None else session.get(OpenRosaSubmission,
+                                                                              instance.instance_id)
     if row is not None and row.device_id != device.device_id:
         raise OpenRosaError(409, "Another tablet already sent a submission with this instanceID.")
     if revoked:
@@ -102,38 +120,49 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
             return _replay(row)
         if submission.incomplete:
             return Answer(201, "Part received; waiting for the rest of this submission.")
-    if row is None:
-        row = OpenRosaSubmission(
-            instance_id=instance.instance_id,
-            device_id=device.device_id,
-            form_id=instance.form_id,
-            xml_sha256=xml_hash,
-            xml=submission.xml.decode("utf-8"),
-            outcome=INCOMPLETE,
-            received_at=naive_utc(now),
-        )
-        if submission.attachments or submission.incomplete:
-            session.add(row)
-            session.flush()  # attachments reference it
-            _keep_attachments(session, instance.instance_id, submission.attachments, now)
+    received = {
+        "instance_id": instance.instance_id,
+        "device_id": device.device_id,
+        "form_id": instance.form_id,
+        "xml_sha256": xml_hash,
+        "xml": submission.xml.decode("utf-8"),
+        "outcome": INCOMPLETE,
+        "received_at": naive_utc(now),
+    }
+    if row is None and (submission.attachments or submission.incomplete):
+        row = OpenRosaSubmission(**received)
+        session.add(row)
+        session.flush()  # attachments reference it
+        _keep_attachments(session, instance.instance_id, submission.attachments, now)
         if submission.incomplete:
             return Answer(201, "Part received; waiting for the rest of this submission.")
 
     mutation, record_id = _mutation(session, instance, device, now)
     (result,) = apply_batch(session, device, [mutation], batch_id=None, now=now, client_time=None)
-    answer = _settle(row, result, mutation, record_id, now)
-    # Added only now, settled: one INSERT, not an INSERT the store's flush makes and an UPDATE.
-    session.add(row)
-    if device_row is not None:
-        # As authentication does: at most one write a minute, so a backlog of submissions does not
-        # rewrite the device row each time.
-        seen = naive_utc(now)
-        if device_row.last_seen_at is None or seen - device_row.last_seen_at > timedelta(minutes=1):
-            device_row.last_seen_at = seen
-        if submission.app_version and device_row.app_version != submission.app_version[:32]:
-            device_row.app_version = submission.app_version[:32]
-    session.flush()
+    answer, settled = _settle(result, mutation, record_id, now)
+    if row is None:
+        # Written only now, settled: one INSERT, not an INSERT and an UPDATE.
+        session.execute(_INSERT_SUBMISSION, {**received, **settled})
+    else:
+        for name, value in settled.items():
+            setattr(row, name, value)
+        session.flush()
+    if state is not None:
+        _touch_device(session, device.device_id, state, submission.app_version, now)
     return answer
+
+
+def _touch_device(session: Session, device_id: str, state: Any, app_version: str | None, now: datetime) -> None:
+    """As authentication does: `last_seen_at` at most once a minute, so a backlog of submissions
+    does not rewrite the device row each time; the app version when it changed."""
+    changes: dict[str, Any] = {}
+    seen = naive_utc(now)
+    if state.last_seen_at is None or seen - state.last_seen_at > timedelta(minutes=1):
+        changes["last_seen_at"] = seen
+    if app_version and state.app_version != app_version[:32]:
+        changes["app_version"] = app_version[:32]
+    if changes:
+        session.execute(update(_DEVICES).where(_DEVICES.c.id == device_id).values(**changes))
 
 
 def _lock(session: Session, instance_id: str) -> None:
@@ -185,17 +214,14 @@ def _mutation(session: Session, instance: Instance, device: DeviceContext, now: 
     }, record_id
 
 
-def _settle(row: OpenRosaSubmission, result: ItemResult, mutation: dict, record_id: str, now: datetime) -> Answer:
-    row.record_id = record_id
-    row.completed_at = naive_utc(now)
+def _settle(result: ItemResult, mutation: dict, record_id: str, now: datetime) -> tuple[Answer, dict[str, Any]]:
+    """The answer to the tablet, and the outcome columns of its `openrosa_submissions` row."""
     if result.status in (ItemStatus.APPLIED, ItemStatus.DUPLICATE):
-        row.outcome = APPLIED
-        row.version = result.version
+        outcome, version = APPLIED, result.version
         answer = Answer(201, f"Received: record {record_id}, version {result.version}.")
     elif result.status is ItemStatus.CONFLICT:
-        row.outcome = CONFLICT
         # An edit of this edit builds on the version the worker saw.
-        row.version = mutation.get("base_version")
+        outcome, version = CONFLICT, mutation.get("base_version")
         fields = ", ".join(sorted(result.current or {}))
         answer = Answer(
             202,
@@ -203,13 +229,17 @@ def _settle(row: OpenRosaSubmission, result: ItemResult, mutation: dict, record_
             "A coordinator will resolve the conflict.",
         )
     else:
-        row.outcome = QUARANTINED
-        row.version = None
+        outcome, version = QUARANTINED, None
         answer = Answer(202, "Received, but not counted: " + _reasons(result.errors or {}) + ". "
                         "It is kept in quarantine for a coordinator to fix or discard.")
-    row.http_status = answer.status
-    row.message = answer.message
-    return answer
+    return answer, {
+        "outcome": outcome,
+        "version": version,
+        "record_id": record_id,
+        "completed_at": naive_utc(now),
+        "http_status": answer.status,
+        "message": answer.message,
+    }
 
 
 def _reasons(errors: dict[str, list[str]]) -> str:
