@@ -11,16 +11,15 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 COUNTER_NAME = "global"
+# Built once: every push takes a block.
+_RESERVE = text("UPDATE seq_counter SET value = value + :n WHERE name = :name RETURNING value")
 
 
 def reserve_seqs(session: Session, count: int = 1) -> range:
     """Reserve `count` consecutive seqs, returned as a range."""
     if count < 1:
         raise ValueError("count must be at least 1")
-    last = session.execute(
-        text("UPDATE seq_counter SET value = value + :n WHERE name = :name RETURNING value"),
-        {"n": count, "name": COUNTER_NAME},
-    ).scalar_one()
+    last = session.execute(_RESERVE, {"n": count, "name": COUNTER_NAME}).scalar_one()
     return range(last - count + 1, last + 1)
 
 

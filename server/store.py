@@ -37,17 +37,8 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from schemas.records import record_validator
-from server.models import (
-    AppliedOp,
-    Conflict,
-    Item,
-    QuarantinedMutation,
-    Record,
-    RecordRevision,
-    Service,
-    Site,
-    team_sites,
-)
+from server.models import AppliedOp, Conflict, QuarantinedMutation, Record, RecordRevision
+from server.reference_cache import ReferenceSnapshot, read_stamp, reference_snapshot
 from server.seq import reserve_seqs
 from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
 from sync.push import apply_mutations, canonical_uuid, quarantine_all
@@ -116,6 +107,11 @@ _RECORDS = Record.__table__
 _OPS = AppliedOp.__table__
 # What op memory needs of an applied op (not its batch or record columns).
 _REMEMBERED = select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
+# The preloads, built once with an expanding IN: building and cache-keying a statement per batch
+# cost a one-record submission more than running it.
+_REMEMBERED_IN = _REMEMBERED.where(_OPS.c.op_id.in_(bindparam("keys", expanding=True)))
+_RECORDS_IN = select(_RECORDS).where(_RECORDS.c.id.in_(bindparam("keys", expanding=True))).order_by(_RECORDS.c.id)
+_RECORDS_IN_LOCKED = _RECORDS_IN.with_for_update()
 # An UPDATE of every column by id, for executemany (the id under its own bind name: SQLAlchemy
 # reserves the column names for the SET clause).
 _UPDATE_RECORD = (
@@ -143,7 +139,7 @@ class SqlRecordStore:
     """The `sync.store.RecordStore` of one push batch, in the caller's transaction."""
 
     def __init__(self, session: Session, device: DeviceContext, *, batch_id: str | None, now: datetime,
-                 late_seqs: bool = False) -> None:
+                 late_seqs: bool = False, reference: ReferenceSnapshot | None = None) -> None:
         self.session = session
         self.device = device
         self.batch_id = batch_id
@@ -168,10 +164,7 @@ class SqlRecordStore:
         self._late_seqs = late_seqs
         self._provisional = 0
         self._settled: dict[int, int] = {}
-        self._team_sites: set[str] | None = None
-        self._active_sites: dict[str, bool] = {}
-        self._items: dict[str, str] | None = None
-        self._services: set[str] | None = None
+        self._reference = reference
 
     # --- batch set-up and tear-down (not part of the Protocol) ----------
     def preload(self, op_ids: Iterable[str], record_ids: Iterable[str], *, mutation_count: int = 1) -> None:
@@ -198,17 +191,15 @@ class SqlRecordStore:
     def _preload_ops(self, op_ids: Iterable[str]) -> None:
         op_ids = sorted(set(op_ids))
         for chunk in _chunks(op_ids):
-            for row in self.session.execute(_REMEMBERED.where(_OPS.c.op_id.in_(chunk))):
+            for row in self.session.execute(_REMEMBERED_IN, {"keys": chunk}):
                 self._ops[row.op_id] = _remembered(row)
         self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
 
     def _preload_records(self, record_ids: Iterable[str]) -> None:
         record_ids = sorted(set(record_ids))
         for chunk in _chunks(record_ids):
-            stmt = select(_RECORDS).where(_RECORDS.c.id.in_(chunk)).order_by(_RECORDS.c.id)
-            if self._locking:
-                stmt = stmt.with_for_update()
-            for row in self.session.execute(stmt):
+            statement = _RECORDS_IN_LOCKED if self._locking else _RECORDS_IN
+            for row in self.session.execute(statement, {"keys": chunk}):
                 self._records[row.id] = record_state(row)
         self._records.update({record_id: None for record_id in record_ids if record_id not in self._records})
 
@@ -232,7 +223,8 @@ class SqlRecordStore:
             from server.aggregation import rollups
 
             # The device's team and country are known: the rollups need not look them up.
-            ref = rollups.ReferenceLookup(self.session, countries={self.device.team_id: self.device.country})
+            ref = rollups.ReferenceLookup(self.session, countries={self.device.team_id: self.device.country},
+                                          categories=self.reference.item_categories)
             rollups.apply_changes(self.session, self._changes, ref)
             self._changes.clear()
         for model, rows in (
@@ -249,7 +241,7 @@ class SqlRecordStore:
     # --- op memory -------------------------------------------------------
     def get_op(self, op_id: str) -> RememberedOp | None:
         if op_id not in self._ops:
-            row = self.session.execute(_REMEMBERED.where(_OPS.c.op_id == op_id)).first()
+            row = self.session.execute(_REMEMBERED_IN, {"keys": [op_id]}).first()
             self._ops[op_id] = _remembered(row) if row is not None else None
         return self._ops[op_id]
 
@@ -427,38 +419,25 @@ class SqlRecordStore:
         return result
 
     # --- reference data --------------------------------------------------
-    # Read once per batch: a batch is one transaction, so it sees one state of reference data.
-    def site_belongs_to_team(self, site_id: str, team_id: str) -> bool:
-        if team_id != self.device.team_id:
-            return site_id in self._sites_of(team_id)
-        if self._team_sites is None:
-            # The team's sites with their `active` flag in one query: the engine asks
-            # `site_is_active` right after, for a site of this team.
-            sites = self._sites_of(team_id)
-            self._team_sites = set(sites)
-            self._active_sites.update(sites)
-        return site_id in self._team_sites
+    # One snapshot per batch: a batch is one transaction, so it sees one state of reference data,
+    # the process's cached one when its stamp is current (server/reference_cache.py).
+    @property
+    def reference(self) -> ReferenceSnapshot:
+        if self._reference is None:
+            self._reference = reference_snapshot(self.session, read_stamp(self.session))
+        return self._reference
 
-    def _sites_of(self, team_id: str) -> dict[str, bool]:
-        return dict(self.session.execute(
-            select(Site.id, Site.active).join(team_sites, team_sites.c.site_id == Site.id)
-            .where(team_sites.c.team_id == team_id)
-        ).all())
+    def site_belongs_to_team(self, site_id: str, team_id: str) -> bool:
+        return self.reference.site_belongs_to_team(site_id, team_id)
 
     def site_is_active(self, site_id: str) -> bool:
-        if site_id not in self._active_sites:
-            self._active_sites[site_id] = bool(self.session.scalar(select(Site.active).where(Site.id == site_id)))
-        return self._active_sites[site_id]
+        return self.reference.site_is_active(site_id)
 
     def item_category(self, code: str) -> str | None:
-        if self._items is None:
-            self._items = {code: category for code, category in self.session.execute(select(Item.code, Item.category))}
-        return self._items.get(code)
+        return self.reference.item_categories.get(code)
 
     def service_exists(self, code: str) -> bool:
-        if self._services is None:
-            self._services = set(self.session.scalars(select(Service.code)))
-        return code in self._services
+        return code in self.reference.services
 
     # --- hooks -----------------------------------------------------------
     def record_changed(self, before: RecordState | None, after: RecordState) -> None:
@@ -497,6 +476,7 @@ def apply_batch(
     batch_id: str | None,
     now: datetime,
     client_time: datetime | None,
+    reference: ReferenceSnapshot | None = None,
 ) -> list[ItemResult]:
     """Apply a batch of wire mutations through the engine in the caller's transaction: the whole
     lifecycle of the store in one call, so no caller can forget a step or take them out of order.
@@ -508,9 +488,11 @@ def apply_batch(
     3. flush: the counter block, then records, rollups, revisions, ops, conflicts and quarantine;
     4. settle: the results carry the real seqs.
 
-    The caller commits (or rolls back) and writes its own batch bookkeeping.
+    `reference` is the reference data to check against, when the caller has read its stamp already
+    (else the store reads it at the first check). The caller commits (or rolls back) and writes its
+    own batch bookkeeping.
     """
-    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True)
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True, reference=reference)
     store.preload_items(named_items(mutations), mutation_count=len(mutations))
     with session.no_autoflush:
         results = apply_mutations(store, device, mutations, validate=record_validator(aware_utc(now).date()),

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
@@ -106,10 +106,11 @@ class Contribution:
 class ReferenceLookup:
     """Team -> country and item -> category, cached for the life of one operation."""
 
-    def __init__(self, session: Session, *, preload: bool = False, countries: dict[str, str] | None = None) -> None:
+    def __init__(self, session: Session, *, preload: bool = False, countries: dict[str, str] | None = None,
+                 categories: Mapping[str, str] | None = None) -> None:
         self.session = session
         self._countries: dict[str, str] = dict(countries or {})
-        self._categories: dict[str, str | None] = {}
+        self._categories: dict[str, str | None] = dict(categories or {})
         if preload:
             self._countries = dict(session.execute(select(Team.id, Team.country_code)).all())
             self._categories = dict(session.execute(select(Item.code, Item.category)).all())

@@ -34,6 +34,7 @@ from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
 from server.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.openrosa.responses import OpenRosaError
 from server.push import _with_retries, advisory_key
+from server.reference_cache import STAMP, reference_snapshot
 from server.store import apply_batch, naive_utc, quarantine_batch
 from server.timeutil import isoformat_z
 from sync.domain import DeviceContext, ItemResult, ItemStatus
@@ -77,11 +78,11 @@ def submit(session: Session, device: DeviceContext, submission: Submission, *, n
 
 _DEVICES = Device.__table__
 _SUBMISSIONS = OpenRosaSubmission.__table__
-# Built once: the device's state and whether this instanceID was already received, in one indexed
-# read. A first submission (nearly every request) then loads no ORM object at all.
+# Built once: the device's state, whether this instanceID was already received and the reference
+# data's stamp, in one indexed read. A first submission (nearly every request) then loads no ORM object at all.
 _STATE = (
     select(_DEVICES.c.status, _DEVICES.c.last_seen_at, _DEVICES.c.app_version,
-           _SUBMISSIONS.c.device_id.label("sent_by"))
+           _SUBMISSIONS.c.device_id.label("sent_by"), STAMP)
     .select_from(_DEVICES.outerjoin(_SUBMISSIONS, _SUBMISSIONS.c.instance_id == bindparam("instance_key")))
     .where(_DEVICES.c.id == bindparam("device_key"))
 )
@@ -138,7 +139,9 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
             return Answer(201, "Part received; waiting for the rest of this submission.")
 
     mutation, record_id = _mutation(session, instance, device, now)
-    (result,) = apply_batch(session, device, [mutation], batch_id=None, now=now, client_time=None)
+    reference = reference_snapshot(session, state.reference_stamp) if state is not None else None
+    (result,) = apply_batch(session, device, [mutation], batch_id=None, now=now, client_time=None,
+                            reference=reference)
     answer, settled = _settle(result, mutation, record_id, now)
     if row is None:
         # Written only now, settled: one INSERT, not an INSERT and an UPDATE.
