@@ -22,7 +22,8 @@ from server.models import AppliedOp, Record, RecordRevision, SyncBatch
 from tests.e2e.conftest import Site, Tablet, enrol_tablets
 from tests.factories import consultation_data, correct_mutation, create_mutation, gzip_bomb, push_body
 
-TEAMS = ["ly-mmt-tripoli"] * 3 + ["ly-mmt-benghazi"] * 3
+# Eight writers and a reader (the SeqWatcher), each on its own connections.
+TEAMS = ["ly-mmt-tripoli"] * 3 + ["ly-mmt-benghazi"] * 5
 SITES = {"ly-mmt-tripoli": "ly-mp-tripoli", "ly-mmt-benghazi": "ly-mp-benghazi"}
 BATCHES_PER_TABLET = 3
 CREATES_PER_BATCH = 25
