@@ -191,7 +191,7 @@ def _push_items_of_every_type(world: World, operation: Operation) -> None:
                     assert result["errors"] and all(isinstance(m, list) for m in result["errors"].values())
 
 
-@settings(max_examples=60, deadline=None, database=None, derandomize=True,
+@settings(max_examples=45, deadline=None, database=None, derandomize=True,
           suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def _policy_examples(data: st.DataObject, world: World, operation: Operation, base: Any, revoked: bool) -> None:
