@@ -233,7 +233,8 @@ def _settle(result: ItemResult, mutation: dict, record_id: str, now: datetime) -
         )
     else:
         outcome, version = QUARANTINED, None
-        answer = Answer(202, "Received, but not counted: " + _reasons(result.errors or {}) + ". "
+        # The engine's messages end with a full stop already ("Site is not active.").
+        answer = Answer(202, "Received, but not counted: " + _reasons(result.errors or {}).rstrip(".") + ". "
                         "It is kept in quarantine for a coordinator to fix or discard.")
     return answer, {
         "outcome": outcome,
