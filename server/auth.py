@@ -184,6 +184,12 @@ _DEVICE_BY_TOKEN = (
 _TOUCH_DEVICE = update(_DEVICES).where(_DEVICES.c.id == bindparam("device_key")).values(last_seen_at=bindparam("seen"))
 
 
+def seen_long_ago(last_seen_at: datetime | None, now: datetime) -> bool:
+    """Whether a device's `last_seen_at` is due a write: at most once a minute, so a tablet's
+    backlog of requests (pulls, batches, submissions) does not rewrite its device row each time."""
+    return last_seen_at is None or now - last_seen_at > timedelta(minutes=1)
+
+
 def _device_principal(token: str, allow_revoked: bool) -> Principal:
     device = db.session.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_secret(token)}).first()
     if device is None:
@@ -192,7 +198,7 @@ def _device_principal(token: str, allow_revoked: bool) -> Principal:
         raise device_revoked_error()
     now = utcnow()
     # Only touch last_seen_at once a minute, so pulls stay (almost) read-only.
-    if device.status == "active" and (device.last_seen_at is None or now - device.last_seen_at > timedelta(minutes=1)):
+    if device.status == "active" and seen_long_ago(device.last_seen_at, now):
         db.session.execute(_TOUCH_DEVICE, {"device_key": device.id, "seen": now})
     return Principal(kind="device", role=DEVICE, device_id=device.id, team_id=device.team_id,
                      user_id=device.user_id, countries=frozenset({device.country_code}),

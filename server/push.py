@@ -27,7 +27,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from marshmallow import ValidationError
@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from config import Limits
 from schemas.sync import PushRequestSchema
 from server import quarantine
+from server.auth import seen_long_ago
 from server.errors import ApiError, flatten_messages
 from server.models import Device, SyncBatch
 from server.store import apply_batch, naive_utc, quarantine_batch
@@ -177,11 +178,10 @@ def _apply(session: Session, device: DeviceContext, raw: dict[str, Any], envelop
     row = session.get(Device, device.device_id)
     if row is not None:
         # Push is where the server learns which app version a tablet runs (GET /devices shows it).
-        # Written only when it changes, and last_seen_at at most once a minute (as authentication
-        # does), so a tablet's backlog of batches does not rewrite its device row each time.
+        # Written only when it changes, and last_seen_at only when due (`seen_long_ago`).
         if row.app_version != str(envelope["app_version"]):
             row.app_version = str(envelope["app_version"])
-        if row.last_seen_at is None or naive_now - row.last_seen_at > timedelta(minutes=1):
+        if seen_long_ago(row.last_seen_at, naive_now):
             row.last_seen_at = naive_now
     session.flush()
     return PushAnswer(body, replayed=False)

@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from server.auth import seen_long_ago
 from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
 from server.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.openrosa.responses import OpenRosaError
@@ -156,11 +157,10 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
 
 
 def _touch_device(session: Session, device_id: str, state: Any, app_version: str | None, now: datetime) -> None:
-    """As authentication does: `last_seen_at` at most once a minute, so a backlog of submissions
-    does not rewrite the device row each time; the app version when it changed."""
+    """`last_seen_at` when due (`seen_long_ago`), the app version when it changed."""
     changes: dict[str, Any] = {}
     seen = naive_utc(now)
-    if state.last_seen_at is None or seen - state.last_seen_at > timedelta(minutes=1):
+    if seen_long_ago(state.last_seen_at, seen):
         changes["last_seen_at"] = seen
     if app_version and state.app_version != app_version[:32]:
         changes["app_version"] = app_version[:32]
