@@ -95,8 +95,6 @@ def _attempt(session: Session, device: DeviceContext, submission: Submission, no
     _lock(session, instance.instance_id)
     state = session.execute(_STATE, {"instance_key": instance.instance_id, "device_key": device.device_id}).first()
     revoked = state is None or state.status != "active"
-    if state is not None and state.sent_by is not None and state.sent_by != device.device_id:
-        raise OpenRosaError(409, "Another tablet already sent a submission with this instanceID.")
     xml_hash = hashlib.sha256(submission.xml).hexdigest()
     # The ORM row only when one exists (a resend, a split submission's later part) or the device
     # row is gone; the first submission of an instance is written with one Core INSERT below.

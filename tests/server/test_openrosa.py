@@ -265,6 +265,20 @@ def test_changed_resend_without_deprecated_id_is_409(client, session, device) ->
     assert session.get(Record, instance_id).data["sex"] == "f"  # type: ignore[union-attr]
 
 
+def test_another_tablets_instance_id_is_409_whatever_it_sends(client, session, device) -> None:
+    instance_id, xml = fill(form_xml("fieldsync_consultation"), consultation_values())
+    assert submit(client, device, xml).status_code == 201
+    other = make_device(session)
+    session.commit()
+    _, changed = fill(form_xml("fieldsync_consultation"), consultation_values(sex="m"), instance_id=instance_id)
+    for sent in (xml, changed):  # the very same XML, or other XML, under the first tablet's instanceID
+        response = submit(client, other, sent)
+        assert response.status_code == 409
+        assert "Another tablet" in message(response)[1]
+    assert session.get(OpenRosaSubmission, instance_id).device_id == device.device.id  # type: ignore[union-attr]
+    assert session.get(Record, instance_id).data["sex"] == "f"  # type: ignore[union-attr]
+
+
 def test_deprecated_id_edit_is_a_correction_in_the_records_history(client, session, device) -> None:
     original, xml = fill(form_xml("fieldsync_consultation"), consultation_values(beneficiary_ref="B-1"))
     assert submit(client, device, xml).status_code == 201
