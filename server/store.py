@@ -464,7 +464,6 @@ def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
         yield values[start : start + size]
 
 
-
 # --- the unit of work -------------------------------------------------------------------------
 
 

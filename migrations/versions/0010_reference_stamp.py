@@ -29,9 +29,13 @@ depends_on: Union[str, Sequence[str], None] = None
 
 STAMPED_TABLES = ('sites', 'team_sites', 'services', 'items')
 _EVENTS = ('INSERT', 'UPDATE', 'DELETE')
-# Below 2**53: the stamp survives any JSON or float round trip.
-_SQLITE_NEW_STAMP = "UPDATE seq_counter SET value = abs(random() % 9007199254740991) WHERE name = 'reference'"
-_PG_NEW_STAMP = "UPDATE seq_counter SET value = floor(random() * 9007199254740991)::bigint WHERE name = 'reference'"
+# A random stamp below 2**53, so it survives any JSON or float round trip.
+_SQLITE_RANDOM = "abs(random() % 9007199254740991)"
+_PG_RANDOM = "floor(random() * 9007199254740991)::bigint"
+
+
+def _new_stamp(random_stamp: str) -> str:
+    return f"UPDATE seq_counter SET value = {random_stamp} WHERE name = 'reference'"
 
 
 def create_stamp_triggers(table: str) -> None:
@@ -41,17 +45,16 @@ def create_stamp_triggers(table: str) -> None:
         return
     for event in _EVENTS:
         op.execute(f"CREATE TRIGGER reference_stamp_{table}_{event.lower()} AFTER {event} ON {table} "
-                   f"BEGIN {_SQLITE_NEW_STAMP}; END")
+                   f"BEGIN {_new_stamp(_SQLITE_RANDOM)}; END")
 
 
 def upgrade() -> None:
     postgresql = op.get_bind().dialect.name == 'postgresql'
+    random_stamp = _PG_RANDOM if postgresql else _SQLITE_RANDOM
+    op.execute(f"INSERT INTO seq_counter (name, value) VALUES ('reference', {random_stamp})")
     if postgresql:
-        op.execute("INSERT INTO seq_counter (name, value) VALUES ('reference', floor(random() * 9007199254740991)::bigint)")
         op.execute(f"CREATE FUNCTION new_reference_stamp() RETURNS trigger LANGUAGE plpgsql AS $$ "
-                   f"BEGIN {_PG_NEW_STAMP}; RETURN NULL; END $$")
-    else:
-        op.execute("INSERT INTO seq_counter (name, value) VALUES ('reference', abs(random() % 9007199254740991))")
+                   f"BEGIN {_new_stamp(_PG_RANDOM)}; RETURN NULL; END $$")
     for table in STAMPED_TABLES:
         create_stamp_triggers(table)
 
