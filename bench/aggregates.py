@@ -6,6 +6,9 @@ first `small` records, measured; then topped up to `large`, measured again throu
 started server. Each figure is `requests` sequential keep-alive requests after a warm-up:
 
 - `/api/v1/aggregates` health_consultations by area,month for 2016, and the 2016 total (a coordinator);
+- the distinct-people indicators (issue 17): people_consulted by area,month for 2016 and its total,
+  and hygiene_kit_recipients among refugees, asylum seekers and migrants (the public page's
+  statement) by area;
 - `/public/v1/countries/LY/impact?year=2016`, warm: the per-process page cache (server/public.py)
   answers while nothing changed, which is what a public website mostly sees;
 - the same page cold: the seq counter is bumped before each request, so the page is recomputed
@@ -38,6 +41,14 @@ QUERIES = {
         f"&from={YEAR}-01-01&to={YEAR}-12-31",
     "aggregates total (a year)":
         f"/api/v1/aggregates?indicator=health_consultations&country=LY&from={YEAR}-01-01&to={YEAR}-12-31",
+    "people_consulted by area,month (a year)":
+        f"/api/v1/aggregates?indicator=people_consulted&group_by=area,month&country=LY"
+        f"&from={YEAR}-01-01&to={YEAR}-12-31",
+    "people_consulted total (a year)":
+        f"/api/v1/aggregates?indicator=people_consulted&country=LY&from={YEAR}-01-01&to={YEAR}-12-31",
+    "hygiene_kit_recipients, 3 groups, by area (a year)":
+        f"/api/v1/aggregates?indicator=hygiene_kit_recipients&group_by=area&country=LY"
+        f"&population_group=refugee,asylum_seeker,migrant&from={YEAR}-01-01&to={YEAR}-12-31",
     "public impact, warm": f"/public/v1/countries/LY/impact?year={YEAR}",
     "public impact, cold (seq bumped)": f"/public/v1/countries/LY/impact?year={YEAR}",
 }

@@ -15,6 +15,12 @@ one combination of codes in one month, so after filtering, the earliest fact of 
 country, person) partition is that person's earliest matching record:
 `ROW_NUMBER() OVER (PARTITION BY bucket, country, person ORDER BY first_occurred_on, first_record_id)`.
 Records without a beneficiary_ref are each a person of their own and live in ordinary count cells.
+
+Ranking facts costs in proportion to the people of the period. The questions most asked (by place,
+population group and time, for a country, a set of population groups and whole buckets: every
+public statement, the coordinator's breakdowns by area and month) read `rollup_distinct_cells`
+instead, which hold each person's earliest record per bucket already (see distinct.py) and stay
+few however many people there are; `_distinct_cells_period` says when they answer exactly.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Select, String, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
+from server.aggregation.distinct import ALL_BITS, groups_mask, start_month
 from server.aggregation.indicators import (
     ALL_DIMENSIONS,
     BY_CODE,
@@ -38,7 +45,18 @@ from server.aggregation.indicators import (
     Measure,
 )
 from server.aggregation.rollups import ACTIVE, month_of, place_indicator, year_quarter_of
-from server.models import Area, Country, Item, Record, RollupCell, RollupPersonFact, Service, Site, Team
+from server.models import (
+    Area,
+    Country,
+    Item,
+    Record,
+    RollupCell,
+    RollupDistinctCell,
+    RollupPersonFact,
+    Service,
+    Site,
+    Team,
+)
 from server.models.rollups import CELL_DIMENSIONS
 from sync.domain import Activity, AgeBand, PopulationGroup, Sex, Visit
 
@@ -381,6 +399,68 @@ def _sum_rows(session: Session, spec: Indicator, group: list[str], filters: dict
 
 def _distinct_rows(session: Session, spec: Indicator, group: list[str], filters: dict[str, list[Any]],
                    span: _Span) -> list[dict[str, Any]]:
+    period = _distinct_cells_period(group, filters, span)
+    if period is not None:
+        people = _distinct_cell_rows(session, spec, period, group, filters, span)
+    else:
+        people = _fact_rows(session, spec, group, filters, span)
+    # Plus each record without a beneficiary_ref: a person of its own, wherever it falls.
+    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in [*people, *_sum_rows(session, spec, group, filters, span)]:
+        key = tuple(row[name] for name in group)
+        if key in merged:
+            merged[key]["value"] += row["value"]
+        else:
+            merged[key] = dict(row)
+    return _sorted([row for row in merged.values() if row["value"]], group)
+
+
+def _distinct_cells_period(group: list[str], filters: dict[str, list[Any]], span: _Span) -> str | None:
+    """The bucket's period when the distinct cells answer exactly, else None (read the facts).
+
+    They hold each person's earliest record per whole bucket, by place and population group: so
+    grouped by place, group and time, filtered by country (a person's own), population group (the
+    cells' terms, see distinct.py) and whole buckets only. A filter on a place or a finer time moves
+    the earliest matching record somewhere the cells cannot tell.
+    """
+    if not set(group) <= PLACE_DIMENSIONS or span.partial or span.no_whole_months:
+        return None
+    period = next((name for name in TIME_DIMENSIONS if name in group), "year")
+    whole_buckets = TIME_DIMENSIONS[TIME_DIMENSIONS.index(period):]  # this period and coarser
+    if not set(filters) <= {"country", "population_group", *whole_buckets}:
+        return None
+    if span.first_month and start_month(period, span.first_month) != span.first_month:
+        return None
+    if span.last_month and int(span.last_month[5:7]) % {"year": 12, "quarter": 3, "month": 1}[period]:
+        return None
+    return period
+
+
+def _distinct_cell_rows(session: Session, spec: Indicator, period: str, group: list[str],
+                        filters: dict[str, list[Any]], span: _Span) -> list[dict[str, Any]]:
+    table = RollupDistinctCell.__table__
+    conditions = [table.c.indicator == spec.code, table.c.period == period]
+    if span.first_month:
+        conditions.append(table.c.start_month >= span.first_month)
+    if span.last_month:
+        conditions.append(table.c.start_month <= span.last_month)
+    if "population_group" in filters:
+        # The terms of people's groups within the filter's: they sum to each person's earliest record there.
+        outside = ALL_BITS & ~groups_mask(filters["population_group"])
+        conditions.append(table.c.groups.op("&")(outside) == 0)
+    unused = [literal("", String).label(name) for name in CELL_DIMENSIONS[3:]]
+    src = select(table.c.team_id, table.c.site_id, table.c.month, table.c.year, table.c.quarter,
+                 table.c.population_group, *unused, table.c.value).where(*conditions).subquery("src")
+    columns = _group_columns(src, group)
+    value = func.sum(src.c.value)
+    statement = _joined(select(*columns, value.label("value")), src).where(*_filter_conditions(src, filters))
+    if columns:
+        statement = statement.group_by(*columns)
+    return _to_rows(session.execute(statement.having(value != 0)), group)
+
+
+def _fact_rows(session: Session, spec: Indicator, group: list[str], filters: dict[str, list[Any]],
+               span: _Span) -> list[dict[str, Any]]:
     src = _fact_source(spec, span)
     bucket_name = next((name for name in TIME_DIMENSIONS if name in group), "year")
     bucket = _dimension_columns(src)[bucket_name]
@@ -403,16 +483,7 @@ def _distinct_rows(session: Session, spec: Indicator, group: list[str], filters:
         statement = select(*outer, func.count().label("value")).where(ranked.c.rank == 1)
     if outer:
         statement = statement.group_by(*outer)
-    people = _to_rows(session.execute(statement), group)
-    # Plus each record without a beneficiary_ref: a person of its own, wherever it falls.
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for row in [*people, *_sum_rows(session, spec, group, filters, span)]:
-        key = tuple(row[name] for name in group)
-        if key in merged:
-            merged[key]["value"] += row["value"]
-        else:
-            merged[key] = dict(row)
-    return _sorted([row for row in merged.values() if row["value"]], group)
+    return _to_rows(session.execute(statement), group)
 
 
 def _sorted(rows: list[dict[str, Any]], group: list[str]) -> list[dict[str, Any]]:

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from sqlalchemy import and_, bindparam, case, delete, insert, or_, select, text
+from sqlalchemy import Connection, and_, bindparam, case, delete, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from server.aggregation.distinct import DistinctKey, PersonFact, add_cells, person_cells
 from server.aggregation.indicators import BY_CODE, Indicator, Measure, for_entity
-from server.models import Item, Record, RollupCell, RollupPersonFact, Team
+from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, Team
 from server.models.rollups import CELL_DIMENSIONS
 from sync.domain import age_band_for_years
 
@@ -88,6 +89,11 @@ class Fact:
     def merge(self, occurred_on: date, record_id: str) -> Fact:
         first = min((self.first_occurred_on, self.first_record_id), (occurred_on, record_id))
         return Fact(first[0], first[1], self.n_records + 1)
+
+    def combine(self, other: Fact) -> Fact:
+        """Both facts' records as one fact (what the facts upsert stores)."""
+        first = min((self.first_occurred_on, self.first_record_id), (other.first_occurred_on, other.first_record_id))
+        return Fact(first[0], first[1], self.n_records + other.n_records)
 
 
 @dataclass
@@ -267,12 +273,24 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
     # A person-month also recomputed reads this batch's creates from the records already.
     added = {key: fact for key, fact in added.items() if key[:4] not in recompute}
     touched = recompute | {key[:4] for key in added}
-    if touched:
-        _lock_people(session, touched)
+    if not touched:
+        return
+    _lock_people(session, touched)
+    # The distinct cells are a function of each person's facts in a year: read them as they are,
+    # work out what the writes below make of them, and add the difference.
+    before = stored_facts(session, touched)
+    after = dict(before)
     if recompute:
-        _refresh_people(session, recompute, ref)
+        fresh = _refresh_people(session, recompute, ref)
+        for key in [key for key in after if key[:4] in recompute]:
+            del after[key]
+        after.update(fresh)
     if added:
         _merge_facts(session, added)
+        for key, fact in added.items():
+            current = after.get(key)
+            after[key] = fact if current is None else current.combine(fact)
+    _add_to_distinct_cells(session, distinct_changes(before, after))
 
 
 def cell_row(key: CellKey, value: int) -> dict[str, Any]:
@@ -293,13 +311,14 @@ def _add_to_cells(session: Session, deltas: dict[CellKey, int]) -> None:
 class _Upserts:
     cells: Any
     facts: Any
+    distinct: Any
 
 
 _UPSERTS: dict[str, _Upserts] = {}
 
 
 def _upsert_statements(session: Session) -> _Upserts:
-    """The two upserts of a dialect, built once per process: building `excluded` makes a column
+    """The upserts of a dialect, built once per process: building `excluded` makes a column
     collection each time, and that was a tenth of a one-record push's CPU."""
     dialect = session.get_bind().dialect.name
     if dialect not in _UPSERTS:
@@ -323,7 +342,13 @@ def _upsert_statements(session: Session) -> _Upserts:
                 "first_record_id": case((earlier, new.first_record_id), else_=old.first_record_id),
             },
         )
-        _UPSERTS[dialect] = _Upserts(cells, facts)
+        distinct_table = RollupDistinctCell.__table__
+        distinct = make(distinct_table)
+        distinct = distinct.on_conflict_do_update(
+            index_elements=list(DISTINCT_KEY_COLUMNS),
+            set_={"value": distinct_table.c.value + distinct.excluded.value},
+        )
+        _UPSERTS[dialect] = _Upserts(cells, facts, distinct)
     return _UPSERTS[dialect]
 
 
@@ -349,9 +374,9 @@ def _merge_facts(session: Session, added: dict[FactKey, Fact]) -> None:
     session.execute(_upsert_statements(session).facts, [fact_row(key, fact) for key, fact in sorted(added.items())])
 
 
-def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> None:
+def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> dict[FactKey, Fact]:
     """Recompute the facts of these person-months from the records table (the caller holds
-    their locks)."""
+    their locks); returns them."""
     facts = facts_for_people(session, persons, ref)
     table = RollupPersonFact.__table__
     # One indexed equality delete per person-month (executemany): an OR of many pairs would make
@@ -363,6 +388,7 @@ def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLoo
     )
     if facts:
         session.execute(insert(table), [fact_row(key, fact) for key, fact in sorted(facts.items())])
+    return facts
 
 
 # What `contributions` reads of a record (RecordLike), under the same names.
@@ -415,3 +441,93 @@ def fact_row(key: FactKey, fact: Fact) -> dict[str, Any]:
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
+
+
+# --- distinct cells (server/aggregation/distinct.py) ----------------------------------------------
+
+DISTINCT_KEY_COLUMNS = ("indicator", "period", "start_month", "team_id", "site_id", "population_group", "groups")
+# What attribution reads of a stored fact, after its key.
+_FACT_KEY_COLUMNS = ("indicator", "country", "beneficiary_ref", "month", *CELL_DIMENSIONS)
+
+
+def _person_fact(key: FactKey, fact: Fact) -> PersonFact:
+    # A fact key is (indicator, country, beneficiary_ref, month, team_id, site_id, population_group, ...).
+    return PersonFact(key[3], key[4], key[5], key[6], fact.first_occurred_on, fact.first_record_id)
+
+
+def stored_facts(session: Session, persons: set[PersonKey]) -> dict[FactKey, Fact]:
+    """The stored facts of these people in the years of these person-months."""
+    years: dict[tuple[str, str], set[int]] = defaultdict(set)  # (indicator, country) -> years
+    wanted: set[tuple[str, str, str, int]] = set()
+    for indicator, country, beneficiary, month in persons:
+        years[(indicator, country)].add(int(month[:4]))
+        wanted.add((indicator, country, beneficiary, int(month[:4])))
+    table = RollupPersonFact.__table__
+    columns = [table.c[name] for name in _FACT_KEY_COLUMNS]
+    facts: dict[FactKey, Fact] = {}
+    for (indicator, country), its_years in sorted(years.items()):
+        refs = sorted({p[2] for p in persons if p[0] == indicator and p[1] == country})
+        for chunk in _chunks(refs, 500):
+            # The key index's prefix (indicator, country, beneficiary_ref, month): a range per person.
+            rows = session.execute(
+                select(*columns, table.c.first_occurred_on, table.c.first_record_id, table.c.n_records)
+                .where(table.c.indicator == indicator, table.c.country == country,
+                       table.c.beneficiary_ref.in_(chunk),
+                       table.c.month >= f"{min(its_years):04d}-01", table.c.month <= f"{max(its_years):04d}-12"))
+            for row in rows:
+                key = tuple(row[:-3])
+                if (key[0], key[1], key[2], int(key[3][:4])) in wanted:
+                    facts[key] = Fact(row[-3], row[-2], row[-1])
+    return facts
+
+
+def distinct_changes(before: Mapping[FactKey, Fact], after: Mapping[FactKey, Fact]) -> dict[DistinctKey, int]:
+    """What the distinct cells gain when these people's facts go from `before` to `after`."""
+    people: dict[tuple[str, str, str], tuple[list[PersonFact], list[PersonFact]]] = defaultdict(lambda: ([], []))
+    for side, facts in enumerate((before, after)):
+        for key, fact in facts.items():
+            people[(key[0], key[1], key[2])][side].append(_person_fact(key, fact))
+    changes: dict[DistinctKey, int] = defaultdict(int)
+    for (indicator, _, _), (old, new) in people.items():
+        if sorted(old) == sorted(new):
+            continue  # a later record of a known person: no first record moved
+        add_cells(changes, person_cells(indicator, old), -1)
+        add_cells(changes, person_cells(indicator, new))
+    return {key: value for key, value in changes.items() if value}
+
+
+def distinct_row(key: DistinctKey, value: int) -> dict[str, Any]:
+    indicator, period, start, team_id, site_id, group, groups = key
+    year, quarter = year_quarter_of(start)
+    return {"indicator": indicator, "period": period, "start_month": start, "year": year,
+            "quarter": "" if period == "year" else quarter, "month": start if period == "month" else "",
+            "team_id": team_id, "site_id": site_id, "population_group": group, "groups": groups, "value": value}
+
+
+def _add_to_distinct_cells(session: Session, changes: dict[DistinctKey, int]) -> None:
+    if changes:
+        # Sorted, as the cells: concurrent writers meet shared rows in the same order.
+        session.execute(_upsert_statements(session).distinct,
+                        [distinct_row(key, changes[key]) for key in sorted(changes)])
+
+
+def distinct_cells_from_facts(session: Session | Connection, indicator: str) -> dict[DistinctKey, int]:
+    """The distinct cells of one indicator, from its stored facts, streamed person by person (memory
+    grows with the cells, not the people): what verify expects and rebuild writes."""
+    table = RollupPersonFact.__table__
+    statement = (select(*(table.c[name] for name in _FACT_KEY_COLUMNS), table.c.first_occurred_on,
+                        table.c.first_record_id, table.c.n_records)
+                 .where(table.c.indicator == indicator)
+                 .order_by(table.c.country, table.c.beneficiary_ref)
+                 .execution_options(yield_per=5000))
+    cells: dict[DistinctKey, int] = defaultdict(int)
+    person: tuple[str, str] | None = None
+    facts: list[PersonFact] = []
+    for row in session.execute(statement):
+        key = tuple(row[:-3])
+        if (key[1], key[2]) != person:
+            add_cells(cells, person_cells(indicator, facts))
+            person, facts = (key[1], key[2]), []
+        facts.append(_person_fact(key, Fact(row[-3], row[-2], row[-1])))
+    add_cells(cells, person_cells(indicator, facts))
+    return {key: value for key, value in cells.items() if value}

@@ -15,8 +15,9 @@ from datetime import date
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from server.aggregation.indicators import for_entity
+from server.aggregation.indicators import INDICATORS, for_entity
 from server.aggregation.rollups import (
+    DISTINCT_KEY_COLUMNS,
     CellKey,
     Fact,
     FactKey,
@@ -24,10 +25,12 @@ from server.aggregation.rollups import (
     accumulate_facts,
     cell_row,
     contributions,
+    distinct_cells_from_facts,
+    distinct_row,
     fact_row,
     month_of,
 )
-from server.models import Record, RollupCell, RollupPersonFact
+from server.models import Record, RollupCell, RollupDistinctCell, RollupPersonFact
 from server.models.rollups import CELL_DIMENSIONS
 
 ENTITIES = ("consultation", "distribution", "outreach")
@@ -128,7 +131,40 @@ def verify(session: Session, progress: ProgressCallback | None = None) -> list[D
                     differences.append(Difference(table, key, have.get(key), want.get(key)))
         if progress:
             progress(month)
+    differences.extend(_distinct_differences(session, progress))
     return differences
+
+
+def _distinct_differences(session: Session, progress: ProgressCallback | None) -> list[Difference]:
+    """The distinct cells against what the stored facts make of them. The facts are checked against
+    the records above, so when both agree the distinct cells are right for the records too."""
+    table = RollupDistinctCell.__table__
+    differences: list[Difference] = []
+    for code in _distinct_codes(session):
+        want = distinct_cells_from_facts(session, code)
+        have = {tuple(row[:-1]): int(row[-1])
+                for row in session.execute(select(*(table.c[n] for n in DISTINCT_KEY_COLUMNS), table.c.value)
+                                           .where(table.c.indicator == code))
+                if row[-1]}
+        for key in sorted(set(want) | set(have)):
+            if want.get(key) != have.get(key):
+                differences.append(Difference("rollup_distinct_cells", tuple(map(str, key)), have.get(key),
+                                              want.get(key)))
+        if progress:
+            progress(f"distinct {code}")
+    return differences
+
+
+def steps(session: Session) -> int:
+    """How many times verify and rebuild report progress: each month, then each distinct indicator."""
+    return len(months(session)) + len(_distinct_codes(session))
+
+
+def _distinct_codes(session: Session) -> list[str]:
+    """The distinct indicators, and any stray code in the distinct cells."""
+    codes = {indicator.code for indicator in INDICATORS if indicator.is_distinct}
+    codes.update(session.scalars(select(RollupDistinctCell.indicator).distinct()))
+    return sorted(codes)
 
 
 @dataclass(frozen=True)
@@ -143,6 +179,7 @@ def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebui
     all_months = months(session)  # before the delete: months with stale rollups only are emptied too
     session.execute(delete(RollupCell.__table__))
     session.execute(delete(RollupPersonFact.__table__))
+    session.execute(delete(RollupDistinctCell.__table__))
     cells = facts = 0
     for month in all_months:
         fresh = recompute(session, month, ref)
@@ -154,4 +191,13 @@ def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebui
         cells, facts = cells + len(fresh.cells), facts + len(fresh.facts)
         if progress:
             progress(month)
+    # From the facts just written: a person's year spans months, so this follows the month loop.
+    for code in _distinct_codes(session):
+        distinct = distinct_cells_from_facts(session, code)
+        if distinct:
+            session.execute(insert(RollupDistinctCell.__table__),
+                            [distinct_row(k, v) for k, v in sorted(distinct.items())])
+        cells += len(distinct)
+        if progress:
+            progress(f"distinct {code}")
     return Rebuilt(cells, facts)

@@ -43,8 +43,9 @@ def register(app: Flask) -> None:
 
 @contextmanager
 def _progress(session: Session, label: str) -> Iterator[Callable[[str], None]]:
-    """A month-by-month progress bar on a terminal (stderr, so the output stays parseable)."""
-    total = len(rollup_verify.months(session))
-    with click.progressbar(length=total, label=f"{label} {total} month(s)", file=sys.stderr,
+    """A month-by-month progress bar on a terminal (stderr, so the output stays parseable), then one
+    step per distinct indicator."""
+    total = rollup_verify.steps(session)
+    with click.progressbar(length=total, label=f"{label} {total} step(s)", file=sys.stderr,
                            item_show_func=lambda month: month) as bar:
         yield lambda month: bar.update(1, month)

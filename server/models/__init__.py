@@ -7,7 +7,7 @@ from server.models.openrosa import OpenRosaAttachment, OpenRosaSubmission
 from server.models.public import ImpactStatement
 from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
-from server.models.rollups import RollupCell, RollupPersonFact
+from server.models.rollups import RollupCell, RollupDistinctCell, RollupPersonFact
 from server.models.sync import AppliedOp, Conflict, QuarantinedMutation, SeqCounter, SyncBatch
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "RecordRevision",
     "ReferenceTombstone",
     "RollupCell",
+    "RollupDistinctCell",
     "RollupPersonFact",
     "SeqCounter",
     "Service",

@@ -78,3 +78,32 @@ class RollupPersonFact(_DimensionColumns, db.Model):
                          name="uq_rollup_person_facts_key"),
         Index("ix_rollup_person_facts_indicator_month", "indicator", "month"),
     )
+
+
+class RollupDistinctCell(db.Model):
+    """Distinct people with a beneficiary_ref, counted per bucket and attributed to their earliest
+    record, as signed terms any population-group filter can be summed from (server/aggregation/distinct.py).
+
+    A function of `RollupPersonFact`: changed with it, in the same transaction, and verified against it.
+    """
+
+    __tablename__ = "rollup_distinct_cells"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    indicator: Mapped[str] = mapped_column(String(64))
+    period: Mapped[str] = mapped_column(String(7))  # "year", "quarter" or "month"
+    start_month: Mapped[str] = mapped_column(String(7))  # the bucket's first month: "2016-01", "2016-04"
+    # What a query filters and groups time by: `quarter` is '' for a year, `month` '' unless a month.
+    year: Mapped[int] = mapped_column(Integer)
+    quarter: Mapped[str] = mapped_column(String(6))
+    month: Mapped[str] = mapped_column(String(7))
+    team_id: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[str] = mapped_column(String(64))
+    population_group: Mapped[str] = mapped_column(String(20))
+    groups: Mapped[int] = mapped_column(Integer)  # the population groups (bits) this term is for
+    value: Mapped[int] = mapped_column(BigInteger)
+
+    __table_args__ = (
+        UniqueConstraint("indicator", "period", "start_month", "team_id", "site_id", "population_group", "groups",
+                         name="uq_rollup_distinct_cells_key"),
+    )

@@ -351,7 +351,9 @@ def test_verify_and_rebuild_go_month_by_month_and_see_a_month_with_rollups_but_n
     assert verify.months(session) == ["2010-07", "2016-01", "2016-03"]
     seen: list[str] = []
     differences = verify.verify(session, progress=seen.append)
-    assert seen == ["2010-07", "2016-01", "2016-03"]
+    # Each month, then each distinct indicator's cells (from the facts), as many steps as announced.
+    assert seen == ["2010-07", "2016-01", "2016-03", "distinct hygiene_kit_recipients", "distinct people_consulted"]
+    assert verify.steps(session) == len(seen)
     assert [str(d) for d in differences] == [
         "rollup_cells health_consultations/2010-07/ly-mmt-tripoli/ly-mp-tripoli/idp/f/18-59/general/new//: "
         "stored 4, expected None"]

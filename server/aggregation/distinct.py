@@ -1,0 +1,104 @@
+"""Distinct people as counts per cell: what `rollup_distinct_cells` holds, as a function of the facts.
+
+domain.md: a person counts once per bucket (year, quarter or month), attributed to their earliest
+matching record of the bucket; filters apply first. Read from the person facts that costs in
+proportion to the people of the bucket. These cells make the common questions (grouped by place,
+population group and time, filtered by country, population group and whole buckets) cost in
+proportion to the cells instead, which stay few however many people there are.
+
+Attribution without a filter is one cell per person and bucket: where their earliest record is.
+A population-group filter can move it (a person first seen as a migrant, later as a refugee, counts
+for "refugees" at their first refugee record), so each person-bucket is stored in a form any such
+filter can be read from exactly, by inclusion-exclusion over the groups the person has:
+
+Order the person's groups by their earliest record in the bucket, g1 < g2 < ... < gk, and let
+loc(g) be where that record is (team, site, group). For every non-empty subset S of the groups, the
+person adds (-1)^(|S|-1) to the cell at loc(last of S), keyed by S. A filter "group in V" sums
+the cells whose S lies within V: for the groups the person has in V, every subset's terms cancel
+except the one at loc of the earliest of them, which is +1. (Möbius inversion on the subsets:
+with one group it is the single +1 cell; with two, a < b, it is +1 at a, +1 at b, -1 at b for {a, b}.)
+Most people have one group per bucket, so one cell; k groups make 2^k - 1.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+
+from sync.domain import PopulationGroup
+
+# A bit per population group; any other value (none, or one no longer in the list) shares one
+# more, which no filter names, so such records count only when the group is not filtered on.
+GROUP_BITS: dict[str, int] = {group.value: 1 << position for position, group in enumerate(PopulationGroup)}
+OTHER_BIT = 1 << len(PopulationGroup)
+ALL_BITS = OTHER_BIT | sum(GROUP_BITS.values())
+
+PERIODS: tuple[str, ...] = ("year", "quarter", "month")
+
+# (indicator, period, start_month, team_id, site_id, population_group, groups)
+DistinctKey = tuple[str, str, str, str, str, str, int]
+
+
+def groups_mask(groups: Iterable[str]) -> int:
+    """The bits of these population groups, as a filter names them."""
+    mask = 0
+    for group in groups:
+        mask |= GROUP_BITS.get(group, OTHER_BIT)
+    return mask
+
+
+def start_month(period: str, month: str) -> str:
+    """The first month of the bucket of `period` that `month` ("2016-05") falls in."""
+    if period == "year":
+        return month[:4] + "-01"
+    if period == "quarter":
+        number = int(month[5:7])
+        return f"{month[:4]}-{(number - 1) // 3 * 3 + 1:02d}"
+    return month
+
+
+@dataclass(frozen=True, order=True)
+class PersonFact:
+    """What attribution reads of one person fact: its month, place and group, and its earliest record."""
+
+    month: str
+    team_id: str
+    site_id: str
+    population_group: str
+    first_occurred_on: date
+    first_record_id: str
+
+
+def person_cells(indicator: str, facts: Iterable[PersonFact]) -> dict[DistinctKey, int]:
+    """The cells one person (all their facts of one indicator) adds up to, in every period."""
+    # (period, start month) -> group bit -> (earliest (day, record id), team, site, group)
+    earliest: dict[tuple[str, str], dict[int, tuple[tuple[date, str], str, str, str]]] = defaultdict(dict)
+    for fact in facts:
+        first = (fact.first_occurred_on, fact.first_record_id)
+        bit = GROUP_BITS.get(fact.population_group, OTHER_BIT)
+        for period in PERIODS:
+            by_group = earliest[(period, start_month(period, fact.month))]
+            current = by_group.get(bit)
+            if current is None or first < current[0]:
+                by_group[bit] = (first, fact.team_id, fact.site_id, fact.population_group)
+    cells: dict[DistinctKey, int] = defaultdict(int)
+    for (period, start), by_group in earliest.items():
+        ordered = sorted(by_group.items(), key=lambda item: item[1][0])
+        for position, (bit, (_, team_id, site_id, group)) in enumerate(ordered):
+            # The subsets whose last group is this one: it, plus any of the groups before it.
+            earlier = [other for other, _ in ordered[:position]]
+            for chosen in range(1 << position):
+                mask, size = bit, 1
+                for index, other in enumerate(earlier):
+                    if chosen >> index & 1:
+                        mask |= other
+                        size += 1
+                cells[(indicator, period, start, team_id, site_id, group, mask)] += -1 if size % 2 == 0 else 1
+    return cells
+
+
+def add_cells(total: dict[DistinctKey, int], cells: dict[DistinctKey, int], sign: int = 1) -> None:
+    for key, value in cells.items():
+        total[key] += sign * value
