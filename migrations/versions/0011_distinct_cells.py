@@ -6,9 +6,9 @@ Create Date: 2026-12-01 15:40:00
 
 `rollup_distinct_cells` holds, for people_consulted and hygiene_kit_recipients, each person's
 earliest record per year, quarter and month as signed terms any population-group filter can be
-summed from (server/aggregation/distinct.py). It is a function of `rollup_person_facts`, so the
-upgrade fills it from the facts already there, one person at a time, with the same code the push
-and `rollups rebuild` use.
+summed from (server/aggregation/distinct.py), and the records without a beneficiary_ref (a person
+each). It is a function of `rollup_person_facts` and the place cells, so the upgrade fills it from
+those already there, one person at a time, with the same code the push and `rollups rebuild` use.
 """
 from typing import Sequence, Union
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from server.aggregation.indicators import INDICATORS
-from server.aggregation.rollups import distinct_cells_from_facts, distinct_row
+from server.aggregation.rollups import expected_distinct_cells, distinct_row
 
 revision: str = '0011'
 down_revision: Union[str, Sequence[str], None] = '0010'
@@ -45,7 +45,7 @@ def upgrade() -> None:
     connection = op.get_bind()
     for indicator in INDICATORS:
         if indicator.is_distinct:
-            cells = distinct_cells_from_facts(connection, indicator.code)
+            cells = expected_distinct_cells(connection, indicator.code)
             if cells:
                 connection.execute(sa.insert(table), [distinct_row(key, value) for key, value in sorted(cells.items())])
 

@@ -18,6 +18,9 @@ the cells whose S lies within V: for the groups the person has in V, every subse
 except the one at loc of the earliest of them, which is +1. (Möbius inversion on the subsets:
 with one group it is the single +1 cell; with two, a < b, it is +1 at a, +1 at b, -1 at b for {a, b}.)
 Most people have one group per bucket, so one cell; k groups make 2^k - 1.
+
+A record without a beneficiary_ref is a person of its own: one +1 term in each of its buckets. So
+the cells count everyone, and a query reads them alone.
 """
 
 from __future__ import annotations
@@ -97,6 +100,15 @@ def person_cells(indicator: str, facts: Iterable[PersonFact]) -> dict[DistinctKe
                         size += 1
                 cells[(indicator, period, start, team_id, site_id, group, mask)] += -1 if size % 2 == 0 else 1
     return cells
+
+
+def own_person_cells(indicator: str, month: str, team_id: str, site_id: str, group: str,
+                     count: int) -> dict[DistinctKey, int]:
+    """What `count` records without a beneficiary_ref add: each is a person of its own (domain.md),
+    first and only in every bucket it falls in."""
+    mask = GROUP_BITS.get(group, OTHER_BIT)
+    return {(indicator, period, start_month(period, month), team_id, site_id, group, mask): count
+            for period in PERIODS}
 
 
 def add_cells(total: dict[DistinctKey, int], cells: dict[DistinctKey, int], sign: int = 1) -> None:

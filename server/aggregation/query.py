@@ -19,8 +19,9 @@ Records without a beneficiary_ref are each a person of their own and live in ord
 Ranking facts costs in proportion to the people of the period. The questions most asked (by place,
 population group and time, for a country, a set of population groups and whole buckets: every
 public statement, the coordinator's breakdowns by area and month) read `rollup_distinct_cells`
-instead, which hold each person's earliest record per bucket already (see distinct.py) and stay
-few however many people there are; `_distinct_cells_period` says when they answer exactly.
+instead, which hold each person's earliest record per bucket already, and the records without a
+beneficiary_ref (see distinct.py), and stay few however many people there are;
+`_distinct_cells_period` says when they answer exactly.
 """
 
 from __future__ import annotations
@@ -400,10 +401,9 @@ def _sum_rows(session: Session, spec: Indicator, group: list[str], filters: dict
 def _distinct_rows(session: Session, spec: Indicator, group: list[str], filters: dict[str, list[Any]],
                    span: _Span) -> list[dict[str, Any]]:
     period = _distinct_cells_period(group, filters, span)
-    if period is not None:
-        people = _distinct_cell_rows(session, spec, period, group, filters, span)
-    else:
-        people = _fact_rows(session, spec, group, filters, span)
+    if period is not None:  # everyone is in the distinct cells, people without a beneficiary_ref too
+        return _sorted(_distinct_cell_rows(session, spec, period, group, filters, span), group)
+    people = _fact_rows(session, spec, group, filters, span)
     # Plus each record without a beneficiary_ref: a person of its own, wherever it falls.
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in [*people, *_sum_rows(session, spec, group, filters, span)]:

@@ -28,8 +28,8 @@ from sqlalchemy import Connection, and_, bindparam, case, delete, insert, or_, s
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from server.aggregation.distinct import DistinctKey, PersonFact, add_cells, person_cells
-from server.aggregation.indicators import BY_CODE, Indicator, Measure, for_entity
+from server.aggregation.distinct import DistinctKey, PersonFact, add_cells, own_person_cells, person_cells
+from server.aggregation.indicators import BY_CODE, INDICATORS, Indicator, Measure, for_entity
 from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, Team
 from server.models.rollups import CELL_DIMENSIONS
 from sync.domain import age_band_for_years
@@ -269,28 +269,30 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
                                                 else current.merge(state.occurred_on, state.id))
             if before is not None:
                 recompute.update(_person_keys(state, ref))
-    _add_to_cells(session, {k: v for k, v in deltas.items() if v})
+    deltas = {k: v for k, v in deltas.items() if v}
+    _add_to_cells(session, deltas)
+    distinct = people_of_their_own(deltas)
     # A person-month also recomputed reads this batch's creates from the records already.
     added = {key: fact for key, fact in added.items() if key[:4] not in recompute}
     touched = recompute | {key[:4] for key in added}
-    if not touched:
-        return
-    _lock_people(session, touched)
-    # The distinct cells are a function of each person's facts in a year: read them as they are,
-    # work out what the writes below make of them, and add the difference.
-    before = stored_facts(session, touched)
-    after = dict(before)
-    if recompute:
-        fresh = _refresh_people(session, recompute, ref)
-        for key in [key for key in after if key[:4] in recompute]:
-            del after[key]
-        after.update(fresh)
-    if added:
-        _merge_facts(session, added)
-        for key, fact in added.items():
-            current = after.get(key)
-            after[key] = fact if current is None else current.combine(fact)
-    _add_to_distinct_cells(session, distinct_changes(before, after))
+    if touched:
+        _lock_people(session, touched)
+        # The distinct cells are a function of each person's facts in a year: read them as they
+        # are, work out what the writes below make of them, and add the difference.
+        before = stored_facts(session, touched)
+        after = dict(before)
+        if recompute:
+            fresh = _refresh_people(session, recompute, ref)
+            for key in [key for key in after if key[:4] in recompute]:
+                del after[key]
+            after.update(fresh)
+        if added:
+            _merge_facts(session, added)
+            for key, fact in added.items():
+                current = after.get(key)
+                after[key] = fact if current is None else current.combine(fact)
+        add_cells(distinct, distinct_changes(before, after))
+    _add_to_distinct_cells(session, {key: value for key, value in distinct.items() if value})
 
 
 def cell_row(key: CellKey, value: int) -> dict[str, Any]:
@@ -511,16 +513,38 @@ def _add_to_distinct_cells(session: Session, changes: dict[DistinctKey, int]) ->
                         [distinct_row(key, changes[key]) for key in sorted(changes)])
 
 
-def distinct_cells_from_facts(session: Session | Connection, indicator: str) -> dict[DistinctKey, int]:
-    """The distinct cells of one indicator, from its stored facts, streamed person by person (memory
-    grows with the cells, not the people): what verify expects and rebuild writes."""
+# The place twins of the distinct indicators, whose cells count the records without a beneficiary_ref.
+_OWN_PEOPLE_CODES = {place_indicator(indicator.code): indicator.code for indicator in INDICATORS
+                     if indicator.is_distinct}
+
+
+def people_of_their_own(cells: Mapping[CellKey, int]) -> dict[DistinctKey, int]:
+    """The distinct cells these cell changes make: records without a beneficiary_ref, a person each."""
+    changes: dict[DistinctKey, int] = defaultdict(int)
+    for key, value in cells.items():
+        code = _OWN_PEOPLE_CODES.get(key[0])
+        if code is not None and value:
+            # A cell key is (indicator, month, team_id, site_id, population_group, ...).
+            add_cells(changes, own_person_cells(code, key[1], key[2], key[3], key[4], value))
+    return changes
+
+
+def expected_distinct_cells(session: Session | Connection, indicator: str) -> dict[DistinctKey, int]:
+    """The distinct cells of one indicator as its stored facts and place cells make them, the facts
+    streamed person by person (memory grows with the cells, not the people): what verify expects,
+    rebuild writes and migration 0011 fills."""
+    cells_table = RollupCell.__table__
+    place = session.execute(select(*(cells_table.c[name] for name in ("indicator", "month", *CELL_DIMENSIONS)),
+                                   cells_table.c.value)
+                            .where(cells_table.c.indicator == place_indicator(indicator)))
+    cells: dict[DistinctKey, int] = defaultdict(int)
+    add_cells(cells, people_of_their_own({tuple(row[:-1]): int(row[-1]) for row in place}))
     table = RollupPersonFact.__table__
     statement = (select(*(table.c[name] for name in _FACT_KEY_COLUMNS), table.c.first_occurred_on,
                         table.c.first_record_id, table.c.n_records)
                  .where(table.c.indicator == indicator)
                  .order_by(table.c.country, table.c.beneficiary_ref)
                  .execution_options(yield_per=5000))
-    cells: dict[DistinctKey, int] = defaultdict(int)
     person: tuple[str, str] | None = None
     facts: list[PersonFact] = []
     for row in session.execute(statement):

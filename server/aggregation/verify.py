@@ -25,8 +25,8 @@ from server.aggregation.rollups import (
     accumulate_facts,
     cell_row,
     contributions,
-    distinct_cells_from_facts,
     distinct_row,
+    expected_distinct_cells,
     fact_row,
     month_of,
 )
@@ -136,12 +136,12 @@ def verify(session: Session, progress: ProgressCallback | None = None) -> list[D
 
 
 def _distinct_differences(session: Session, progress: ProgressCallback | None) -> list[Difference]:
-    """The distinct cells against what the stored facts make of them. The facts are checked against
-    the records above, so when both agree the distinct cells are right for the records too."""
+    """The distinct cells against what the stored facts and place cells make of them. Those are
+    checked against the records above, so when all agree the distinct cells are right too."""
     table = RollupDistinctCell.__table__
     differences: list[Difference] = []
     for code in _distinct_codes(session):
-        want = distinct_cells_from_facts(session, code)
+        want = expected_distinct_cells(session, code)
         have = {tuple(row[:-1]): int(row[-1])
                 for row in session.execute(select(*(table.c[n] for n in DISTINCT_KEY_COLUMNS), table.c.value)
                                            .where(table.c.indicator == code))
@@ -193,7 +193,7 @@ def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebui
             progress(month)
     # From the facts just written: a person's year spans months, so this follows the month loop.
     for code in _distinct_codes(session):
-        distinct = distinct_cells_from_facts(session, code)
+        distinct = expected_distinct_cells(session, code)
         if distinct:
             session.execute(insert(RollupDistinctCell.__table__),
                             [distinct_row(k, v) for k, v in sorted(distinct.items())])

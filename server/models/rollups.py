@@ -81,10 +81,12 @@ class RollupPersonFact(_DimensionColumns, db.Model):
 
 
 class RollupDistinctCell(db.Model):
-    """Distinct people with a beneficiary_ref, counted per bucket and attributed to their earliest
-    record, as signed terms any population-group filter can be summed from (server/aggregation/distinct.py).
+    """Distinct people counted per bucket and attributed to their earliest record, as signed terms
+    any population-group filter can be summed from (server/aggregation/distinct.py); a record without
+    a beneficiary_ref is a person of its own.
 
-    A function of `RollupPersonFact`: changed with it, in the same transaction, and verified against it.
+    A function of `RollupPersonFact` and the distinct indicators' place cells: changed with them, in
+    the same transaction, and verified against them.
     """
 
     __tablename__ = "rollup_distinct_cells"
