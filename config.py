@@ -102,9 +102,4 @@ def engine_options(database_url: str) -> dict[str, object]:
     if database_url.startswith("sqlite"):
         # Waiting writers queue on SQLite's lock instead of failing with "database is locked".
         return {"connect_args": {"timeout": 60, "check_same_thread": False}}
-    # psycopg prepares a statement after its fifth run, and PostgreSQL may then switch to a generic
-    # plan, which cannot use the values of an IN list: a batch's `beneficiary_ref IN (500 values)`
-    # went from 10 ms to 110-260 ms that way (issue 17). Planned for its values every time instead;
-    # the statements stay prepared, so bulk inserts keep skipping the parse.
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5,
-            "connect_args": {"options": "-c plan_cache_mode=force_custom_plan"}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, text
 from sqlalchemy.orm import Session
 
 from server.aggregation.rollups import ReferenceLookup, apply_changes
@@ -82,6 +82,11 @@ def load_records(session: Session, states: Iterable[RecordState], batch_size: in
         for state, seq in zip(batch, seqs, strict=True):
             state.seq = seq
         session.execute(insert(Record), [record_row(state) for state in batch])
+        if session.get_bind().dialect.name == "postgresql":
+            # Statistics as the table grows, as after any bulk load: autovacuum's lag behind a load
+            # leaves plans made for an almost empty table (the distinct cells' read of a batch's
+            # people scanned every fact of the indicator: 4x slower loads at 1,000,000 records).
+            session.execute(text("ANALYZE rollup_person_facts"))
         apply_changes(session, [(None, state) for state in batch], ref)
         batch.clear()
 

@@ -8,12 +8,11 @@ from __future__ import annotations
 import itertools
 from datetime import date, timedelta
 
-import pytest
 from alembic import command
 from flask import Flask
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from server.aggregation import query, verify
@@ -195,10 +194,3 @@ def test_migration_fills_the_distinct_cells_from_the_facts(make_database_url, en
         db.session.remove()
         db.engine.dispose()
 
-
-def test_postgresql_connections_plan_each_statement_for_its_values(session: Session, engine_name: str) -> None:
-    """A generic plan cannot use the values of an IN list: the read of a batch's people (500 bound
-    values) took 10x longer once psycopg had prepared it (config.engine_options)."""
-    if engine_name != "postgresql":
-        pytest.skip("a PostgreSQL setting")
-    assert session.execute(text("SHOW plan_cache_mode")).scalar() == "force_custom_plan"
