@@ -5,8 +5,8 @@ Revises: 0010
 Create Date: 2026-12-01 15:40:00
 
 `rollup_distinct_cells` holds, for people_consulted and hygiene_kit_recipients, each person's
-earliest record per year, quarter and month as signed terms any population-group filter can be
-summed from (server/aggregation/distinct.py), and the records without a beneficiary_ref (a person
+earliest record per year, quarter and month, in a form any population-group filter can be read
+from (server/aggregation/distinct.py), and the records without a beneficiary_ref (a person
 each). It is a function of `rollup_person_facts` and the place cells, so the upgrade fills it from
 those already there, one person at a time, with the same code the push and `rollups rebuild` use.
 """
@@ -36,11 +36,11 @@ def upgrade() -> None:
     sa.Column('team_id', sa.String(length=64), nullable=False),
     sa.Column('site_id', sa.String(length=64), nullable=False),
     sa.Column('population_group', sa.String(length=20), nullable=False),
-    sa.Column('groups', sa.Integer(), nullable=False),
+    sa.Column('earlier_groups', sa.Integer(), nullable=False),
     sa.Column('value', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_rollup_distinct_cells')),
-    sa.UniqueConstraint('indicator', 'period', 'start_month', 'team_id', 'site_id', 'population_group', 'groups',
-                        name='uq_rollup_distinct_cells_key')
+    sa.UniqueConstraint('indicator', 'period', 'earlier_groups', 'start_month', 'team_id', 'site_id',
+                        'population_group', name='uq_rollup_distinct_cells_key')
     )
     connection = op.get_bind()
     for indicator in INDICATORS:

@@ -9,18 +9,17 @@ proportion to the cells instead, which stay few however many people there are.
 Attribution without a filter is one cell per person and bucket: where their earliest record is.
 A population-group filter can move it (a person first seen as a migrant, later as a refugee, counts
 for "refugees" at their first refugee record), so each person-bucket is stored in a form any such
-filter can be read from exactly, by inclusion-exclusion over the groups the person has:
+filter can be read from exactly:
 
-Order the person's groups by their earliest record in the bucket, g1 < g2 < ... < gk, and let
-loc(g) be where that record is (team, site, group). For every non-empty subset S of the groups, the
-person adds (-1)^(|S|-1) to the cell at loc(last of S), keyed by S. A filter "group in V" sums
-the cells whose S lies within V: for the groups the person has in V, every subset's terms cancel
-except the one at loc of the earliest of them, which is +1. (Möbius inversion on the subsets:
-with one group it is the single +1 cell; with two, a < b, it is +1 at a, +1 at b, -1 at b for {a, b}.)
-Most people have one group per bucket, so one cell; k groups make 2^k - 1.
+For each population group g the person has in the bucket, one +1 at loc(g), where their earliest
+record of that group is (team, site, group), keyed by `earlier`: the groups whose earliest record
+comes before it. A filter "group in V" counts the person at loc(g) exactly when g is in V and none
+of the groups before it is, that is when g is the first of their groups in V: `g in V and earlier
+& V == 0`. Without a filter only the first group counts: `earlier == 0`, one row per person.
+Most people have one group per bucket, so one cell, with `earlier` 0; k groups make k cells.
 
-A record without a beneficiary_ref is a person of its own: one +1 term in each of its buckets. So
-the cells count everyone, and a query reads them alone.
+A record without a beneficiary_ref is a person of its own: one +1 cell with `earlier` 0 in each
+of its buckets. So the cells count everyone, and a query reads them alone.
 """
 
 from __future__ import annotations
@@ -40,8 +39,8 @@ ALL_BITS = OTHER_BIT | sum(GROUP_BITS.values())
 
 PERIODS: tuple[str, ...] = ("year", "quarter", "month")
 
-# (indicator, period, start_month, team_id, site_id, population_group, groups)
-DistinctKey = tuple[str, str, str, str, str, str, int]
+# (indicator, period, earlier_groups, start_month, team_id, site_id, population_group)
+DistinctKey = tuple[str, str, int, str, str, str, str]
 
 
 def groups_mask(groups: Iterable[str]) -> int:
@@ -88,26 +87,30 @@ def person_cells(indicator: str, facts: Iterable[PersonFact]) -> dict[DistinctKe
                 by_group[bit] = (first, fact.team_id, fact.site_id, fact.population_group)
     cells: dict[DistinctKey, int] = defaultdict(int)
     for (period, start), by_group in earliest.items():
-        ordered = sorted(by_group.items(), key=lambda item: item[1][0])
-        for position, (bit, (_, team_id, site_id, group)) in enumerate(ordered):
-            # The subsets whose last group is this one: it, plus any of the groups before it.
-            earlier = [other for other, _ in ordered[:position]]
-            for chosen in range(1 << position):
-                mask, size = bit, 1
-                for index, other in enumerate(earlier):
-                    if chosen >> index & 1:
-                        mask |= other
-                        size += 1
-                cells[(indicator, period, start, team_id, site_id, group, mask)] += -1 if size % 2 == 0 else 1
+        earlier = 0
+        for bit, (_, team_id, site_id, group) in sorted(by_group.items(), key=lambda item: item[1][0]):
+            cells[(indicator, period, earlier, start, team_id, site_id, group)] += 1
+            earlier |= bit
     return cells
+
+
+def groups_before_none_of(groups: int) -> list[int]:
+    """Every `earlier` a cell may have to count under a filter on `groups`: the sets of groups
+    that share none with it (each subset of the other bits)."""
+    others = ALL_BITS & ~groups
+    masks, subset = [], others
+    while True:  # every submask of `others`, itself and 0 included
+        masks.append(subset)
+        if subset == 0:
+            return sorted(masks)
+        subset = (subset - 1) & others
 
 
 def own_person_cells(indicator: str, month: str, team_id: str, site_id: str, group: str,
                      count: int) -> dict[DistinctKey, int]:
     """What `count` records without a beneficiary_ref add: each is a person of its own (domain.md),
     first and only in every bucket it falls in."""
-    mask = GROUP_BITS.get(group, OTHER_BIT)
-    return {(indicator, period, start_month(period, month), team_id, site_id, group, mask): count
+    return {(indicator, period, 0, start_month(period, month), team_id, site_id, group): count
             for period in PERIODS}
 
 

@@ -36,7 +36,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Integer, Select, String, func, literal, select, union_all
 from sqlalchemy.orm import Session
 
-from server.aggregation.distinct import ALL_BITS, groups_mask, start_month
+from server.aggregation.distinct import groups_before_none_of, groups_mask, start_month
 from server.aggregation.indicators import (
     ALL_DIMENSIONS,
     BY_CODE,
@@ -445,9 +445,11 @@ def _distinct_cell_rows(session: Session, spec: Indicator, period: str, group: l
     if span.last_month:
         conditions.append(table.c.start_month <= span.last_month)
     if "population_group" in filters:
-        # The terms of people's groups within the filter's: they sum to each person's earliest record there.
-        outside = ALL_BITS & ~groups_mask(filters["population_group"])
-        conditions.append(table.c.groups.op("&")(outside) == 0)
+        # A person counts at their first group within the filter's: the filter's groups (below, with
+        # the other filters), none of them earlier. An IN list, so the key index still ranges by month.
+        conditions.append(table.c.earlier_groups.in_(groups_before_none_of(groups_mask(filters["population_group"]))))
+    else:
+        conditions.append(table.c.earlier_groups == 0)  # each person's first group only
     unused = [literal("", String).label(name) for name in CELL_DIMENSIONS[3:]]
     src = select(table.c.team_id, table.c.site_id, table.c.month, table.c.year, table.c.quarter,
                  table.c.population_group, *unused, table.c.value).where(*conditions).subquery("src")

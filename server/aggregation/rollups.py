@@ -447,7 +447,8 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 # --- distinct cells (server/aggregation/distinct.py) ----------------------------------------------
 
-DISTINCT_KEY_COLUMNS = ("indicator", "period", "start_month", "team_id", "site_id", "population_group", "groups")
+DISTINCT_KEY_COLUMNS = ("indicator", "period", "earlier_groups", "start_month", "team_id", "site_id",
+                        "population_group")
 # What attribution reads of a stored fact, after its key.
 _FACT_KEY_COLUMNS = ("indicator", "country", "beneficiary_ref", "month", *CELL_DIMENSIONS)
 
@@ -514,11 +515,11 @@ def distinct_changes(before: Mapping[FactKey, Fact], after: Mapping[FactKey, Fac
 
 
 def distinct_row(key: DistinctKey, value: int) -> dict[str, Any]:
-    indicator, period, start, team_id, site_id, group, groups = key
+    indicator, period, earlier, start, team_id, site_id, group = key
     year, quarter = year_quarter_of(start)
-    return {"indicator": indicator, "period": period, "start_month": start, "year": year,
+    return {"indicator": indicator, "period": period, "earlier_groups": earlier, "start_month": start, "year": year,
             "quarter": "" if period == "year" else quarter, "month": start if period == "month" else "",
-            "team_id": team_id, "site_id": site_id, "population_group": group, "groups": groups, "value": value}
+            "team_id": team_id, "site_id": site_id, "population_group": group, "value": value}
 
 
 def _add_to_distinct_cells(session: Session, changes: dict[DistinctKey, int]) -> None:

@@ -81,9 +81,9 @@ class RollupPersonFact(_DimensionColumns, db.Model):
 
 
 class RollupDistinctCell(db.Model):
-    """Distinct people counted per bucket and attributed to their earliest record, as signed terms
-    any population-group filter can be summed from (server/aggregation/distinct.py); a record without
-    a beneficiary_ref is a person of its own.
+    """Distinct people counted per bucket and attributed to their earliest record, in a form any
+    population-group filter can be read from (server/aggregation/distinct.py); a record without a
+    beneficiary_ref is a person of its own.
 
     A function of `RollupPersonFact` and the distinct indicators' place cells: changed with them, in
     the same transaction, and verified against them.
@@ -102,10 +102,12 @@ class RollupDistinctCell(db.Model):
     team_id: Mapped[str] = mapped_column(String(64))
     site_id: Mapped[str] = mapped_column(String(64))
     population_group: Mapped[str] = mapped_column(String(20))
-    groups: Mapped[int] = mapped_column(Integer)  # the population groups (bits) this term is for
+    # The population groups (bits) the people of this cell had before this one in the bucket: 0 for
+    # a person's first group, so that a query without a group filter reads only those.
+    earlier_groups: Mapped[int] = mapped_column(Integer)
     value: Mapped[int] = mapped_column(BigInteger)
 
     __table_args__ = (
-        UniqueConstraint("indicator", "period", "start_month", "team_id", "site_id", "population_group", "groups",
-                         name="uq_rollup_distinct_cells_key"),
+        UniqueConstraint("indicator", "period", "earlier_groups", "start_month", "team_id", "site_id",
+                         "population_group", name="uq_rollup_distinct_cells_key"),
     )
