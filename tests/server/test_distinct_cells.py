@@ -127,7 +127,7 @@ def _routable_query(data: st.DataObject) -> tuple[str, list[str], dict[str, list
     return indicator, group_by, filters, date_from, date_to
 
 
-@settings(max_examples=20, deadline=None,
+@settings(max_examples=12, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_queries_read_from_the_distinct_cells_match_a_brute_force_count(session: Session,

@@ -189,7 +189,7 @@ FILTER_VALUES = {"population_group": ["refugee", "migrant", "idp", "host"], "sex
                  "site": ["ly-mp-tripoli", "ly-cdc-tripoli-1", "ly-dc-sabha"], "country": ["LY"]}
 
 
-@settings(max_examples=20, deadline=None,
+@settings(max_examples=14, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(data=st.data())
 def test_every_indicator_matches_a_brute_force_count(session: Session, data: st.DataObject) -> None:
