@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from server.aggregation.indicators import INDICATORS
-from server.aggregation.rollups import expected_distinct_cells, distinct_row
+from server.aggregation.rollups import write_distinct_cells
 
 revision: str = '0011'
 down_revision: Union[str, Sequence[str], None] = '0010'
@@ -25,7 +25,7 @@ depends_on: Union[str, Sequence[str], None] = None
 
 
 def upgrade() -> None:
-    table = op.create_table('rollup_distinct_cells',
+    op.create_table('rollup_distinct_cells',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
     sa.Column('indicator', sa.String(length=64), nullable=False),
     sa.Column('period', sa.String(length=7), nullable=False),
@@ -42,12 +42,9 @@ def upgrade() -> None:
     sa.UniqueConstraint('indicator', 'period', 'earlier_groups', 'start_month', 'team_id', 'site_id',
                         'population_group', name='uq_rollup_distinct_cells_key')
     )
-    connection = op.get_bind()
     for indicator in INDICATORS:
         if indicator.is_distinct:
-            cells = expected_distinct_cells(connection, indicator.code)
-            if cells:
-                connection.execute(sa.insert(table), [distinct_row(key, value) for key, value in sorted(cells.items())])
+            write_distinct_cells(op.get_bind(), indicator.code)
 
 
 def downgrade() -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
-from sqlalchemy import Connection, String, and_, any_, bindparam, case, delete, insert, or_, select, text
+from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -440,6 +440,21 @@ def fact_row(key: FactKey, fact: Fact) -> dict[str, Any]:
             "n_records": fact.n_records}
 
 
+# A stored fact as a row: its key (FactKey's order), then the fact.
+FACT_COLUMNS = ("indicator", "country", "beneficiary_ref", "month", *CELL_DIMENSIONS,
+                "first_occurred_on", "first_record_id", "n_records")
+
+
+def select_facts() -> Select[Any]:
+    """Stored facts as rows of FACT_COLUMNS (add the WHERE); `fact_of_row` reads one."""
+    table = RollupPersonFact.__table__
+    return select(*(table.c[name] for name in FACT_COLUMNS))
+
+
+def fact_of_row(row: Sequence[Any]) -> tuple[FactKey, Fact]:
+    return tuple(row[:-3]), Fact(row[-3], row[-2], row[-1])
+
+
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start:start + size]
@@ -449,8 +464,6 @@ def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 DISTINCT_KEY_COLUMNS = ("indicator", "period", "earlier_groups", "start_month", "team_id", "site_id",
                         "population_group")
-# What attribution reads of a stored fact, after its key.
-_FACT_KEY_COLUMNS = ("indicator", "country", "beneficiary_ref", "month", *CELL_DIMENSIONS)
 
 
 def _person_fact(key: FactKey, fact: Fact) -> PersonFact:
@@ -470,9 +483,9 @@ def stored_facts(session: Session, persons: set[PersonKey]) -> dict[FactKey, Fac
         for chunk in _chunks(refs, 500):
             rows = session.execute(statement, {"indicator": indicator, "country": country, "refs": list(chunk)})
             for row in rows:
-                key = tuple(row[:-3])
+                key, fact = fact_of_row(row)
                 if int(key[3][:4]) in years[(key[0], key[1], key[2])]:
-                    facts[key] = Fact(row[-3], row[-2], row[-1])
+                    facts[key] = fact
     return facts
 
 
@@ -492,10 +505,8 @@ def _stored_facts_statement(session: Session) -> Any:
         table = RollupPersonFact.__table__
         refs = (table.c.beneficiary_ref == any_(bindparam("refs", type_=postgresql.ARRAY(String)))
                 if dialect == "postgresql" else table.c.beneficiary_ref.in_(bindparam("refs", expanding=True)))
-        _STORED_FACTS[dialect] = (
-            select(*(table.c[name] for name in _FACT_KEY_COLUMNS), table.c.first_occurred_on,
-                   table.c.first_record_id, table.c.n_records)
-            .where(table.c.indicator == bindparam("indicator"), table.c.country == bindparam("country"), refs))
+        _STORED_FACTS[dialect] = select_facts().where(
+            table.c.indicator == bindparam("indicator"), table.c.country == bindparam("country"), refs)
     return _STORED_FACTS[dialect]
 
 
@@ -556,18 +567,25 @@ def expected_distinct_cells(session: Session | Connection, indicator: str) -> di
     cells: dict[DistinctKey, int] = defaultdict(int)
     add_cells(cells, people_of_their_own({tuple(row[:-1]): int(row[-1]) for row in place}))
     table = RollupPersonFact.__table__
-    statement = (select(*(table.c[name] for name in _FACT_KEY_COLUMNS), table.c.first_occurred_on,
-                        table.c.first_record_id, table.c.n_records)
-                 .where(table.c.indicator == indicator)
+    statement = (select_facts().where(table.c.indicator == indicator)
                  .order_by(table.c.country, table.c.beneficiary_ref)
                  .execution_options(yield_per=5000))
     person: tuple[str, str] | None = None
     facts: list[PersonFact] = []
     for row in session.execute(statement):
-        key = tuple(row[:-3])
+        key, fact = fact_of_row(row)
         if (key[1], key[2]) != person:
             add_cells(cells, person_cells(indicator, facts))
             person, facts = (key[1], key[2]), []
-        facts.append(_person_fact(key, Fact(row[-3], row[-2], row[-1])))
+        facts.append(_person_fact(key, fact))
     add_cells(cells, person_cells(indicator, facts))
     return {key: value for key, value in cells.items() if value}
+
+
+def write_distinct_cells(session: Session | Connection, indicator: str) -> int:
+    """Insert the distinct cells of one indicator as `expected_distinct_cells` gives them (into an
+    empty table: rebuild and migration 0011); returns how many."""
+    cells = expected_distinct_cells(session, indicator)
+    if cells:
+        session.execute(insert(RollupDistinctCell.__table__), [distinct_row(k, v) for k, v in sorted(cells.items())])
+    return len(cells)

@@ -25,10 +25,12 @@ from server.aggregation.rollups import (
     accumulate_facts,
     cell_row,
     contributions,
-    distinct_row,
     expected_distinct_cells,
+    fact_of_row,
     fact_row,
     month_of,
+    select_facts,
+    write_distinct_cells,
 )
 from server.models import Record, RollupCell, RollupDistinctCell, RollupPersonFact
 from server.models.rollups import CELL_DIMENSIONS
@@ -108,13 +110,9 @@ def stored(session: Session, month: str, codes: list[str] | None = None) -> Roll
              for row in session.execute(select(*cell_cols, cell_table.c.value)
                                         .where(cell_table.c.indicator.in_(codes), cell_table.c.month == month))
              if row[-1]}  # zero cells are left behind by voids; they mean nothing
-    fact_cols = [fact_table.c.indicator, fact_table.c.country, fact_table.c.beneficiary_ref, fact_table.c.month,
-                 *(fact_table.c[n] for n in CELL_DIMENSIONS)]
-    facts = {tuple(row[:-3]): Fact(row[-3], row[-2], row[-1])
-             for row in session.execute(select(*fact_cols, fact_table.c.first_occurred_on,
-                                               fact_table.c.first_record_id, fact_table.c.n_records)
-                                        .where(fact_table.c.indicator.in_(codes), fact_table.c.month == month))}
-    return Rollups(cells, facts)  # type: ignore[arg-type]
+    facts = dict(fact_of_row(row) for row in session.execute(
+        select_facts().where(fact_table.c.indicator.in_(codes), fact_table.c.month == month)))
+    return Rollups(cells, facts)
 
 
 def verify(session: Session, progress: ProgressCallback | None = None) -> list[Difference]:
@@ -193,11 +191,7 @@ def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebui
             progress(month)
     # From the facts just written: a person's year spans months, so this follows the month loop.
     for code in _distinct_codes(session):
-        distinct = expected_distinct_cells(session, code)
-        if distinct:
-            session.execute(insert(RollupDistinctCell.__table__),
-                            [distinct_row(k, v) for k, v in sorted(distinct.items())])
-        cells += len(distinct)
+        cells += write_distinct_cells(session, code)
         if progress:
             progress(f"distinct {code}")
     return Rebuilt(cells, facts)
