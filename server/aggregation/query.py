@@ -388,7 +388,12 @@ def _sum_rows(session: Session, spec: Indicator, group: list[str], filters: dict
               span: _Span) -> list[dict[str, Any]]:
     # The place cells answer whenever no person or service code is grouped or filtered by.
     coarse = set(group) | set(filters) <= PLACE_DIMENSIONS
-    src = _cell_source(spec, span, coarse)
+    return _summed(session, _cell_source(spec, span, coarse), group, filters)
+
+
+def _summed(session: Session, src: Any, group: list[str], filters: dict[str, list[Any]]) -> list[dict[str, Any]]:
+    """The rows of a cell source (a subquery with the cell columns and `value`): summed per group,
+    filtered, zero groups left out, sorted."""
     columns = _group_columns(src, group)
     value = func.sum(src.c.value)
     statement = _joined(select(*columns, value.label("value")), src).where(*_filter_conditions(src, filters))
@@ -402,7 +407,7 @@ def _distinct_rows(session: Session, spec: Indicator, group: list[str], filters:
                    span: _Span) -> list[dict[str, Any]]:
     period = _distinct_cells_period(group, filters, span)
     if period is not None:  # everyone is in the distinct cells, people without a beneficiary_ref too
-        return _sorted(_distinct_cell_rows(session, spec, period, group, filters, span), group)
+        return _distinct_cell_rows(session, spec, period, group, filters, span)
     people = _fact_rows(session, spec, group, filters, span)
     # Plus each record without a beneficiary_ref: a person of its own, wherever it falls.
     merged: dict[tuple[Any, ...], dict[str, Any]] = {}
@@ -453,12 +458,7 @@ def _distinct_cell_rows(session: Session, spec: Indicator, period: str, group: l
     unused = [literal("", String).label(name) for name in CELL_DIMENSIONS[3:]]
     src = select(table.c.team_id, table.c.site_id, table.c.month, table.c.year, table.c.quarter,
                  table.c.population_group, *unused, table.c.value).where(*conditions).subquery("src")
-    columns = _group_columns(src, group)
-    value = func.sum(src.c.value)
-    statement = _joined(select(*columns, value.label("value")), src).where(*_filter_conditions(src, filters))
-    if columns:
-        statement = statement.group_by(*columns)
-    return _to_rows(session.execute(statement.having(value != 0)), group)
+    return _summed(session, src, group, filters)
 
 
 def _fact_rows(session: Session, spec: Indicator, group: list[str], filters: dict[str, list[Any]],
