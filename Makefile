@@ -64,9 +64,13 @@ run: install compile-translations ## Migrate, load demo data into an empty datab
 lint: install-dev ## ruff
 	$(BIN)/ruff check .
 
+# Test processes (pytest-xdist); each starts its own throwaway PostgreSQL cluster. Whole files go to one
+# process (--dist loadfile), so a module's live gunicorn is started once.
+TEST_WORKERS ?= 2
+
 test: install-dev postgres-binaries browser webforms compile-translations ## Lint, then the whole test suite on SQLite and PostgreSQL
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 bench: install-dev postgres-binaries ## Benchmarks (push, replay, pull, aggregates, memory) on SQLite and PostgreSQL
 	$(BIN)/python -m bench

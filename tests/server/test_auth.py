@@ -29,6 +29,8 @@ def test_no_token_is_401_with_a_bearer_challenge(client, route: str) -> None:
 @pytest.mark.parametrize(
     "header",
     ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "fsu_abc", f"Bearer{new_token(USER_TOKEN_PREFIX)}"],
+    # Fixed ids: a fresh token in an id would differ between pytest-xdist's workers.
+    ids=["bearer-alone", "bearer-space", "basic", "token-scheme", "no-scheme", "no-space-after-bearer"],
 )
 def test_a_malformed_authorization_header_is_401(client, header: str) -> None:
     assert_error(client.get(COORDINATOR_ROUTE, headers={"Authorization": header}), 401, "unauthorized")

@@ -222,6 +222,7 @@ def test_another_devices_batch_key_is_never_replayed_to_it(client, session, devi
 @pytest.mark.parametrize(
     ("header", "message"),
     [(None, "Missing."), (str(uuid.uuid4()), "Must equal batch_id.")],
+    ids=["missing", "another-uuid"],  # fixed: a fresh uuid in an id would differ between xdist's workers
 )
 def test_the_idempotency_key_must_equal_batch_id(client, device, header: str | None, message: str) -> None:
     body = push_body([create_mutation()])
