@@ -1,6 +1,10 @@
 """Where a push batch's time goes: pyinstrument over pushes through the app, grouped by cause.
 
     python -m bench.profile_push [--engine sqlite|postgresql] [--batches 8] [--size 500] [--tree]
+    python -m bench.profile_push --openrosa [--engine ...] [--batches 500] [--tree]
+
+`--openrosa` profiles `--batches` OpenRosa submissions of one consultation each instead (as ODK
+Collect sends them: one multipart POST per record).
 
 In process (Flask's test client: the whole WSGI app, request parsing to commit, without gunicorn's
 socket handling) on a fresh database of the engine (PostgreSQL durable, as in `make bench`).
@@ -22,6 +26,13 @@ from bench.common import consultations, device_for, engine, team_sites
 from tests.e2e.live_server import direct_app, prepare_database
 from tests.factories import push_body
 
+
+def openrosa_bodies(mutations: list[dict[str, Any]]) -> list[tuple[bytes, str]]:
+    # Imported here: bench.openrosa imports the live-server helpers, not needed for push batches.
+    from bench.openrosa import _instances, _multipart
+
+    return [_multipart(xml) for xml in _instances(mutations)]
+
 TEAM = "ly-mmt-tripoli"
 
 # (cause, predicate on (function, file)). First match from the root down wins.
@@ -38,6 +49,12 @@ CAUSES: list[tuple[str, Any]] = [
     ("seq counter", lambda fn, path: path.endswith("server/seq.py")),
     ("response JSON", lambda fn, path: fn in ("jsonify", "response") and "flask" in path),
     ("authentication", lambda fn, path: path.endswith("server/auth.py")),
+    ("OpenRosa multipart parse", lambda fn, path: path.endswith("server/openrosa/body.py")),
+    ("OpenRosa instance XML parse", lambda fn, path: path.endswith("server/openrosa/instance.py")),
+    ("OpenRosa submission bookkeeping", lambda fn, path: path.endswith("server/openrosa/submission.py")),
+    ("request hooks (log, metrics, headers, i18n)",
+     lambda fn, path: path.endswith(("server/request_log.py", "server/metrics.py", "server/security_headers.py",
+                                     "server/compression.py", "server/i18n.py"))),
     ("push engine (other)", lambda fn, path: path.endswith("sync/push.py")),
     ("store (other)", lambda fn, path: path.endswith("server/store.py")),
 ]
@@ -61,6 +78,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=8)
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--tree", action="store_true")
+    parser.add_argument("--openrosa", action="store_true", help="one-record OpenRosa submissions, not push batches")
     args = parser.parse_args()
     with engine(args.engine) as eng:
         url = eng.new_database("profile")
@@ -69,17 +87,33 @@ def main() -> None:
         sites = team_sites(url, TEAM)
         app = direct_app(url)
         client = app.test_client()
-        bodies = [push_body(consultations(args.size, TEAM, sites, seed=n)) for n in range(args.batches + 1)]
+        if args.openrosa:
+            args.size = 1
+            bodies = openrosa_bodies(consultations(args.batches + 20, TEAM, sites, seed=5))
+            submission_url = f"/openrosa/v1/key/{device.headers['Authorization'].removeprefix('Bearer ')}/submission"
 
-        def push(body: dict[str, Any]) -> None:
-            response = client.post("/api/v1/sync/push", json=body,
-                                   headers={**device.headers, "Idempotency-Key": body["batch_id"]})
-            assert response.status_code == 200, response.get_data(as_text=True)[:300]
+            def push(body: Any) -> None:
+                content, content_type = body
+                response = client.post(submission_url, data=content,
+                                       headers={"Content-Type": content_type, "X-OpenRosa-Version": "1.0"})
+                assert response.status_code == 201, response.get_data(as_text=True)[:300]
 
-        push(bodies[0])
-        profiler = Profiler(interval=0.0005)
+            warm_up, bodies = bodies[:20], bodies[20:]
+            for body in warm_up:
+                push(body)
+        else:
+            bodies = [push_body(consultations(args.size, TEAM, sites, seed=n)) for n in range(args.batches + 1)]
+
+            def push(body: Any) -> None:
+                response = client.post("/api/v1/sync/push", json=body,
+                                       headers={**device.headers, "Idempotency-Key": body["batch_id"]})
+                assert response.status_code == 200, response.get_data(as_text=True)[:300]
+
+            push(bodies[0])
+            bodies = bodies[1:]
+        profiler = Profiler(interval=0.0002 if args.openrosa else 0.0005)
         with profiler:
-            for body in bodies[1:]:
+            for body in bodies:
                 push(body)
         session = profiler.last_session
         assert session is not None
@@ -89,10 +123,11 @@ def main() -> None:
             split_by_cause(root, totals)
         wall = session.duration
         records = args.batches * args.size
-        print(f"{args.engine}: {args.batches} batches of {args.size}: {wall:.2f} s, "
+        what = "submissions" if args.openrosa else "batches"
+        print(f"{args.engine}: {args.batches} {what} of {args.size}: {wall:.2f} s, "
               f"{records / wall:,.0f} rec/s, {wall / args.batches * 1000:.0f} ms/batch (profiler on)")
         for cause, seconds in sorted(totals.items(), key=lambda item: -item[1]):
-            print(f"  {seconds / wall * 100:5.1f}%  {seconds / args.batches * 1000:7.1f} ms/batch  {cause}")
+            print(f"  {seconds / wall * 100:5.1f}%  {seconds / args.batches * 1000:7.2f} ms/{what[:-1]}  {cause}")
         if args.tree:
             print(profiler.output_text(unicode=False, color=False, show_all=False))
         with app.app_context():

@@ -29,6 +29,24 @@ from tests.pg_cluster import Cluster, start_cluster
 ENGINES = ["sqlite", "postgresql"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2id at its cheapest parameters for in-process tests: production's (64 MiB, 3 passes, 4
+    lanes) take ~0.2 s of two cores per hash or check, and the suite makes hundreds of users and
+    logins. Verifying reads the parameters from the hash, so behaviour is unchanged. Subprocesses
+    (gunicorn, the CLI) keep production's, which test_users_cli checks on a hash the CLI wrote."""
+    from argon2 import PasswordHasher, profiles
+
+    from server import passwords
+
+    production = passwords._hasher
+    passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
+    passwords._dummy_hash.cache_clear()
+    yield
+    passwords._hasher = production
+    passwords._dummy_hash.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster | None]:
     if os.environ.get("TEST_DATABASE_URL"):

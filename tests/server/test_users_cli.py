@@ -154,5 +154,11 @@ def test_the_commands_run_as_a_real_subprocess(project_root, tmp_path) -> None:
                stdin=NEW_PASSWORD + "\n").returncode == 0
     listed = run("users", "list")
     assert listed.returncode == 0 and "cli-coord\tcoordinator\tLY" in listed.stdout
+    # The real process hashes with argon2-cffi's recommended parameters (the in-process tests use cheap ones).
+    import sqlite3
+
+    with sqlite3.connect(tmp_path / "cli.db") as database:
+        (stored,) = database.execute("SELECT password_hash FROM users WHERE username = 'cli-coord'").fetchone()
+    assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert run("users", "deactivate", "cli-coord").returncode == 0
     assert "deactivated" in run("users", "list").stdout
