@@ -65,12 +65,14 @@ lint: install-dev ## ruff
 	$(BIN)/ruff check .
 
 # Test processes (pytest-xdist); each starts its own throwaway PostgreSQL cluster. Whole files go to one
-# process (--dist loadfile), so a module's live gunicorn is started once.
+# process (--dist loadfile), so a module's live gunicorn is started once, in collection order (the
+# few long end-to-end files first; xdist's default puts the files with most tests first and left
+# them running alone at the end).
 TEST_WORKERS ?= 2
 
 test: install-dev postgres-binaries browser webforms compile-translations ## Lint, then the whole test suite on SQLite and PostgreSQL
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: install-dev postgres-binaries ## Benchmarks (push, replay, pull, aggregates, memory) on SQLite and PostgreSQL
 	$(BIN)/python -m bench
