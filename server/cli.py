@@ -4,6 +4,8 @@ Every command registered here is guarded once (`_guard`), so no command has to r
 an argument that is not valid UTF-8 (Python hands undecodable argv bytes over as lone surrogates,
 `\\udcff` for a byte 0xff) is refused with a usage error naming the parameter and exit status 2,
 before the command runs; it used to reach the database driver and end in a traceback.
+A database that has no Fieldsync tables yet (`DATABASE_URL` pointing at a new database) or cannot be
+opened is answered the same way, with what to do, not a driver's traceback.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import click
 from flask import Flask
+from sqlalchemy.exc import DBAPIError
 
 COMMAND_MODULES = [
     "server.commands.accounts",
@@ -73,8 +76,29 @@ def _checked_run(callback: Callable[..., Any]) -> Callable[..., Any]:
                 raise click.ClickException("The input is not valid UTF-8 text; check the terminal's encoding "
                                            "(e.g. LANG=C.UTF-8).") from None
             raise
+        except DBAPIError as exc:
+            problem = _database_problem(exc)
+            if problem is None:
+                raise
+            raise click.ClickException(problem) from None
 
     return run
+
+
+# How SQLite and libpq (through psycopg) say the database itself could not be opened.
+_UNREACHABLE = ("unable to open database file", "connection failed", "connection to server")
+
+
+def _database_problem(exc: DBAPIError) -> str | None:
+    """What an operator should do about a database that is not there or not migrated; None otherwise."""
+    detail = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else ""
+    sqlstate = getattr(exc.orig, "sqlstate", None)
+    if sqlstate in ("42P01", "42703") or detail.startswith(("no such table", "no such column")):
+        return (f"The database is not migrated to this version of Fieldsync ({detail}): run "
+                "`flask --app server db-upgrade` with the same DATABASE_URL first (`make run` does).")
+    if exc.connection_invalidated or any(text in detail.lower() for text in _UNREACHABLE):
+        return f"Cannot open the database that DATABASE_URL names: {detail}"
+    return None
 
 
 def _guard(command: click.Command) -> None:
