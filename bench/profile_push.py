@@ -2,9 +2,11 @@
 
     python -m bench.profile_push [--engine sqlite|postgresql] [--batches 8] [--size 500] [--tree]
     python -m bench.profile_push --openrosa [--engine ...] [--batches 500] [--tree]
+    python -m bench.profile_push --replay [--engine ...] [--batches 8] [--size 500] [--tree]
 
 `--openrosa` profiles `--batches` OpenRosa submissions of one consultation each instead (as ODK
-Collect sends them: one multipart POST per record).
+Collect sends them: one multipart POST per record). `--replay` pushes the batches unprofiled, then
+profiles the same mutations under new batch ids (a tablet resending after losing the answers).
 
 In process (Flask's test client: the whole WSGI app, request parsing to commit, without gunicorn's
 socket handling) on a fresh database of the engine (PostgreSQL durable, as in `make bench`).
@@ -79,6 +81,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=500)
     parser.add_argument("--tree", action="store_true")
     parser.add_argument("--openrosa", action="store_true", help="one-record OpenRosa submissions, not push batches")
+    parser.add_argument("--replay", action="store_true",
+                        help="the batches sent again under new batch ids (op-level replay: every item a duplicate)")
     args = parser.parse_args()
     with engine(args.engine) as eng:
         url = eng.new_database("profile")
@@ -111,6 +115,10 @@ def main() -> None:
 
             push(bodies[0])
             bodies = bodies[1:]
+            if args.replay:
+                for body in bodies:
+                    push(body)
+                bodies = [push_body(body["mutations"]) for body in bodies]
         profiler = Profiler(interval=0.0002 if args.openrosa else 0.0005)
         with profiler:
             for body in bodies:
@@ -123,11 +131,11 @@ def main() -> None:
             split_by_cause(root, totals)
         wall = session.duration
         records = args.batches * args.size
-        what = "submissions" if args.openrosa else "batches"
+        what, unit = ("submissions", "submission") if args.openrosa else ("batches", "batch")
         print(f"{args.engine}: {args.batches} {what} of {args.size}: {wall:.2f} s, "
               f"{records / wall:,.0f} rec/s, {wall / args.batches * 1000:.0f} ms/batch (profiler on)")
         for cause, seconds in sorted(totals.items(), key=lambda item: -item[1]):
-            print(f"  {seconds / wall * 100:5.1f}%  {seconds / args.batches * 1000:7.2f} ms/{what[:-1]}  {cause}")
+            print(f"  {seconds / wall * 100:5.1f}%  {seconds / args.batches * 1000:7.2f} ms/{unit}  {cause}")
         if args.tree:
             print(profiler.output_text(unicode=False, color=False, show_all=False))
         with app.app_context():

@@ -9,6 +9,7 @@ summarised in :func:`apply_mutations`.
 from __future__ import annotations
 
 import functools
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import replace
@@ -57,10 +58,15 @@ def _one_of(enum: type[Any]) -> str:
     return "Must be one of: " + ", ".join(member.value for member in enum) + "."
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def canonical_uuid(value: Any) -> str | None:
     """Canonical lower-case form of a UUID string, or None if it is not one."""
     if not isinstance(value, str):
         return None
+    if _CANONICAL_UUID.fullmatch(value):
+        return value  # already canonical, as tablets send nearly all of them: no UUID object to build
     try:
         return str(uuid.UUID(value))
     except ValueError:
