@@ -23,14 +23,9 @@ def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
         return NUL in value
     if isinstance(value, dict):
-        for key, item in value.items():
-            if (isinstance(key, str) and NUL in key) or (not isinstance(item, (int, float)) and _holds_nul(item)):
-                return True
-        return False
+        return any((isinstance(key, str) and NUL in key) or _holds_nul(item) for key, item in value.items())
     if isinstance(value, list):
-        for item in value:
-            if _holds_nul(item):
-                return True
+        return any(_holds_nul(item) for item in value)
     return False
 
 
