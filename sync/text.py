@@ -22,10 +22,16 @@ def nul_path(value: Any, path: str = "") -> str | None:
 def _holds_nul(value: Any) -> bool:
     if isinstance(value, str):
         return NUL in value
+    # Loops, not any(): a generator per object made this walk 6.7 us per mutation instead of 4.6.
     if isinstance(value, dict):
-        return any((isinstance(key, str) and NUL in key) or _holds_nul(item) for key, item in value.items())
+        for key, item in value.items():  # noqa: SIM110
+            if (isinstance(key, str) and NUL in key) or _holds_nul(item):
+                return True
+        return False
     if isinstance(value, list):
-        return any(_holds_nul(item) for item in value)
+        for item in value:  # noqa: SIM110
+            if _holds_nul(item):
+                return True
     return False
 
 
