@@ -34,7 +34,7 @@ TEAM = "ly-mmt-tripoli"
 GOAL_PER_SECOND = 200  # four times ODK Central's published 50/s soak target
 
 
-def _instances(mutations: list[dict[str, Any]]) -> list[bytes]:
+def collect_instances(mutations: list[dict[str, Any]]) -> list[bytes]:
     """The consultations as Collect instances: the same fields, ids and recorded_at."""
     form = served_form("fieldsync_consultation").xml
     out = []
@@ -48,7 +48,7 @@ def _instances(mutations: list[dict[str, Any]]) -> list[bytes]:
     return out
 
 
-def _multipart(xml: bytes) -> tuple[bytes, str]:
+def collect_body(xml: bytes) -> tuple[bytes, str]:
     """The body and Content-Type Collect sends for one instance, with a random boundary each time
     as okhttp makes. Built before the clock starts: a tablet encodes its own bodies, and the
     benchmark's client shares the server's two cores."""
@@ -60,7 +60,7 @@ def _multipart(xml: bytes) -> tuple[bytes, str]:
 
 
 def _submit_all(base: str, instances: list[bytes]) -> None:
-    bodies = [_multipart(xml) for xml in instances]
+    bodies = [collect_body(xml) for xml in instances]
     with requests.Session() as http:
         # Collect asks HEAD once per send (it remembers the answer for the server URL), then POSTs
         # each finalized form.
@@ -126,10 +126,10 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
     # 1. OpenRosa, one tablet.
     url, headers, sites = _server_for(eng, "openrosa")
     mutations = consultations(submissions, TEAM, sites, seed=21)
-    instances = _instances(mutations)
+    instances = collect_instances(mutations)
     with live_server(url, workers=workers) as server:
         base = f"{server.url}/openrosa/v1/key/{_key(headers)}"
-        _submit_all(base, _instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
+        _submit_all(base, collect_instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
         seconds, cpu = _measured(server, _submit_all, base, instances)
     openrosa_rate = submissions / seconds
     verdict = "meets" if openrosa_rate >= GOAL_PER_SECOND else "BELOW"
@@ -144,10 +144,11 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
     if clients > 1:
         url, _, sites = _server_for(eng, "openrosa_clients")
         keys = [_key(device_for(url, TEAM).headers) for _ in range(clients)]
-        shares = [_instances(consultations(submissions // clients, TEAM, sites, seed=30 + n)) for n in range(clients)]
+        shares = [collect_instances(consultations(submissions // clients, TEAM, sites, seed=30 + n))
+                  for n in range(clients)]
         with live_server(url, workers=workers) as server:
             _submit_all(f"{server.url}/openrosa/v1/key/{keys[0]}",
-                        _instances(consultations(workers * 4, TEAM, sites, seed=29)))
+                        collect_instances(consultations(workers * 4, TEAM, sites, seed=29)))
 
             def one(n: int) -> None:
                 _submit_all(f"{server.url}/openrosa/v1/key/{keys[n]}", shares[n])
