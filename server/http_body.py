@@ -57,7 +57,6 @@ _DRAIN_FACTOR = 4
 _MAX_DOUBLE = sys.float_info.max
 # A surrogate code point, and the JSON escape that can produce one (\\uD800 to \\uDFFF).
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_LONG_DIGITS = re.compile(r"[0-9]{300}")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 LONE_SURROGATE_MESSAGE = "Must not contain a lone UTF-16 surrogate escape (\\ud800 to \\udfff without its pair)."
 
@@ -232,10 +231,9 @@ def decode_json(text: str) -> Any:
     - a key twice in one object: which value wins is a parser's whim, so one request could mean
       two different things to two readers (say, a proxy and this server).
     """
-    # An integer beyond a double has over 300 digits: only a text holding such a run pays for the
-    # per-integer check (a run inside a string merely takes the slower path).
-    parse_int = _bounded_int if _LONG_DIGITS.search(text) else None
-    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=parse_int,
+    # Every integer goes through `_bounded_int`: ~0.25 us each. A regex search for a 300-digit run,
+    # to skip the hook when there is none, cost 4.5 ms on a 200 KB push body, far more than the hook.
+    value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_bounded_int,
                        object_pairs_hook=_unique_keys)
     # Only an escape can make a surrogate (UTF-8 cannot encode one), so walk the value only then.
     if _SURROGATE_ESCAPE.search(text) and (where := _lone_surrogate_path(value)) is not None:
