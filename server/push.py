@@ -45,7 +45,7 @@ from server.store import apply_batch, naive_utc, quarantine_batch
 from server.timeutil import isoformat_z
 from sync.batches import BatchStatus, InFlight, KeyReused, New, Replay, StoredBatch, decide, key_matches
 from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION, DeviceContext
-from sync.fingerprint import fingerprint
+from sync.fingerprint import canonical_json, envelope_fingerprint, fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +129,11 @@ def push_batch(
 
 def _apply(session: Session, device: DeviceContext, raw: dict[str, Any], envelope: dict[str, Any]) -> PushAnswer:
     batch_id = str(envelope["batch_id"])
-    body_hash = fingerprint(raw)
+    mutations: list[Any] = envelope["mutations"]
+    # Each item's canonical JSON, made once: the batch's fingerprint is hashed from it, and so is
+    # each item's own where the item is already in normal form (sync.push.mutation_fingerprint).
+    item_json = [canonical_json(item) for item in mutations]
+    body_hash = envelope_fingerprint(raw, "mutations", item_json)
     if not _claim(session, batch_id):
         raise _in_flight()
     stored = session.get(SyncBatch, batch_id)
@@ -153,9 +157,8 @@ def _apply(session: Session, device: DeviceContext, raw: dict[str, Any], envelop
     assert isinstance(decision, New)
 
     now = datetime.now(UTC)
-    mutations: list[Any] = envelope["mutations"]
     results = apply_batch(session, device, mutations, batch_id=batch_id, now=now,
-                          client_time=envelope["client_time"])
+                          client_time=envelope["client_time"], item_json=item_json)
     client_time: datetime = envelope["client_time"]
     body = {
         "batch_id": batch_id,

@@ -28,7 +28,7 @@ order). Holding the counter row until commit is what makes commit order equal se
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -476,6 +476,7 @@ def apply_batch(
     now: datetime,
     client_time: datetime | None,
     reference: ReferenceSnapshot | None = None,
+    item_json: Sequence[bytes] | None = None,
 ) -> list[ItemResult]:
     """Apply a batch of wire mutations through the engine in the caller's transaction: the whole
     lifecycle of the store in one call, so no caller can forget a step or take them out of order.
@@ -488,14 +489,15 @@ def apply_batch(
     4. settle: the results carry the real seqs.
 
     `reference` is the reference data to check against, when the caller has read its stamp already
-    (else the store reads it at the first check). The caller commits (or rolls back) and writes its
-    own batch bookkeeping.
+    (else the store reads it at the first check). `item_json` is each mutation's canonical JSON,
+    when the caller made it for the batch's fingerprint (`sync.push.mutation_fingerprint`). The
+    caller commits (or rolls back) and writes its own batch bookkeeping.
     """
     store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True, reference=reference)
     store.preload_items(named_items(mutations), mutation_count=len(mutations))
     with session.no_autoflush:
         results = apply_mutations(store, device, mutations, validate=record_validator(aware_utc(now).date()),
-                                  now=now, client_time=client_time)
+                                  now=now, client_time=client_time, item_json=item_json)
     store.flush()
     return [store.settled(result) for result in results]
 

@@ -17,6 +17,8 @@ from server.extensions import db
 from server.models import AppliedOp, Conflict, Device, QuarantinedMutation, Record, RecordRevision, SyncBatch
 from server.push import advisory_key
 from server.timeutil import isoformat_z, utcnow
+from sync.fingerprint import fingerprint
+from sync.push import mutation_to_wire, parse_mutation
 from tests.factories import (
     EnrolledDevice,
     consultation_data,
@@ -196,6 +198,25 @@ def test_replaying_a_batch_returns_the_stored_response_and_changes_nothing(clien
     assert again.get_json() == first.get_json()
     assert session.scalar(text("SELECT value FROM seq_counter")) == seq_before
     assert count(session, SyncBatch, SyncBatch.batch_id == body["batch_id"]) == 1
+
+
+def test_the_stored_hashes_are_those_of_the_body_and_of_each_normalised_op(client, session, device) -> None:
+    # The server hashes the batch from its items' encoded bytes, and each op from those bytes where
+    # the op is already in normal form: what it stores must be the hashes of the values themselves,
+    # or a re-send after an upgrade (or from the other path) would be refused as another body.
+    canonical = create_mutation()
+    upper = create_mutation()
+    upper["op_id"] = upper["op_id"].upper()
+    null_reason = {**create_mutation(), "reason": None}
+    body = push_body([canonical, upper, null_reason])
+    assert client.post(PUSH, json=body, headers=push_headers(device, body)).status_code == 200
+
+    assert session.get(SyncBatch, body["batch_id"]).body_hash == fingerprint(body)
+    for raw in (canonical, upper, null_reason):
+        mutation, _ = parse_mutation(raw)
+        assert mutation is not None
+        stored = session.get(AppliedOp, mutation.op_id)
+        assert stored.outcome["fingerprint"] == fingerprint(mutation_to_wire(mutation))
 
 
 def test_a_key_reused_with_a_different_body_is_422(client, device) -> None:
