@@ -26,6 +26,7 @@ control_socket_disable = True
 # Prometheus multiprocess mode (server/metrics.py): every worker writes its samples under one directory,
 # fresh for each server start (stale files would add a dead server's counts), set before any worker
 # imports prometheus_client; an exited worker's live gauges are dropped, the directory removed on exit.
+import gc  # noqa: E402
 import shutil  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -42,16 +43,12 @@ GC_YOUNG_THRESHOLD = 7000
 def pre_fork(server, worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature)
     # Everything the preloaded app made is long-lived: frozen, the workers' collections never scan it
     # again (nor write to its pages, which stay shared with the master), as the gc module documents.
-    import gc
-
     gc.freeze()
 
 
 def post_fork(server, worker):  # noqa: ANN001, ANN201 (gunicorn's hook signature)
     # Connections (and SQLite handles) must never be shared across a fork: the worker starts with
     # empty pools, leaving the master's untouched (close=False), as SQLAlchemy documents for forking.
-    import gc
-
     from server.extensions import db
 
     app = server.app.wsgi()  # the preloaded Flask app

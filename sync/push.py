@@ -9,7 +9,6 @@ summarised in :func:`apply_mutations`.
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 import uuid
 from collections.abc import Callable, Sequence
@@ -32,7 +31,7 @@ from sync.domain import (
     RecordStatus,
     RememberedOp,
 )
-from sync.fingerprint import fingerprint
+from sync.fingerprint import fingerprint, fingerprint_of_json
 from sync.store import RecordStore
 from sync.text import NUL_MESSAGE, nul_path
 
@@ -196,7 +195,7 @@ def mutation_fingerprint(mutation: Mutation, raw: dict[str, Any], raw_json: byte
     wire = mutation_to_wire(mutation)
     if (raw_json is not None and wire.keys() == raw.keys() and wire["op_id"] == raw["op_id"]
             and wire["id"] == raw["id"] and wire["data"] is raw["data"]):
-        return hashlib.sha256(raw_json).hexdigest()
+        return fingerprint_of_json(raw_json)
     return fingerprint(wire)
 
 
