@@ -25,6 +25,7 @@ from server.errors import ApiError
 from server.extensions import db
 from server.models import ApiToken, Device, Team, User
 from server.timeutil import utcnow
+from server.transactions import reading_only
 
 PUBLIC = "public"
 DEVICE = "device"
@@ -154,21 +155,23 @@ def device_revoked_error() -> ApiError:
 
 def _user_principal(token: str) -> Principal:
     now = utcnow()
-    row = db.session.execute(
-        select(ApiToken, User).join(User, User.id == ApiToken.user_id).where(ApiToken.token_hash == hash_secret(token))
-    ).first()
-    if row is None:
-        raise _unauthorized("invalid_token", "The token is not valid.")
-    api_token, user = row
-    if api_token.revoked_at is not None:
-        raise _unauthorized("token_revoked", "This token was logged out; ask for a new one.")
-    if api_token.expires_at <= now:
-        raise _unauthorized("token_expired", "The token has expired; ask for a new one.")
-    if not user.active:
-        raise _unauthorized("invalid_token", "The token is not valid.")
-    countries = None if user.role == ADMIN else frozenset(user.countries)
-    return Principal(kind="user", role=user.role, user_id=user.id, username=user.username,
-                     team_id=user.team_id, countries=countries, token_id=api_token.id)
+    with reading_only(db.session()):
+        row = db.session.execute(
+            select(ApiToken, User).join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.token_hash == hash_secret(token))
+        ).first()
+        if row is None:
+            raise _unauthorized("invalid_token", "The token is not valid.")
+        api_token, user = row
+        if api_token.revoked_at is not None:
+            raise _unauthorized("token_revoked", "This token was logged out; ask for a new one.")
+        if api_token.expires_at <= now:
+            raise _unauthorized("token_expired", "The token has expired; ask for a new one.")
+        if not user.active:
+            raise _unauthorized("invalid_token", "The token is not valid.")
+        countries = None if user.role == ADMIN else frozenset(user.countries)
+        return Principal(kind="user", role=user.role, user_id=user.id, username=user.username,
+                         team_id=user.team_id, countries=countries, token_id=api_token.id)
 
 
 _DEVICES = Device.__table__
@@ -191,7 +194,10 @@ def seen_long_ago(last_seen_at: datetime | None, now: datetime) -> bool:
 
 
 def _device_principal(token: str, allow_revoked: bool) -> Principal:
-    device = db.session.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_secret(token)}).first()
+    # The write paths (push, submission) read the device's status again in their own transaction,
+    # so a revocation committed after this lookup is still honoured.
+    with reading_only(db.session()):
+        device = db.session.execute(_DEVICE_BY_TOKEN, {"token_hash": hash_secret(token)}).first()
     if device is None:
         raise _unauthorized("invalid_token", "The token is not valid.")
     if device.status != "active" and not allow_revoked:

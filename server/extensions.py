@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from sqlalchemy import MetaData, event
@@ -21,6 +23,11 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 api = Api()
 
 
+# Set (by `server.transactions.reading_only`) while a read that writes nothing opens its transaction:
+# on SQLite that transaction is then a plain (deferred) BEGIN, which takes no write lock.
+read_only_transaction: ContextVar[bool] = ContextVar("read_only_transaction", default=False)
+
+
 def install_sqlite_hooks(engine: Engine) -> None:
     """Make pysqlite transactional the way SQLAlchemy documents it.
 
@@ -28,6 +35,10 @@ def install_sqlite_hooks(engine: Engine) -> None:
     SAVEPOINTs and lets two deferred transactions deadlock when both upgrade to a write lock.
     We take over: autocommit at the driver level and an explicit `BEGIN IMMEDIATE`, so writers
     queue on the lock (busy timeout) instead of failing with "database is locked".
+
+    Except a transaction opened under `read_only_transaction`, which only reads and ends before
+    anything is written (authentication's lookup): a deferred BEGIN, so in WAL mode it reads a
+    snapshot beside the one writer instead of queueing for the write lock behind it.
     """
     if engine.dialect.name != "sqlite":
         return
@@ -44,4 +55,4 @@ def install_sqlite_hooks(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if read_only_transaction.get() else "BEGIN IMMEDIATE")

@@ -79,7 +79,9 @@ def retry_after(session: Session, limits: Iterable[Backoff], now: datetime) -> i
                 AuthFailure.key == stored_key(limit.key), AuthFailure.at > now - limit.window
             )
         ).one()
-        if last is not None:
+        # Fewer than `free` failures ask for no wait, even when another request recorded one a moment
+        # after `now` was read (it waited for the database in between): that is no reason to refuse.
+        if last is not None and count >= limit.free:
             wait = (last + limit.delay(count) - now).total_seconds()
             if wait > 0:
                 waits.append(wait)

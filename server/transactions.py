@@ -7,10 +7,36 @@ mutations go to quarantine before the 403) sets `g.commit_on_error = True`.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from flask import Flask, g
 from flask.wrappers import Response
+from sqlalchemy.orm import Session
 
-from server.extensions import db
+from server.extensions import db, read_only_transaction
+
+
+@contextmanager
+def reading_only(session: Session) -> Iterator[None]:
+    """A read that ends before the request writes anything: its own transaction, rolled back at the
+    end of the block (so nothing done in it can persist).
+
+    On SQLite every other transaction starts with `BEGIN IMMEDIATE` and so holds the one write lock
+    from its first statement; this one is deferred and takes none. Authentication reads its token
+    here: a tablet's submission then queues for the lock once, for its writes, instead of also for
+    the lookup of its key (measured: 0.7 ms of lock per request, and a second wait behind the
+    writers). Inside a transaction already open, the block simply reads in it.
+    """
+    if session.in_transaction():
+        yield
+        return
+    marker = read_only_transaction.set(True)
+    try:
+        yield
+    finally:
+        read_only_transaction.reset(marker)
+        session.rollback()
 
 
 def _finish_transaction(response: Response) -> Response:

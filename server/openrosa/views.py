@@ -189,9 +189,10 @@ def submission(key: str) -> Response:
         response = Response(status=204)
         response.headers["X-OpenRosa-Accept-Content-Length"] = str(limit)
         return response
-    # Authentication's transaction ends here, before the body is parsed: on SQLite every
-    # transaction holds the one write lock from its first statement (BEGIN IMMEDIATE), and parsing
-    # the multipart body and the XML needs no database, so other submissions write meanwhile.
+    # Authentication read the key without the write lock (server/transactions.py `reading_only`), but
+    # may have touched the device's last_seen_at (once a minute): that write ends here, before the
+    # body is parsed. On SQLite a writing transaction holds the one write lock from its first
+    # statement (BEGIN IMMEDIATE), and parsing needs no database, so other submissions write meanwhile.
     db.session.commit()
     if _revoked():
         # Refused whatever was sent; what is well-formed is kept in quarantine first (submit does).

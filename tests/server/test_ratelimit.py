@@ -1,11 +1,16 @@
-"""The client address rate limits key on (server/ratelimit.py `client_address`), and config parsing."""
+"""The client address rate limits key on (server/ratelimit.py `client_address`), config parsing, and
+the back-off's arithmetic."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
+from sqlalchemy.orm import Session
 
 from config import load_config
-from server.ratelimit import client_address
+from server.ratelimit import Backoff, client_address, record_failure, retry_after
+from server.timeutil import utcnow
 
 
 @pytest.mark.parametrize(
@@ -38,3 +43,22 @@ def test_trusted_proxies_is_read_from_the_environment() -> None:
     for bad in ("-1", "two"):
         with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
             load_config({"TRUSTED_PROXIES": bad})
+
+
+def test_failures_within_the_free_allowance_ask_no_wait_even_from_a_request_that_read_the_clock_first(
+    session: Session,
+) -> None:
+    # Requests racing under one key: each reads the clock, then waits its turn for the database. A
+    # failure recorded by the one served first is then "later" than this request's `now`.
+    limit = Backoff(key="racing", free=3, base=timedelta(seconds=30), cap=timedelta(hours=1),
+                    window=timedelta(hours=1))
+    now = utcnow()
+    record_failure(session, [limit], now + timedelta(milliseconds=5))
+    record_failure(session, [limit], now + timedelta(milliseconds=9))
+    assert retry_after(session, [limit], now) is None  # two of three free failures: no wait
+
+    record_failure(session, [limit], now + timedelta(milliseconds=12))
+    assert retry_after(session, [limit], now + timedelta(milliseconds=12)) == 30  # then base, doubling
+    record_failure(session, [limit], now + timedelta(seconds=31))
+    assert retry_after(session, [limit], now + timedelta(seconds=31)) == 60
+    assert retry_after(session, [limit], now + timedelta(seconds=92)) is None
