@@ -182,6 +182,20 @@ def process_tree_cpu_s(pid: int) -> float:
     return own + sum(process_tree_cpu_s(int(child)) for child in children)
 
 
+def machine_cpu_ticks() -> tuple[int, int]:
+    """(busy, total) clock ticks of all the machine's cores since boot (Linux /proc/stat)."""
+    values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
+def cores_busy_since(start: tuple[int, int]) -> float:
+    """How many of the machine's cores were busy on average since `start` (`machine_cpu_ticks()`):
+    the server, its database and the benchmark's own client together, as they share the cores."""
+    busy, total = machine_cpu_ticks()
+    return (os.cpu_count() or 1) * (busy - start[0]) / max(1, total - start[1])
+
+
 @dataclass
 class Row:
     """One line of the printed table."""

@@ -26,6 +26,7 @@ One fresh database and one `gunicorn --config gunicorn.conf.py` per engine:
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import time
 import uuid
@@ -36,7 +37,16 @@ import psycopg
 import requests
 
 from bench import pull as pull_bench
-from bench.common import Engine, Results, consultations, device_for, proc_status_kb, team_sites
+from bench.common import (
+    Engine,
+    Results,
+    consultations,
+    cores_busy_since,
+    device_for,
+    machine_cpu_ticks,
+    proc_status_kb,
+    team_sites,
+)
 from tests.e2e.live_server import LiveServer, live_server, prepare_database
 from tests.factories import push_body
 
@@ -144,12 +154,14 @@ def _concurrent(server: LiveServer, url: str, results: Results, name: str, *, re
         with requests.Session() as http:
             _push_all(http, server, tablets[n].headers, bodies[n], "applied")
 
+    cpu_start = machine_cpu_ticks()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(one, range(clients)))
     rate = share * clients / (time.perf_counter() - started)
     results.add(name, f"push: {clients} tablets at once", f"{rate:,.0f} rec/s",
-                f"{share * clients:,} records; {rate / push_rate:.2f}x one tablet")
+                f"{share * clients:,} records; {rate / push_rate:.2f}x one tablet; "
+                f"{cores_busy_since(cpu_start):.2f} of {os.cpu_count()} cores busy")
 
 
 def _batches(mutations: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -188,7 +200,9 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
             if done[0] == max(1, len(bodies) // 4):
                 quarter.update(rss)  # allocators settle early; growth after this is what a leak looks like
 
+        cpu_start = machine_cpu_ticks()
         push_s = _push_all(http, server, tablet.headers, bodies, "applied", sample)
+        one_tablet_cores = cores_busy_since(cpu_start)
         rss_pushed = _worker_rss(server)
         push_rate = records / push_s
         ref_s = reference_ingest(reference_url, batches)
@@ -196,6 +210,11 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
         results.add(name, "push: Fieldsync", f"{push_rate:,.0f} rec/s",
                     f"{records:,} consultations, {len(bodies)} batches of {size}, "
                     f"{push_s / len(bodies) * 1000:.0f} ms/batch")
+        cores = os.cpu_count() or 1
+        # What one tablet already keeps busy bounds what more tablets can add on this machine.
+        results.add(name, "push: cores busy, one tablet", f"{one_tablet_cores:.2f} of {cores}",
+                    f"server, database and client; more tablets can reach at most "
+                    f"{cores / one_tablet_cores:.2f}x one tablet here")
         results.add(name, "push: reference ingest", f"{ref_rate:,.0f} rec/s",
                     "one executemany per batch, one transaction, into records")
         results.add(name, "push: Fieldsync / reference", f"{push_rate / ref_rate:.3f}", "goal >= 0.5")
