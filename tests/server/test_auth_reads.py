@@ -1,14 +1,17 @@
-"""Authentication reads beside a writer: it never queues behind another transaction's writes.
+"""Reads beside a writer: authentication and a tablet's pull never queue behind another
+transaction's writes.
 
 On SQLite every write transaction holds the database's one write lock from its first statement
-(`BEGIN IMMEDIATE`). Authentication only reads, in a transaction of its own that takes no lock, so
-a tablet's `HEAD submission` (or any request's token check) is answered while another request
-writes, and a busy server's submissions each queue for the lock once, for their writes.
+(`BEGIN IMMEDIATE`). Authentication and pull only read, in a transaction that takes no lock
+(`server.transactions.reading_only`), so a tablet's `HEAD submission`, any request's token check and
+a pull are answered while another request writes, and a busy server's submissions each queue for
+the lock once, for their writes.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from flask import Flask
 from sqlalchemy import text, update
@@ -16,9 +19,27 @@ from sqlalchemy import text, update
 from server.extensions import db
 from server.models import Device
 from server.timeutil import utcnow
-from tests.factories import auth_headers, make_device, make_token, make_user
+from tests.factories import auth_headers, create_mutation, make_device, make_token, make_user, push_body, push_headers
 
 PATIENCE = 20.0  # seconds; SQLite's busy timeout (60 s) is what a queued lookup would wait
+
+
+def _while_another_transaction_writes(app: Flask, ask: Callable[[], None]) -> None:
+    """Run `ask` (in a thread) while another connection is in the middle of its writes: on SQLite
+    that connection holds the write lock. Fails if `ask` is still waiting after PATIENCE seconds."""
+    with app.app_context():
+        writer = db.engine.connect()
+    asking = threading.Thread(target=ask)
+    try:
+        writer.execute(text("UPDATE seq_counter SET value = value"))
+        asking.start()
+        asking.join(PATIENCE)
+        assert not asking.is_alive(), "the request waited for another transaction's writes"
+    finally:
+        writer.rollback()
+        writer.close()
+        if asking.ident is not None:  # started
+            asking.join()
 
 
 def test_a_token_is_checked_while_another_transaction_holds_the_write_lock(committed_app: Flask) -> None:
@@ -30,7 +51,6 @@ def test_a_token_is_checked_while_another_transaction_holds_the_write_lock(commi
         db.session.execute(update(Device).values(last_seen_at=utcnow()))
         db.session.commit()
         db.session.remove()
-        writer = db.engine.connect()
     answers: dict[str, int] = {}
 
     def ask() -> None:
@@ -43,16 +63,28 @@ def test_a_token_is_checked_while_another_transaction_holds_the_write_lock(commi
         # A valid user token, read and judged (a coordinator's route) without the handler running.
         answers["field worker on a coordinator's route"] = client.get("/api/v1/teams", headers=field_worker).status_code
 
-    try:
-        # Another request in the middle of its writes: on SQLite this holds the write lock.
-        writer.execute(text("UPDATE seq_counter SET value = value"))
-        asking = threading.Thread(target=ask)
-        asking.start()
-        asking.join(PATIENCE)
-        assert not asking.is_alive(), "authentication waited for another transaction's writes"
-    finally:
-        writer.rollback()
-        writer.close()
-        asking.join()
+    _while_another_transaction_writes(committed_app, ask)
     assert answers == {"active tablet": 204, "revoked tablet": 403, "logout without a token": 401,
                        "unknown token": 401, "field worker on a coordinator's route": 403}
+
+
+def test_a_tablet_pulls_while_another_transaction_holds_the_write_lock(committed_app: Flask) -> None:
+    with committed_app.app_context():
+        tablet = make_device(db.session)
+        db.session.commit()
+        db.session.remove()
+    client = committed_app.test_client()
+    body = push_body([create_mutation(), create_mutation()])
+    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    pages: list[dict] = []
+
+    def ask() -> None:  # the push just touched last_seen_at: this request writes nothing
+        pages.append(client.get("/api/v1/sync/pull?stream=records&limit=1", headers=tablet.headers).get_json())
+        cursor = pages[0]["next_cursor"]
+        pages.append(client.get(f"/api/v1/sync/pull?stream=records&limit=1&cursor={cursor}",
+                                headers=tablet.headers).get_json())
+
+    _while_another_transaction_writes(committed_app, ask)
+    assert sorted(change["id"] for page in pages for change in page["changes"]) == sorted(
+        item["id"] for item in body["mutations"])
+    assert [page["has_more"] for page in pages] == [True, False]
