@@ -1,8 +1,8 @@
-"""Reads beside a writer: authentication and a tablet's pull never queue behind another
-transaction's writes.
+"""Reads beside a writer: authentication, a tablet's pull and a coordinator's aggregate query never
+queue behind another transaction's writes.
 
 On SQLite every write transaction holds the database's one write lock from its first statement
-(`BEGIN IMMEDIATE`). Authentication and pull only read, in a transaction that takes no lock
+(`BEGIN IMMEDIATE`). Authentication, pull and aggregates only read, in a transaction that takes no lock
 (`server.transactions.reading_only`), so a tablet's `HEAD submission`, any request's token check and
 a pull are answered while another request writes, and a busy server's submissions each queue for
 the lock once, for their writes.
@@ -88,3 +88,24 @@ def test_a_tablet_pulls_while_another_transaction_holds_the_write_lock(committed
     assert sorted(change["id"] for page in pages for change in page["changes"]) == sorted(
         item["id"] for item in body["mutations"])
     assert [page["has_more"] for page in pages] == [True, False]
+
+
+def test_a_coordinator_queries_aggregates_while_another_transaction_holds_the_write_lock(committed_app: Flask) -> None:
+    with committed_app.app_context():
+        tablet = make_device(db.session)
+        coordinator = auth_headers(make_token(db.session, make_user(db.session, role="coordinator")))
+        db.session.commit()
+        db.session.remove()
+    client = committed_app.test_client()
+    body = push_body([create_mutation(), create_mutation(), create_mutation()])
+    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    answers: list[tuple[int, object]] = []
+
+    def ask() -> None:
+        for query in ("indicator=health_consultations", "indicator=health_consultations&format=csv"):
+            response = client.get(f"/api/v1/aggregates?{query}", headers=coordinator)
+            answers.append((response.status_code, response.get_json()["total"] if response.is_json
+                            else response.get_data(as_text=True).splitlines()[-1]))
+
+    _while_another_transaction_writes(committed_app, ask)
+    assert answers == [(200, 3), (200, "3")]
