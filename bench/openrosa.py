@@ -59,7 +59,7 @@ def collect_body(xml: bytes) -> tuple[bytes, str]:
     return body, f"multipart/form-data; boundary={boundary}"
 
 
-def _submit_all(base: str, instances: list[bytes]) -> None:
+def submit_all(base: str, instances: list[bytes]) -> None:
     bodies = [collect_body(xml) for xml in instances]
     with requests.Session() as http:
         # Collect asks HEAD once per send (it remembers the answer for the server URL), then POSTs
@@ -109,28 +109,29 @@ def _measured(server: Any, function: Any, *args: Any) -> tuple[float, float]:
     return seconds, _cpu_seconds(pids) - cpu
 
 
-def _server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]:
+def server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]:
     url = eng.new_database(label)
     prepare_database(url)
     return url, device_for(url, TEAM).headers, team_sites(url, TEAM)
 
 
-def _key(headers: dict[str, str]) -> str:
-    # The Collect tablet's key is an ordinary device token (server/openrosa/enrolment.py).
-    return headers["Authorization"].removeprefix("Bearer ")
+def collect_url(server_url: str, headers: dict[str, str]) -> str:
+    """The server URL a Collect tablet is given: its key, an ordinary device token
+    (server/openrosa/enrolment.py), is in the path."""
+    return f"{server_url}/openrosa/v1/key/{headers['Authorization'].removeprefix('Bearer ')}"
 
 
 def run(eng: Engine, results: Results, *, submissions: int, clients: int, workers: int) -> None:
     name = eng.name
 
     # 1. OpenRosa, one tablet.
-    url, headers, sites = _server_for(eng, "openrosa")
+    url, headers, sites = server_for(eng, "openrosa")
     mutations = consultations(submissions, TEAM, sites, seed=21)
     instances = collect_instances(mutations)
     with live_server(url, workers=workers) as server:
-        base = f"{server.url}/openrosa/v1/key/{_key(headers)}"
-        _submit_all(base, collect_instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
-        seconds, cpu = _measured(server, _submit_all, base, instances)
+        base = collect_url(server.url, headers)
+        submit_all(base, collect_instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
+        seconds, cpu = _measured(server, submit_all, base, instances)
     openrosa_rate = submissions / seconds
     verdict = "meets" if openrosa_rate >= GOAL_PER_SECOND else "BELOW"
     results.add(name, "openrosa: one tablet", f"{openrosa_rate:,.0f} sub/s",
@@ -142,16 +143,16 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
 
     # 2. OpenRosa, several tablets at once.
     if clients > 1:
-        url, _, sites = _server_for(eng, "openrosa_clients")
-        keys = [_key(device_for(url, TEAM).headers) for _ in range(clients)]
+        url, _, sites = server_for(eng, "openrosa_clients")
+        tablets = [device_for(url, TEAM).headers for _ in range(clients)]
         shares = [collect_instances(consultations(submissions // clients, TEAM, sites, seed=30 + n))
                   for n in range(clients)]
         with live_server(url, workers=workers) as server:
-            _submit_all(f"{server.url}/openrosa/v1/key/{keys[0]}",
-                        collect_instances(consultations(workers * 4, TEAM, sites, seed=29)))
+            submit_all(collect_url(server.url, tablets[0]),
+                       collect_instances(consultations(workers * 4, TEAM, sites, seed=29)))
 
             def one(n: int) -> None:
-                _submit_all(f"{server.url}/openrosa/v1/key/{keys[n]}", shares[n])
+                submit_all(collect_url(server.url, tablets[n]), shares[n])
 
             cpu_start = machine_cpu_ticks()
             started = time.perf_counter()
@@ -168,7 +169,7 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
 
     # 3 and 4. The JSON push of the same records, one per request, then batched.
     for label, size in (("json push: one record per request", 1), ("json push: batched", 0)):
-        url, headers, _ = _server_for(eng, "json")
+        url, headers, _ = server_for(eng, "json")
         with live_server(url, workers=workers) as server:
             limit = requests.get(server.url + "/api/v1/sync/hello", headers=headers, timeout=30).json()["limits"]
             size = size or int(limit["push_max_mutations"])

@@ -22,7 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bench.common import consultations, device_for, engine, median, percentile
-from bench.openrosa import TEAM, _key, _server_for, _submit_all, collect_instances
+from bench.openrosa import TEAM, collect_instances, collect_url, server_for, submit_all
 from tests.e2e.live_server import PROJECT_ROOT, live_server
 
 TRACE_HOOK = Path(__file__).parent / "sqlite_lock_trace"
@@ -40,18 +40,18 @@ def _transactions(directory: Path, start: float, end: float) -> list[tuple[float
 
 def measure(tablets: int, submissions: int, workers: int, threads: int) -> None:
     with engine("sqlite") as eng:
-        url, _, sites = _server_for(eng, f"lock{tablets}")
-        keys = [_key(device_for(url, TEAM).headers) for _ in range(tablets)]
+        url, _, sites = server_for(eng, f"lock{tablets}")
+        devices = [device_for(url, TEAM).headers for _ in range(tablets)]
         shares = [collect_instances(consultations(submissions // tablets, TEAM, sites, seed=40 + n))
                   for n in range(tablets)]
         trace = Path(tempfile.mkdtemp(prefix="fieldsync-lock-"))
         env = {"FIELDSYNC_LOCK_TRACE": str(trace), "PYTHONPATH": f"{TRACE_HOOK}:{PROJECT_ROOT}"}
         with live_server(url, workers=workers, threads=threads, env=env) as server:
-            _submit_all(f"{server.url}/openrosa/v1/key/{keys[0]}",
-                        collect_instances(consultations(workers * 4, TEAM, sites, seed=39)))
+            submit_all(collect_url(server.url, devices[0]),
+                       collect_instances(consultations(workers * 4, TEAM, sites, seed=39)))
             start = time.time()
             with ThreadPoolExecutor(max_workers=tablets) as pool:
-                list(pool.map(lambda n: _submit_all(f"{server.url}/openrosa/v1/key/{keys[n]}", shares[n]),
+                list(pool.map(lambda n: submit_all(collect_url(server.url, devices[n]), shares[n]),
                               range(tablets)))
             end = time.time()
         # The server has stopped: every process has written its last lines.

@@ -37,8 +37,9 @@ def install_sqlite_hooks(engine: Engine) -> None:
     queue on the lock (busy timeout) instead of failing with "database is locked".
 
     Except a transaction opened under `read_only_transaction`, which only reads and ends before
-    anything is written (authentication's lookup, a pull): a deferred BEGIN, so in WAL mode it reads a
-    snapshot beside the one writer instead of queueing for the write lock behind it.
+    anything is written (authentication's lookup, a pull, an aggregate query): a deferred BEGIN,
+    so in WAL mode it reads a snapshot beside the one writer instead of queueing for the write
+    lock behind it.
     """
     if engine.dialect.name != "sqlite":
         return

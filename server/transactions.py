@@ -26,10 +26,12 @@ def reading_only(session: Session) -> Iterator[None]:
     from its first statement; this one is deferred and takes none. Authentication reads its token
     here: a tablet's submission then queues for the lock once, for its writes, instead of also for
     the lookup of its key (measured: 0.7 ms of lock per request, and a second wait behind the
-    writers). A pull reads its page here, so it is served from a snapshot while a push batch
-    writes instead of queueing behind it. Inside a transaction already open, the block simply reads in it; so it does on
-    PostgreSQL, where a read never waits for writers and a transaction of its own would only add
-    round trips (a second pool checkout with its ping, a ROLLBACK) to every request.
+    writers). A pull and an aggregate query read here too, so they are served from a snapshot while
+    a push batch writes instead of queueing behind it.
+
+    Inside a transaction already open, the block simply reads in it; so it does on PostgreSQL, where
+    a read never waits for writers and a transaction of its own would only add round trips (a second
+    pool checkout with its ping, a ROLLBACK) to every request.
     """
     if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
         yield
