@@ -74,7 +74,9 @@ def prepare_database(database_url: str) -> None:
 
 @contextmanager
 def live_server(database_url: str, *, workers: int = 4, threads: int = 4,
-                env: dict[str, str] | None = None) -> Iterator[LiveServer]:
+                env: dict[str, str] | None = None, app: str = "server:create_app()",
+                config: str = "gunicorn.conf.py") -> Iterator[LiveServer]:
+    """`make run`'s gunicorn serving `app` (Fieldsync unless a benchmark serves its reference)."""
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="fieldsync-e2e-"))
     log_path = log_dir / "gunicorn.log"
@@ -92,8 +94,7 @@ def live_server(database_url: str, *, workers: int = 4, threads: int = 4,
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             # No control socket: its default path is shared, and tests may run several servers at once.
-            [sys.executable, "-m", "gunicorn", "--config", str(PROJECT_ROOT / "gunicorn.conf.py"),
-             "--no-control-socket", "server:create_app()"],
+            [sys.executable, "-m", "gunicorn", "--config", str(PROJECT_ROOT / config), "--no-control-socket", app],
             cwd=PROJECT_ROOT, env=environment, stdout=log, stderr=subprocess.STDOUT,
             # Its own process group, so stopping it never signals the test runner.
             start_new_session=True,
