@@ -10,7 +10,9 @@ One fresh database and one `gunicorn --config gunicorn.conf.py` per engine:
    `executemany` INSERT into `records` (no validation, no HTTP, no history, no rollups), with the
    application's own durability settings (SQLite WAL + synchronous=NORMAL; PostgreSQL fsync and
    synchronous_commit on). Fieldsync / reference is the figure to judge: it factors out the
-   machine and the disk.
+   machine and the disk. Then the **floor with the guarantees' rows** (`floor_ingest`): each record
+   also validated with Fieldsync's schema, with its revision and op-memory rows (COPY on
+   PostgreSQL): what no implementation of the guarantees can go below here, beside the goal.
 3. **replay, op-level**: the same mutations under new batch ids: every item is a `duplicate`
    found through op memory. **replay, batch-level**: the same bodies under the same batch ids:
    the stored response comes back (`Idempotent-Replayed: true`).
@@ -25,6 +27,7 @@ One fresh database and one `gunicorn --config gunicorn.conf.py` per engine:
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import sqlite3
@@ -47,6 +50,7 @@ from bench.common import (
     proc_status_kb,
     team_sites,
 )
+from schemas.records import validate_record
 from tests.e2e.live_server import LiveServer, live_server, prepare_database
 from tests.factories import push_body
 
@@ -79,6 +83,10 @@ def _push_all(http: requests.Session, server: LiveServer, headers: dict[str, str
 
 def _worker_rss(server: LiveServer) -> dict[int, int]:
     return {pid: proc_status_kb(pid, "VmRSS") for pid in server.worker_pids()}
+
+
+# Issue 17's goals for one tablet's push (three times the rate measured from outside before it).
+PUSH_GOAL = {"sqlite": 6000, "postgresql": 4500}
 
 
 def _row_of(mutation: dict[str, Any], seq: int, now: str) -> tuple[Any, ...]:
@@ -120,6 +128,63 @@ def reference_ingest(database_url: str, batches: list[list[dict[str, Any]]]) -> 
             rows = [_row_of(m, seq := seq + 1, now) for m in batch]
             with connection.cursor() as cursor:
                 cursor.executemany(sql, rows)
+            connection.commit()
+        return time.perf_counter() - started
+
+
+_REVISION_COLUMNS = ("record_id", "version", "kind", "changed", "device_id", "op_id", "created_at")
+_OP_COLUMNS = ("op_id", "batch_id", "device_id", "record_id", "outcome", "created_at")
+
+
+def floor_ingest(database_url: str, batches: list[list[dict[str, Any]]]) -> float:
+    """Seconds to write the rows Fieldsync's guarantees cannot do without, per batch in one
+    transaction: each record validated with Fieldsync's marshmallow schema (one reused instance),
+    then its `records` row, its first revision and its op-memory row; executemany on SQLite, COPY on
+    PostgreSQL (the fastest bulk path psycopg has). No HTTP, JSON body, seq logic, conflicts or
+    rollups: a floor for what a push of new records costs on this machine, not an implementation."""
+    now = time.strftime("%Y-%m-%d %H:%M:%S")
+    today = datetime.date.today()
+    seq = 20_000_000
+    sqlite = database_url.startswith("sqlite")
+
+    def rows_of(batch: list[dict[str, Any]]) -> list[tuple[str, tuple[str, ...], list[tuple[Any, ...]]]]:
+        nonlocal seq
+        batch_id = str(uuid.uuid4())
+        records, revisions, ops = [], [], []
+        for mutation in batch:
+            data, errors = validate_record(mutation["entity"], mutation["data"], today)
+            if errors:
+                raise RuntimeError(f"benchmark record invalid: {errors}")
+            records.append(_row_of(mutation, seq := seq + 1, now))
+            revisions.append((mutation["id"], 1, "create", json.dumps(data), None, mutation["op_id"], now))
+            ops.append((mutation["op_id"], batch_id, None, mutation["id"], '{"status": "applied", "version": 1}', now))
+        return [("records", tuple(_COLUMNS.split(", ")), records),
+                ("record_revisions", _REVISION_COLUMNS, revisions), ("applied_ops", _OP_COLUMNS, ops)]
+
+    if sqlite:
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        started = time.perf_counter()
+        for batch in batches:
+            tables = rows_of(batch)
+            connection.execute("BEGIN IMMEDIATE")
+            for table, columns, rows in tables:
+                connection.executemany(
+                    f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+            connection.execute("COMMIT")
+        elapsed = time.perf_counter() - started
+        connection.close()
+        return elapsed
+    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+        started = time.perf_counter()
+        for batch in batches:
+            tables = rows_of(batch)
+            with connection.cursor() as cursor:
+                for table, columns, rows in tables:
+                    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
+                        for row in rows:
+                            copy.write_row(row)
             connection.commit()
         return time.perf_counter() - started
 
@@ -218,6 +283,13 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
         results.add(name, "push: reference ingest", f"{ref_rate:,.0f} rec/s",
                     "one executemany per batch, one transaction, into records")
         results.add(name, "push: Fieldsync / reference", f"{push_rate / ref_rate:.3f}", "goal >= 0.5")
+        floor_url = eng.new_database("floor")
+        prepare_database(floor_url)
+        floor_rate = records / floor_ingest(floor_url, batches)
+        goal = PUSH_GOAL[name]
+        results.add(name, "push: floor with the guarantees' rows", f"{floor_rate:,.0f} rec/s",
+                    f"validated records + revisions + op memory, no HTTP or rollups; Fieldsync / this "
+                    f"{push_rate / floor_rate:.2f}; the {goal:,}/s goal is {goal / floor_rate:.2f} of it")
 
         op_bodies = [push_body(batch) for batch in batches]
         op_s = _push_all(http, server, tablet.headers, op_bodies, "duplicate")
