@@ -32,12 +32,13 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from server.aggregation.export import spreadsheet_cell
 from server.aggregation.indicators import Indicator
 from server.models import Item, Record, Site, Team
 from server.seq import current_seq
+from server.transactions import reading_only
 
 WINDOW = 2000
 FORMATS = ("jsonl", "csv", "xlsx")
@@ -132,13 +133,25 @@ def _window_statement(query: LineListQuery, after: int, upto: int) -> Select[Any
             .order_by(Record.seq))
 
 
-def rows(session: Session, query: LineListQuery) -> Iterator[dict[str, Any]]:
-    """Every matching record as a flat dict (COLUMNS), in seq order, a window at a time."""
+def rows(session: scoped_session[Session], query: LineListQuery) -> Iterator[dict[str, Any]]:
+    """Every matching record as a flat dict (COLUMNS), in seq order, a window at a time.
+
+    Each window is read in a read-only transaction of its own (`reading_only`), ended before its
+    rows are handed on: the rows are written out as the client takes them, and a client on a slow
+    link must not keep a transaction open meanwhile (on SQLite it held the write lock, and every
+    tablet's push waited for the last byte of the download). Windows may see different snapshots;
+    a record changed meanwhile gets a seq above `high`, so the next incremental list has it.
+
+    `session` is the scoped session, resolved per window: the rows are read while the response
+    streams, after the view's own session has been removed.
+    """
     after = query.since
     while after < query.high:
         upto = min(after + WINDOW, query.high)
         # On the Connection, not the Session: plain Core rows, without the ORM's per-row loading.
-        page = session.connection().execute(_window_statement(query, after, upto)).all()
+        current = session()
+        with reading_only(current):
+            page = current.connection().execute(_window_statement(query, after, upto)).all()
         for row in page:
             (seq, record_id, entity, version, status, country, area, site, site_type, team, occurred_on,
              recorded_at, population_group, beneficiary_ref, data, clock_suspect, received_at) = row

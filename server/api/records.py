@@ -17,6 +17,7 @@ from server.errors import ApiError, validation_error
 from server.extensions import db
 from server.models import Record
 from server.pagination import decode_cursor, encode_cursor
+from server.transactions import reading_only
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Line lists of pseudonymous records")
 
@@ -42,12 +43,14 @@ def get_records(args: dict[str, Any]) -> Response:
     `X-Next-Cursor`) lists only the records created or changed after that list.
     """
     filters = scoped_filters(args["filters"])  # 403 outside the caller's countries
-    try:
-        spec, clean = validate_filters(db.session, args["indicator"], filters, args["date_from"], args["date_to"])
-    except QueryError as error:
-        raise validation_error(error.fields) from error
     since = _since(args["since"])
-    query = linelist.start(db.session, spec, clean, args["date_from"], args["date_to"], since)
+    # Reads only: on SQLite beside the writers, not holding the write lock (server/transactions.py).
+    with reading_only(db.session()):
+        try:
+            spec, clean = validate_filters(db.session, args["indicator"], filters, args["date_from"], args["date_to"])
+        except QueryError as error:
+            raise validation_error(error.fields) from error
+        query = linelist.start(db.session, spec, clean, args["date_from"], args["date_to"], since)
     output = args["format"]
     records = linelist.rows(db.session, query)
     if output == "csv":
