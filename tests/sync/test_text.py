@@ -9,7 +9,8 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sync.push import canonical_uuid
+from sync.fingerprint import canonical_json
+from sync.push import canonical_uuid, parse_mutation
 from sync.text import NUL, nul_path
 
 JSON = st.recursive(
@@ -75,3 +76,17 @@ def test_a_uuid_with_more_around_it_is_judged_as_the_uuid_module_judges_it(value
     except ValueError:
         expected = None
     assert canonical_uuid(text) == expected
+
+
+MUTATION_LIKE = st.dictionaries(
+    st.sampled_from(["op_id", "id", "entity", "kind", "data", "k\x00"]),
+    JSON | st.text(alphabet=st.sampled_from("a\\u0\x00")),  # backslashes typed before u0000 too
+    max_size=5,
+)
+
+
+@given(MUTATION_LIKE)
+def test_parse_mutation_answers_the_same_with_the_items_canonical_json(raw: dict[str, Any]) -> None:
+    """The server hands the engine each item's canonical JSON, which lets the NUL walk be skipped
+    when no `\\u0000` escape is in it: the answer must be the one the full walk gives."""
+    assert parse_mutation(raw, canonical_json(raw)) == parse_mutation(raw)
