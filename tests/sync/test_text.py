@@ -78,11 +78,16 @@ def test_a_uuid_with_more_around_it_is_judged_as_the_uuid_module_judges_it(value
     assert canonical_uuid(text) == expected
 
 
-MUTATION_LIKE = st.dictionaries(
-    st.sampled_from(["op_id", "id", "entity", "kind", "data", "k\x00"]),
-    JSON | st.text(alphabet=st.sampled_from("a\\u0\x00")),  # backslashes typed before u0000 too
-    max_size=5,
+# What a push body can hold once parsed: JSON values without NaN or infinities (refused at the edge).
+PARSED_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet=st.sampled_from("ab\x00é\\u0")),  # backslashes typed before u0000 too
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(alphabet=st.sampled_from("k\x00"), max_size=3), children, max_size=4),
+    max_leaves=20,
 )
+MUTATION_LIKE = st.dictionaries(
+    st.sampled_from(["op_id", "id", "entity", "kind", "data", "k\x00"]), PARSED_JSON, max_size=5)
 
 
 @given(MUTATION_LIKE)
