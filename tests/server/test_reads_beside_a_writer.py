@@ -20,7 +20,16 @@ from sqlalchemy import text, update
 from server.extensions import db
 from server.models import Device
 from server.timeutil import utcnow
-from tests.factories import auth_headers, create_mutation, make_device, make_token, make_user, push_body, push_headers
+from tests.factories import (
+    EnrolledDevice,
+    auth_headers,
+    create_mutation,
+    make_device,
+    make_token,
+    make_user,
+    push_body,
+    push_headers,
+)
 
 PATIENCE = 20.0  # seconds; SQLite's busy timeout (60 s) is what a queued lookup would wait
 
@@ -91,12 +100,18 @@ def test_a_tablet_pulls_while_another_transaction_holds_the_write_lock(committed
     assert [page["has_more"] for page in pages] == [True, False]
 
 
-def test_a_coordinator_queries_aggregates_while_another_transaction_holds_the_write_lock(committed_app: Flask) -> None:
-    with committed_app.app_context():
+def _tablet_and_coordinator(app: Flask) -> tuple[EnrolledDevice, dict[str, str]]:
+    """A committed tablet of the demo team, and a coordinator's request headers."""
+    with app.app_context():
         tablet = make_device(db.session)
         coordinator = auth_headers(make_token(db.session, make_user(db.session, role="coordinator")))
         db.session.commit()
         db.session.remove()
+    return tablet, coordinator
+
+
+def test_a_coordinator_queries_aggregates_while_another_transaction_holds_the_write_lock(committed_app: Flask) -> None:
+    tablet, coordinator = _tablet_and_coordinator(committed_app)
     client = committed_app.test_client()
     body = push_body([create_mutation(), create_mutation(), create_mutation()])
     assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
@@ -132,11 +147,7 @@ def test_a_line_list_read_slowly_never_holds_the_tablets_writes_up(committed_app
     """A coordinator downloads a large line list over a slow link: while the server waits to send
     the next part, tablets must still be able to write (on SQLite the stream used to keep the write
     lock until its last byte, and a push waited out the busy timeout, then failed)."""
-    with committed_app.app_context():
-        tablet = make_device(db.session)
-        coordinator = auth_headers(make_token(db.session, make_user(db.session, role="coordinator")))
-        db.session.commit()
-        db.session.remove()
+    tablet, coordinator = _tablet_and_coordinator(committed_app)
     client = committed_app.test_client()
     pushed: list[str] = []
     for _ in range(3):
