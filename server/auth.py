@@ -203,9 +203,14 @@ def _device_principal(token: str, allow_revoked: bool) -> Principal:
     if device.status != "active" and not allow_revoked:
         raise device_revoked_error()
     now = utcnow()
-    # Only touch last_seen_at once a minute, so pulls stay (almost) read-only.
+    # Only touch last_seen_at once a minute, so pulls stay (almost) read-only. The touch is its own
+    # short transaction, committed here: the request's body is read next, and a body that trickles
+    # in (chunked, over a 2G link) must not be read while this write holds SQLite's one write lock
+    # (every other tablet's push waited for it). It records that the tablet was heard from, whatever
+    # the request turns out to be.
     if device.status == "active" and seen_long_ago(device.last_seen_at, now):
         db.session.execute(_TOUCH_DEVICE, {"device_key": device.id, "seen": now})
+        db.session.commit()
     return Principal(kind="device", role=DEVICE, device_id=device.id, team_id=device.team_id,
                      user_id=device.user_id, countries=frozenset({device.country_code}),
                      revoked=device.status != "active")

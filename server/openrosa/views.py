@@ -189,11 +189,9 @@ def submission(key: str) -> Response:
         response = Response(status=204)
         response.headers["X-OpenRosa-Accept-Content-Length"] = str(limit)
         return response
-    # Authentication read the key without the write lock (server/transactions.py `reading_only`), but
-    # may have touched the device's last_seen_at (once a minute): that write ends here, before the
-    # body is parsed. On SQLite a writing transaction holds the one write lock from its first
-    # statement (BEGIN IMMEDIATE), and parsing needs no database, so other submissions write meanwhile.
-    db.session.commit()
+    # Authentication read the key without the write lock (server/transactions.py `reading_only`) and
+    # committed its once-a-minute last_seen_at touch: no transaction is open while the body is parsed,
+    # so on SQLite other submissions write meanwhile.
     if _revoked():
         # Refused whatever was sent; what is well-formed is kept in quarantine first (submit does).
         try:

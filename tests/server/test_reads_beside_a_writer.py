@@ -10,13 +10,16 @@ the lock once, for their writes.
 
 from __future__ import annotations
 
+import io
 import json
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from flask import Flask
-from sqlalchemy import text, update
+from sqlalchemy import select, text, update
 
+from server.auth import hash_secret
 from server.extensions import db
 from server.models import Device
 from server.timeutil import utcnow
@@ -169,3 +172,59 @@ def test_a_line_list_read_slowly_never_holds_the_tablets_writes_up(committed_app
             assert sorted(json.loads(line)["id"] for line in lines) == sorted(pushed)
         else:
             assert len(lines) == 1 + len(pushed)
+
+
+class _TrickledBody(io.RawIOBase):
+    """A request body whose bytes arrive only when the test lets them (a tablet on a slow link)."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = io.BytesIO(data)
+        self.reading = threading.Event()
+        self.arrives = threading.Event()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # the test client rewinds the body before the request
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        return self.data.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self.data.tell()
+
+    def readinto(self, buffer: Any) -> int:
+        self.reading.set()
+        self.arrives.wait(PATIENCE)
+        return self.data.readinto(buffer)
+
+
+def test_a_push_body_trickling_in_never_holds_other_tablets_writes_up(committed_app: Flask) -> None:
+    """A tablet whose last_seen_at is due (touched once a minute, by authentication) sends its batch
+    over a slow link: while its body arrives, other tablets must be able to write (on SQLite the touch
+    held the write lock until the request ended, so every other push waited for the slow upload)."""
+    tablet, _ = _tablet_and_coordinator(committed_app)  # never seen: authentication touches it
+    body = push_body([create_mutation(), create_mutation()])
+    data = json.dumps(body).encode()
+    trickled = _TrickledBody(data)
+    answers: list[int] = []
+
+    headers = {**push_headers(tablet, body), "Content-Type": "application/json", "Content-Length": str(len(data))}
+
+    def push() -> None:
+        response = committed_app.test_client().post("/api/v1/sync/push", input_stream=trickled, headers=headers)
+        answers.append(response.status_code)
+
+    pushing = threading.Thread(target=push)
+    pushing.start()
+    try:
+        assert trickled.reading.wait(PATIENCE), "the server never read the body"
+        assert _a_write_commits(committed_app), "a write waited while a tablet's body arrived"
+    finally:
+        trickled.arrives.set()
+        pushing.join()
+    assert answers == [200]
+    with committed_app.app_context():
+        seen = db.session.execute(select(Device.last_seen_at).where(Device.token_hash == hash_secret(tablet.token)))
+        assert seen.scalar_one() is not None
