@@ -42,6 +42,7 @@ from server.models import Area, Country, ImpactStatement
 from server.models.public import PublishedImpact
 from server.seq import current_seq
 from server.timeutil import isoformat_z, utcnow
+from server.transactions import reading_only
 
 log = logging.getLogger(__name__)
 
@@ -137,33 +138,37 @@ def build_impact(session: Session, code: str, year: int, by: str | None = None, 
     since deleted, say) is left out and logged, rather than taking the country's page down.
     An answer computed since the last change anywhere is reused: see `ImpactCache`.
     """
-    country = session.get(Country, code)
-    if country is None:
-        raise UnknownCountry(code)
-    rows = list(session.execute(select(ImpactStatement).where(ImpactStatement.country_code == code)
-                                .order_by(ImpactStatement.position)).scalars())
-    key = (str(session.get_bind().engine.url), code, year, by)
-    stamp = (current_seq(session), tuple((r.id, r.position, r.indicator, _canonical(r.filters), r.text, r.text_ar)
-                                         for r in rows))
-    cached = CACHE.get(key, stamp)
-    if cached is not None:
-        return cached
-    areas = None
-    if by == "area":
-        areas = [(row.id, row.name) for row in session.execute(
-            select(Area.id, Area.name).where(Area.country_code == code).order_by(Area.name, Area.id))]
-    statements = []
-    texts_ar: list[str | None] = []
-    for row in rows:
-        statement = _statement(session, row, year, areas)
-        if statement is not None:
-            statements.append(statement)
-            texts_ar.append(fill_year(row.text_ar, year) if row.text_ar else None)
+    # Everything but the publication time is read in `reading_only`: on SQLite a snapshot beside the
+    # writers, instead of a turn at the write lock behind every push batch for each page a website asks.
+    with reading_only(session):
+        country = session.get(Country, code)
+        if country is None:
+            raise UnknownCountry(code)
+        country_name = country.name
+        rows = list(session.execute(select(ImpactStatement).where(ImpactStatement.country_code == code)
+                                    .order_by(ImpactStatement.position)).scalars())
+        key = (str(session.get_bind().engine.url), code, year, by)
+        stamp = (current_seq(session), tuple((r.id, r.position, r.indicator, _canonical(r.filters), r.text, r.text_ar)
+                                             for r in rows))
+        cached = CACHE.get(key, stamp)
+        if cached is not None:
+            return cached
+        areas = None
+        if by == "area":
+            areas = [(row.id, row.name) for row in session.execute(
+                select(Area.id, Area.name).where(Area.country_code == code).order_by(Area.name, Area.id))]
+        statements = []
+        texts_ar: list[str | None] = []
+        for row in rows:
+            statement = _statement(session, row, year, areas)
+            if statement is not None:
+                statements.append(statement)
+                texts_ar.append(fill_year(row.text_ar, year) if row.text_ar else None)
     content: dict[str, Any] = {"country": code, "year": year, "by": by, "statements": statements}
     if any(texts_ar):  # an Arabic sentence is published too (only then: older pages keep their as_of)
         content["texts_ar"] = texts_ar
     as_of = _published_since(writer or session, code, year, by or "total", content)
-    impact = Impact(code, country.name, year, by, as_of, statements, texts_ar)
+    impact = Impact(code, country_name, year, by, as_of, statements, texts_ar)
     CACHE.put(key, stamp, impact)
     return impact
 
@@ -239,7 +244,8 @@ def _published_since(session: Session, country: str, year: int, view: str, conte
     """
     digest = hashlib.sha256(_canonical(content)).hexdigest()
     key = (PublishedImpact.country_code == country, PublishedImpact.year == year, PublishedImpact.view == view)
-    stored = session.execute(select(PublishedImpact.content_hash, PublishedImpact.as_of).where(*key)).first()
+    with reading_only(session):  # most requests only find the content already published: no write lock
+        stored = session.execute(select(PublishedImpact.content_hash, PublishedImpact.as_of).where(*key)).first()
     if stored is not None and stored.content_hash == digest:
         return stored.as_of
     if session.get_bind().dialect.name == "postgresql":

@@ -12,13 +12,13 @@ from contextlib import contextmanager
 
 from flask import Flask, g
 from flask.wrappers import Response
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, scoped_session
 
 from server.extensions import db, read_only_transaction
 
 
 @contextmanager
-def reading_only(session: Session) -> Iterator[None]:
+def reading_only(session: Session | scoped_session[Session]) -> Iterator[None]:
     """A read that ends before the request writes anything: its own transaction, rolled back at the
     end of the block (so nothing done in it can persist).
 
@@ -33,6 +33,8 @@ def reading_only(session: Session) -> Iterator[None]:
     a read never waits for writers and a transaction of its own would only add round trips (a second
     pool checkout with its ping, a ROLLBACK) to every request.
     """
+    if isinstance(session, scoped_session):
+        session = session()  # the session of this app context, as every statement in the block uses
     if session.in_transaction() or session.get_bind().dialect.name != "sqlite":
         yield
         return

@@ -21,6 +21,7 @@ from server.errors import ApiError
 from server.extensions import db
 from server.public_i18n import localize
 from server.read_replica import read_session
+from server.transactions import reading_only
 
 blp = Blueprint("public", __name__, url_prefix="/public/v1",
                 description="Public impact figures for the website: no login, cacheable, cross-origin")
@@ -73,7 +74,8 @@ def _impact(code: str, args: dict[str, Any]) -> public.Impact:
         impact = public.build_impact(read_session(), canonical, args["year"], args["by"], writer=db.session)
     except public.UnknownCountry as error:
         raise ApiError(404, "not_found", "No country programme has this code.") from error
-    return localize(read_session(), impact, _language(args))
+    with reading_only(read_session()):  # names only: on SQLite beside the writers
+        return localize(read_session(), impact, _language(args))
 
 
 def _language(args: dict[str, Any]) -> str:
