@@ -7,14 +7,18 @@ mutations go to quarantine before the 403) sets `g.commit_on_error = True`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any, TypeVar, cast
 
 from flask import Flask, g
 from flask.wrappers import Response
 from sqlalchemy.orm import Session, scoped_session
 
 from server.extensions import db, read_only_transaction
+
+View = TypeVar("View", bound=Callable[..., Any])
 
 
 @contextmanager
@@ -44,6 +48,22 @@ def reading_only(session: Session | scoped_session[Session]) -> Iterator[None]:
     finally:
         read_only_transaction.reset(marker)
         session.rollback()
+
+
+def reads_only(view: View) -> View:
+    """For a view that only reads and returns plain data (dicts, bytes: nothing the ORM would load
+    later): its queries run in `reading_only`, so on SQLite a coordinator's list or a tablet's form
+    download is served from a snapshot instead of queueing behind push batches for the write lock.
+    Applied next to `def`, inside flask-smorest's decorators, which serialise the returned data.
+    A view that writes must not have it: its write would wait for the lock inside a read snapshot,
+    and fail at once if another writer had committed meanwhile."""
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with reading_only(db.session()):
+            return view(*args, **kwargs)
+
+    return cast(View, wrapper)
 
 
 def _finish_transaction(response: Response) -> Response:

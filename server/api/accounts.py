@@ -27,6 +27,7 @@ from server.errors import ApiError
 from server.extensions import db
 from server.ratelimit import client_address
 from server.timeutil import utcnow
+from server.transactions import reads_only
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, teams and devices")
 
@@ -100,6 +101,7 @@ def logout() -> None:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(TeamSchema))
+@reads_only
 def list_teams(args: dict[str, Any]) -> dict[str, Any]:
     """The teams in the caller's countries, ordered by id."""
     return accounts.teams_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
@@ -143,6 +145,7 @@ def enroll_device(args: dict[str, Any]) -> accounts.NewDevice:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(DeviceSchema))
+@reads_only
 def list_devices(args: dict[str, Any]) -> dict[str, Any]:
     """The devices in the caller's countries, newest enrollment first."""
     return accounts.devices_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])

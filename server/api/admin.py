@@ -16,6 +16,7 @@ from server.auth import ADMIN, COORDINATOR, access, current_principal
 from server.errors import ApiError
 from server.extensions import db
 from server.timeutil import utcnow
+from server.transactions import reads_only
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1",
                 description="Administration: countries, areas, sites, teams, items, services, users, audit log")
@@ -40,6 +41,7 @@ def _actor() -> audit.Actor:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(s.CountrySchema))
+@reads_only
 def list_countries(args: dict[str, Any]) -> dict[str, Any]:
     """The country programmes in the caller's scope, by code."""
     return admin.countries_page(db.session, current_principal(), args)
@@ -71,6 +73,7 @@ def update_country(args: dict[str, Any], code: str) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(s.CountryFilterSchema, location="query")
 @blp.response(200, page_schema(s.AreaSchema))
+@reads_only
 def list_areas(args: dict[str, Any]) -> dict[str, Any]:
     """The areas of the caller's countries (or of `country`), by id."""
     return admin.areas_page(db.session, current_principal(), args)
@@ -104,6 +107,7 @@ def update_area(args: dict[str, Any], area_id: str) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(s.CountryFilterSchema, location="query")
 @blp.response(200, page_schema(s.SiteSchema))
+@reads_only
 def list_sites(args: dict[str, Any]) -> dict[str, Any]:
     """The sites of the caller's countries (or of `country`), active and deactivated, by id."""
     return admin.sites_page(db.session, current_principal(), args)
@@ -198,6 +202,7 @@ def activate_team(team_id: str) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(s.ItemSchema))
+@reads_only
 def list_items(args: dict[str, Any]) -> dict[str, Any]:
     """The item catalogue (every country uses the same), by code."""
     return admin.items_page(db.session, args)
@@ -227,6 +232,7 @@ def update_item(args: dict[str, Any], code: str) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(s.ServiceSchema))
+@reads_only
 def list_services(args: dict[str, Any]) -> dict[str, Any]:
     """The service catalogue, by code."""
     return admin.services_page(db.session, args)
@@ -257,6 +263,7 @@ def update_service(args: dict[str, Any], code: str) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(s.UserSchema))
+@reads_only
 def list_users(args: dict[str, Any]) -> dict[str, Any]:
     """The users of the caller's countries, by username."""
     return users.users_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"],
@@ -329,6 +336,7 @@ def unlock_user(username: str) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(s.AuditEntrySchema))
+@reads_only
 def list_audit(args: dict[str, Any]) -> dict[str, Any]:
     """Administrative changes, newest first: who, what, target, before/after, when.
 

@@ -12,6 +12,7 @@ from server import review
 from server.auth import ADMIN, COORDINATOR, access, current_principal
 from server.errors import ApiError
 from server.extensions import db
+from server.transactions import reads_only
 
 blp = Blueprint("review", __name__, url_prefix="/api/v1", description="Review: conflicts, quarantine, history")
 
@@ -20,6 +21,7 @@ blp = Blueprint("review", __name__, url_prefix="/api/v1", description="Review: c
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(ConflictSchema))
+@reads_only
 def list_conflicts(args: dict[str, Any]) -> dict[str, Any]:
     """Open conflicts of the teams in scope, newest first."""
     return review.conflicts_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
@@ -29,6 +31,7 @@ def list_conflicts(args: dict[str, Any]) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(PageArgsSchema, location="query")
 @blp.response(200, page_schema(QuarantinedSchema))
+@reads_only
 def list_quarantine(args: dict[str, Any]) -> dict[str, Any]:
     """Open quarantined mutations (rejected, or from revoked devices) of the teams in scope, newest first."""
     return review.quarantine_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
@@ -37,6 +40,7 @@ def list_quarantine(args: dict[str, Any]) -> dict[str, Any]:
 @blp.route("/records/<record_id>/history", methods=["GET"])
 @access(COORDINATOR, ADMIN)
 @blp.response(200, RecordHistorySchema)
+@reads_only
 def record_history(record_id: str) -> dict[str, Any]:
     """A record at its latest version and every revision (who, when, what changed, why), oldest first."""
     history = review.record_history(db.session, current_principal(), record_id)

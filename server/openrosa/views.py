@@ -30,6 +30,7 @@ from server.openrosa.forms import MEDIA_OF_FORM, all_forms, served_form
 from server.openrosa.instance import parse_instance
 from server.openrosa.responses import OpenRosaError, message_xml
 from server.openrosa.submission import Attachment, Submission, submit
+from server.transactions import reads_only
 from sync.domain import DeviceContext
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def _known_form(form_id: str) -> str:
 
 @bp.route("/formList", methods=["GET"])
 @access(DEVICE_KEY)
+@reads_only
 def form_list(key: str) -> Response:
     """The forms this device may fill in (all three; `?formID=` narrows the list, as Collect asks)."""
     wanted = request.args.get("formID")
@@ -143,12 +145,14 @@ def form_list(key: str) -> Response:
 
 @bp.route("/forms/<form_id>.xml", methods=["GET"])
 @access(DEVICE_KEY)
+@reads_only
 def form_download(key: str, form_id: str) -> Response:
     return _xml(served_form(_known_form(form_id)).xml)
 
 
 @bp.route("/forms/<form_id>/manifest", methods=["GET"])
 @access(DEVICE_KEY)
+@reads_only
 def manifest(key: str, form_id: str) -> Response:
     team_id = _device().team_id
     base = server_url(key)
@@ -168,6 +172,7 @@ def manifest(key: str, form_id: str) -> Response:
 
 @bp.route("/forms/<form_id>/media/<filename>", methods=["GET"])
 @access(DEVICE_KEY)
+@reads_only
 def media_download(key: str, form_id: str, filename: str) -> Response:
     if filename not in MEDIA_OF_FORM[_known_form(form_id)]:
         raise OpenRosaError(404, "Unknown media file.")

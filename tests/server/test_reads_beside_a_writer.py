@@ -253,3 +253,39 @@ def test_the_public_page_is_answered_while_another_transaction_holds_the_write_l
 
     _while_another_transaction_writes(committed_app, ask)
     assert answers == [(200, published["as_of"])] * 3
+
+
+def test_coordinators_lists_and_tablets_form_downloads_are_answered_while_another_transaction_writes(
+        committed_app: Flask) -> None:
+    """The dashboard's lists and a Collect tablet's form downloads only read (`reads_only`): on SQLite
+    they are served from a snapshot while a push batch holds the write lock, instead of queueing behind
+    it. Also the guard that keeps them read-only: a view that wrote would wait here, and fail the test."""
+    tablet, coordinator = _tablet_and_coordinator(committed_app)
+    client = committed_app.test_client()
+    body = push_body([create_mutation(), create_mutation()])
+    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    record_id = body["mutations"][0]["id"]
+    key = f"/openrosa/v1/key/{tablet.token}"
+    coordinator_urls = ["/api/v1/teams", "/api/v1/devices", "/api/v1/countries", "/api/v1/areas", "/api/v1/sites",
+                        "/api/v1/items", "/api/v1/services", "/api/v1/users", "/api/v1/audit", "/api/v1/conflicts",
+                        "/api/v1/quarantine", f"/api/v1/records/{record_id}/history"]
+    tablet_urls = [f"{key}/formList", f"{key}/forms/fieldsync_consultation.xml",
+                   f"{key}/forms/fieldsync_consultation/manifest"]
+    answers: dict[str, tuple[int, int]] = {}
+
+    def ask() -> None:
+        for url in coordinator_urls:
+            response = client.get(url, headers=coordinator)
+            answers[url] = (response.status_code, len(response.get_data()))
+        for url in tablet_urls:
+            response = client.get(url, headers={"X-OpenRosa-Version": "1.0"})
+            answers[url] = (response.status_code, len(response.get_data()))
+        manifest = client.get(tablet_urls[2], headers={"X-OpenRosa-Version": "1.0"}).get_data(as_text=True)
+        media = manifest.split("<downloadUrl>", 1)[1].split("</downloadUrl>", 1)[0].split("/openrosa/", 1)[1]
+        response = client.get(f"/openrosa/{media}", headers={"X-OpenRosa-Version": "1.0"})
+        answers["media"] = (response.status_code, len(response.get_data()))
+
+    _while_another_transaction_writes(committed_app, ask)
+    assert {url: status for url, (status, _) in answers.items()} == {url: 200 for url in answers}
+    assert all(size > 20 for _, size in answers.values()), answers
+    assert len(answers) == len(coordinator_urls) + len(tablet_urls) + 1
