@@ -7,6 +7,7 @@ from flask_smorest import Blueprint
 
 from server import metrics
 from server.auth import PUBLIC, access
+from server.transactions import reads_only
 
 blp = Blueprint("metrics", __name__, description="Operations: Prometheus metrics")
 
@@ -15,6 +16,7 @@ blp = Blueprint("metrics", __name__, description="Operations: Prometheus metrics
 @access(PUBLIC)  # api.md: public; production restricts it at the reverse proxy
 @blp.doc(responses={"200": {"description": "Prometheus text exposition format 0.0.4",
                             "content": {"text/plain": {"schema": {"type": "string"}}}}})
+@reads_only
 def get_metrics() -> Response:
     """Request latency by route, push outcomes, quarantine size, seconds since each team's last sync."""
     return metrics.response()

@@ -20,7 +20,7 @@ from server.models import Device
 from server.pull import ResetRequired, Scope, check_cursor, pull_page
 from server.signing import cursor_key
 from server.timeutil import utcnow
-from server.transactions import reading_only
+from server.transactions import reading_only, reads_only
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION
 from sync.errors import InvalidCursor
@@ -44,6 +44,7 @@ def _device_scope() -> Scope:
 @blp.route("/hello")
 @access(DEVICE)
 @blp.response(200, HelloResponseSchema)
+@reads_only
 def hello() -> dict[str, Any]:
     """Who this device is, the schema versions and the sync limits."""
     device = db.session.get(Device, current_principal().device_id)

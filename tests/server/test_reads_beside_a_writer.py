@@ -1,11 +1,12 @@
-"""Reads beside a writer: authentication, a tablet's pull and a coordinator's aggregate query never
-queue behind another transaction's writes.
+"""Reads beside a writer, and no lock held while a client is slow: on SQLite every write transaction
+holds the database's one write lock from its first statement (`BEGIN IMMEDIATE`), so anything that
+only reads must read in a transaction that takes no lock (`server.transactions.reading_only`,
+`reads_only`), and nothing may keep a transaction open while it waits for a client.
 
-On SQLite every write transaction holds the database's one write lock from its first statement
-(`BEGIN IMMEDIATE`). Authentication, pull and aggregates only read, in a transaction that takes no lock
-(`server.transactions.reading_only`), so a tablet's `HEAD submission`, any request's token check and
-a pull are answered while another request writes, and a busy server's submissions each queue for
-the lock once, for their writes.
+Covered: authentication, a tablet's pull, a coordinator's aggregates, the dashboard's lists, Collect's
+form downloads, the sync hello, the metrics scrape and the public page are answered while another
+connection holds the write lock; a line list read slowly and a push body arriving slowly never hold
+other tablets' writes up.
 """
 
 from __future__ import annotations
@@ -257,7 +258,8 @@ def test_the_public_page_is_answered_while_another_transaction_holds_the_write_l
 
 def test_coordinators_lists_and_tablets_form_downloads_are_answered_while_another_transaction_writes(
         committed_app: Flask) -> None:
-    """The dashboard's lists and a Collect tablet's form downloads only read (`reads_only`): on SQLite
+    """The dashboard's lists, a Collect tablet's form downloads, the sync hello and the metrics scrape
+    only read (`reads_only`): on SQLite
     they are served from a snapshot while a push batch holds the write lock, instead of queueing behind
     it. Also the guard that keeps them read-only: a view that wrote would wait here, and fail the test."""
     tablet, coordinator = _tablet_and_coordinator(committed_app)
@@ -271,6 +273,7 @@ def test_coordinators_lists_and_tablets_form_downloads_are_answered_while_anothe
                         "/api/v1/quarantine", f"/api/v1/records/{record_id}/history"]
     tablet_urls = [f"{key}/formList", f"{key}/forms/fieldsync_consultation.xml",
                    f"{key}/forms/fieldsync_consultation/manifest"]
+    other_urls = {"/api/v1/sync/hello": tablet.headers, "/metrics": {}}
     answers: dict[str, tuple[int, int]] = {}
 
     def ask() -> None:
@@ -280,6 +283,9 @@ def test_coordinators_lists_and_tablets_form_downloads_are_answered_while_anothe
         for url in tablet_urls:
             response = client.get(url, headers={"X-OpenRosa-Version": "1.0"})
             answers[url] = (response.status_code, len(response.get_data()))
+        for url, headers in other_urls.items():
+            response = client.get(url, headers=headers)
+            answers[url] = (response.status_code, len(response.get_data()))
         manifest = client.get(tablet_urls[2], headers={"X-OpenRosa-Version": "1.0"}).get_data(as_text=True)
         media = manifest.split("<downloadUrl>", 1)[1].split("</downloadUrl>", 1)[0].split("/openrosa/", 1)[1]
         response = client.get(f"/openrosa/{media}", headers={"X-OpenRosa-Version": "1.0"})
@@ -288,4 +294,4 @@ def test_coordinators_lists_and_tablets_form_downloads_are_answered_while_anothe
     _while_another_transaction_writes(committed_app, ask)
     assert {url: status for url, (status, _) in answers.items()} == {url: 200 for url in answers}
     assert all(size > 20 for _, size in answers.values()), answers
-    assert len(answers) == len(coordinator_urls) + len(tablet_urls) + 1
+    assert len(answers) == len(coordinator_urls) + len(tablet_urls) + len(other_urls) + 1
