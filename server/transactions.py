@@ -1,8 +1,13 @@
-"""One commit per request, in one place.
+"""One commit per request, in one place; and reads that hold no lock.
 
 Business operations only add and flush; this hook commits when the request succeeded and rolls
 back when it failed. A handler whose error must still keep what it wrote (a revoked device's
-mutations go to quarantine before the 403) sets `g.commit_on_error = True`.
+mutations go to quarantine before the 403) sets `g.commit_on_error = True`. One write is committed
+earlier, on its own: authentication's once-a-minute `last_seen_at` touch (server/auth.py), so that
+no transaction is open while the request's body arrives.
+
+`reading_only` (a block) and `reads_only` (a view) read in a transaction of their own that takes no
+lock on SQLite, so reads are served beside the one writer instead of queueing for its lock.
 """
 
 from __future__ import annotations
