@@ -142,16 +142,15 @@ def rows(session: scoped_session[Session], query: LineListQuery) -> Iterator[dic
     tablet's push waited for the last byte of the download). Windows may see different snapshots;
     a record changed meanwhile gets a seq above `high`, so the next incremental list has it.
 
-    `session` is the scoped session, resolved per window: the rows are read while the response
-    streams, after the view's own session has been removed.
+    `session` is the scoped session, so each window uses the session of the app context it is read
+    in: the rows are read while the response streams, after the view's own session was removed.
     """
     after = query.since
     while after < query.high:
         upto = min(after + WINDOW, query.high)
         # On the Connection, not the Session: plain Core rows, without the ORM's per-row loading.
-        current = session()
-        with reading_only(current):
-            page = current.connection().execute(_window_statement(query, after, upto)).all()
+        with reading_only(session):
+            page = session.connection().execute(_window_statement(query, after, upto)).all()
         for row in page:
             (seq, record_id, entity, version, status, country, area, site, site_type, team, occurred_on,
              recorded_at, population_group, beneficiary_ref, data, clock_suspect, received_at) = row

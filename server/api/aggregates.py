@@ -20,7 +20,7 @@ from server.aggregation.query import AggregateResult, QueryError, aggregate, cou
 from server.auth import ADMIN, COORDINATOR, access, current_principal
 from server.errors import ApiError, validation_error
 from server.read_replica import read_session
-from server.transactions import reading_only
+from server.transactions import reads_only
 
 blp = Blueprint("aggregates", __name__, url_prefix="/api/v1", description="Indicators and aggregate counts")
 
@@ -46,6 +46,7 @@ def list_indicators(args: dict[str, Any]) -> dict[str, Any]:
 @access(COORDINATOR, ADMIN)
 @blp.arguments(AggregateQuerySchema, location="query", unknown=INCLUDE)  # filters are open-ended
 @blp.response(200, AggregateResponseSchema)
+@reads_only  # on SQLite a snapshot beside the writer, not a turn at the write lock behind pushes
 def get_aggregates(args: dict[str, Any]) -> Any:
     """An indicator grouped by dimensions, over filters and an inclusive `from`/`to` date range.
 
@@ -53,22 +54,19 @@ def get_aggregates(args: dict[str, Any]) -> Any:
     by country too, so every row names its country). Both come as an attachment with a file name;
     `bom=1` starts them with a UTF-8 byte-order mark, so Excel reads Arabic names as UTF-8.
     """
-    # Only reads: on SQLite a snapshot beside the writer, not a turn at the write lock behind pushes.
-    with reading_only(read_session()):
-        filters = scoped_filters(args["filters"])
-        output = _format(args["format"])
-        group_by = args["group_by"]
-        if output == "hxl" and "country" not in group_by:
-            group_by = ["country", *group_by]
-        try:
-            result = aggregate(read_session(), args["indicator"], group_by, filters, args["date_from"],
-                               args["date_to"])
-        except QueryError as error:
-            raise validation_error(error.fields) from error
-        if output in ("csv", "hxl"):
-            return export.attachment(export.to_csv(result, hxl=output == "hxl"),
-                                     export.file_name(result, output), bom=args["bom"])
-        return _json(result)
+    filters = scoped_filters(args["filters"])
+    output = _format(args["format"])
+    group_by = args["group_by"]
+    if output == "hxl" and "country" not in group_by:
+        group_by = ["country", *group_by]
+    try:
+        result = aggregate(read_session(), args["indicator"], group_by, filters, args["date_from"], args["date_to"])
+    except QueryError as error:
+        raise validation_error(error.fields) from error
+    if output in ("csv", "hxl"):
+        return export.attachment(export.to_csv(result, hxl=output == "hxl"),
+                                 export.file_name(result, output), bom=args["bom"])
+    return _json(result)
 
 
 def scoped_filters(filters: dict[str, list[str]]) -> dict[str, list[str]]:

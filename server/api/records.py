@@ -17,7 +17,7 @@ from server.errors import ApiError, validation_error
 from server.extensions import db
 from server.models import Record
 from server.pagination import decode_cursor, encode_cursor
-from server.transactions import reading_only
+from server.transactions import reads_only
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Line lists of pseudonymous records")
 
@@ -36,6 +36,7 @@ _RESPONSES = {"200": {
 @blp.doc(responses=_RESPONSES)
 @blp.alt_response(403, description="`out_of_scope`: a filter names a country, area, site or team outside yours")
 @blp.alt_response(422, description="an unknown dimension, value, indicator, format or `since`, named in `fields`")
+@reads_only  # the filters and the list's upper seq; the rows are read a window at a time as they stream
 def get_records(args: dict[str, Any]) -> Response:
     """The pseudonymous records in scope (coordinator: their countries), filtered as the aggregates are.
 
@@ -44,13 +45,11 @@ def get_records(args: dict[str, Any]) -> Response:
     """
     filters = scoped_filters(args["filters"])  # 403 outside the caller's countries
     since = _since(args["since"])
-    # Reads only: on SQLite beside the writers, not holding the write lock (server/transactions.py).
-    with reading_only(db.session()):
-        try:
-            spec, clean = validate_filters(db.session, args["indicator"], filters, args["date_from"], args["date_to"])
-        except QueryError as error:
-            raise validation_error(error.fields) from error
-        query = linelist.start(db.session, spec, clean, args["date_from"], args["date_to"], since)
+    try:
+        spec, clean = validate_filters(db.session, args["indicator"], filters, args["date_from"], args["date_to"])
+    except QueryError as error:
+        raise validation_error(error.fields) from error
+    query = linelist.start(db.session, spec, clean, args["date_from"], args["date_to"], since)
     output = args["format"]
     records = linelist.rows(db.session, query)
     if output == "csv":

@@ -20,7 +20,7 @@ from server.models import Device
 from server.pull import ResetRequired, Scope, check_cursor, pull_page
 from server.signing import cursor_key
 from server.timeutil import utcnow
-from server.transactions import reading_only, reads_only
+from server.transactions import reads_only
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION
 from sync.errors import InvalidCursor
@@ -64,6 +64,9 @@ def hello() -> dict[str, Any]:
 @access(DEVICE)
 @blp.arguments(PullQuerySchema, location="query", as_kwargs=True)
 @blp.response(200, PullResponseSchema)
+# Only reads: on SQLite a snapshot beside the writer (commit order = seq order, so a page read from it
+# misses nothing a later page would), not a turn at the write lock behind pushes.
+@reads_only
 def pull(stream: str, cursor: str | None, limit: int) -> Response:
     """Changes of one stream strictly after the cursor, in seq order."""
     # The schema's range documents the default limits; the configured maximum is the one enforced.
@@ -73,14 +76,11 @@ def pull(stream: str, cursor: str | None, limit: int) -> Response:
         raise validation_error({"limit": [message]})
     scope = _device_scope()
     after = _decode(cursor)
-    # Only reads: on SQLite a snapshot beside the writer (commit order = seq order, so a page read from
-    # it misses nothing a later page would), not a turn at the write lock behind pushes.
-    with reading_only(db.session()):
-        try:
-            after_seq = check_cursor(db.session, after, stream=stream, scope=scope)
-        except ResetRequired:
-            raise _reset_required("This cursor can no longer be served (scope changed or history pruned).") from None
-        page = pull_page(db.session, stream=stream, scope=scope, after_seq=after_seq, limit=limit)
+    try:
+        after_seq = check_cursor(db.session, after, stream=stream, scope=scope)
+    except ResetRequired:
+        raise _reset_required("This cursor can no longer be served (scope changed or history pruned).") from None
+    page = pull_page(db.session, stream=stream, scope=scope, after_seq=after_seq, limit=limit)
     # Already in wire shape: returning a Response skips the schema dump (documentation only here),
     # which took as long as reading the page from the database.
     return jsonify({"stream": stream, "changes": page.changes, "has_more": page.has_more,
