@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import random
+import sqlite3
 import statistics
 import tempfile
 import uuid
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
+
+import psycopg
 
 from server.extensions import db
 from tests.e2e.live_server import direct_app
@@ -226,3 +229,17 @@ class Results:
 
 def env_flag(name: str) -> bool:
     return os.environ.get(name, "") not in ("", "0")
+
+
+def durable_connection(database_url: str) -> Any:
+    """A DB-API connection beside the application's, paying the same durability (server/extensions.py):
+    SQLite in autocommit mode (the caller writes `BEGIN IMMEDIATE` and `COMMIT`), WAL,
+    synchronous=NORMAL and a 60 s busy timeout; PostgreSQL as the cluster is configured (fsync and
+    synchronous_commit on). For the reference implementations the benchmarks judge Fieldsync by."""
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute("PRAGMA busy_timeout=60000")
+        return connection
+    return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))

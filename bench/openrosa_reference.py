@@ -24,15 +24,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sqlite3
 import threading
 from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
 from defusedxml import ElementTree
 from flask import Flask, Response, request
 
+from bench.common import durable_connection
 from schemas.records import validate_record
 from server.openrosa.instance import parse_instance
 from server.seq import COUNTER_NAME
@@ -53,15 +52,7 @@ class _Database:
     def connection(self) -> Any:
         connection = getattr(self.local, "connection", None)
         if connection is None:
-            if self.sqlite:
-                connection = sqlite3.connect(self.url.removeprefix("sqlite:///"), isolation_level=None,
-                                             check_same_thread=False)
-                # server/extensions.py's settings, so both pay the same durability.
-                connection.execute("PRAGMA journal_mode=WAL")
-                connection.execute("PRAGMA synchronous=NORMAL")
-                connection.execute("PRAGMA busy_timeout=60000")
-            else:
-                connection = psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://"))
+            connection = durable_connection(self.url)  # server/extensions.py's durability
             self.local.connection = connection
         return connection
 

@@ -30,13 +30,11 @@ from __future__ import annotations
 import datetime
 import json
 import os
-import sqlite3
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import psycopg
 import requests
 
 from bench import pull as pull_bench
@@ -46,6 +44,7 @@ from bench.common import (
     consultations,
     cores_busy_since,
     device_for,
+    durable_connection,
     machine_cpu_ticks,
     proc_status_kb,
     team_sites,
@@ -105,11 +104,8 @@ def reference_ingest(database_url: str, batches: list[list[dict[str, Any]]]) -> 
     """Seconds to insert the batches' records, one transaction and one executemany per batch."""
     now = time.strftime("%Y-%m-%d %H:%M:%S")
     seq = 10_000_000  # far above anything the seed used; the column is unique
+    connection = durable_connection(database_url)  # the application's durability settings
     if database_url.startswith("sqlite"):
-        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        # The application's settings (server/extensions.py), so both pay the same durability.
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
         sql = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join('?' * 16)})"
         started = time.perf_counter()
         for batch in batches:
@@ -120,9 +116,8 @@ def reference_ingest(database_url: str, batches: list[list[dict[str, Any]]]) -> 
         elapsed = time.perf_counter() - started
         connection.close()
         return elapsed
-    conninfo = database_url.replace("postgresql+psycopg://", "postgresql://")
     sql = f"INSERT INTO records ({_COLUMNS}) VALUES ({', '.join(['%s'] * 16)})"
-    with psycopg.connect(conninfo) as connection:
+    with connection:
         started = time.perf_counter()
         for batch in batches:
             rows = [_row_of(m, seq := seq + 1, now) for m in batch]
@@ -161,10 +156,8 @@ def floor_ingest(database_url: str, batches: list[list[dict[str, Any]]]) -> floa
         return [("records", tuple(_COLUMNS.split(", ")), records),
                 ("record_revisions", _REVISION_COLUMNS, revisions), ("applied_ops", _OP_COLUMNS, ops)]
 
+    connection = durable_connection(database_url)
     if sqlite:
-        connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
-        connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
         started = time.perf_counter()
         for batch in batches:
             tables = rows_of(batch)
@@ -176,7 +169,7 @@ def floor_ingest(database_url: str, batches: list[list[dict[str, Any]]]) -> floa
         elapsed = time.perf_counter() - started
         connection.close()
         return elapsed
-    with psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://")) as connection:
+    with connection:
         started = time.perf_counter()
         for batch in batches:
             tables = rows_of(batch)
