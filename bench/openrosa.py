@@ -26,12 +26,20 @@ import os
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import requests
 
-from bench.common import Engine, Results, consultations, cores_busy_since, device_for, machine_cpu_ticks, team_sites
+from bench.common import (
+    Engine,
+    Results,
+    consultations,
+    cores_busy_since,
+    device_for,
+    machine_cpu_ticks,
+    process_tree_cpu_s,
+    team_sites,
+)
 from server.openrosa.forms import served_form
 from tests.e2e.live_server import live_server, prepare_database
 from tests.factories import push_body
@@ -100,23 +108,18 @@ def _timed(function: Any, *args: Any) -> float:
     return time.perf_counter() - started
 
 
-def _cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU seconds the server's workers have used (Linux /proc), so a figure can be given
-    per request independently of what else the machine is running."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / ticks
+def _workers_cpu_s(pids: list[int]) -> float:
+    """CPU seconds the server's workers have used, so a figure can be given per request independently
+    of what else the machine is running (the workers fork nothing, so their trees are themselves)."""
+    return sum(process_tree_cpu_s(pid) for pid in pids)
 
 
 def _measured(server: Any, function: Any, *args: Any) -> tuple[float, float]:
     """(wall seconds, worker CPU seconds) of one run."""
     pids = server.worker_pids()
-    cpu = _cpu_seconds(pids)
+    cpu = _workers_cpu_s(pids)
     seconds = _timed(function, *args)
-    return seconds, _cpu_seconds(pids) - cpu
+    return seconds, _workers_cpu_s(pids) - cpu
 
 
 def server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]:
