@@ -18,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
 
 from server import public
@@ -89,8 +90,7 @@ def test_a_tablet_pulls_while_another_transaction_holds_the_write_lock(committed
         db.session.commit()
         db.session.remove()
     client = committed_app.test_client()
-    body = push_body([create_mutation(), create_mutation()])
-    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    body = _push_new_records(client, tablet, 2)
     pages: list[dict] = []
 
     def ask() -> None:  # the push just touched last_seen_at: this request writes nothing
@@ -115,11 +115,17 @@ def _tablet_and_coordinator(app: Flask) -> tuple[EnrolledDevice, dict[str, str]]
     return tablet, coordinator
 
 
+def _push_new_records(client: FlaskClient, tablet: EnrolledDevice, count: int) -> dict[str, Any]:
+    """Push `count` new consultations as `tablet`; the body pushed (all applied)."""
+    body = push_body([create_mutation() for _ in range(count)])
+    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    return body
+
+
 def test_a_coordinator_queries_aggregates_while_another_transaction_holds_the_write_lock(committed_app: Flask) -> None:
     tablet, coordinator = _tablet_and_coordinator(committed_app)
     client = committed_app.test_client()
-    body = push_body([create_mutation(), create_mutation(), create_mutation()])
-    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    _push_new_records(client, tablet, 3)
     answers: list[tuple[int, object]] = []
 
     def ask() -> None:
@@ -156,9 +162,7 @@ def test_a_line_list_read_slowly_never_holds_the_tablets_writes_up(committed_app
     client = committed_app.test_client()
     pushed: list[str] = []
     for _ in range(3):
-        body = push_body([create_mutation() for _ in range(400)])
-        assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
-        pushed += [item["id"] for item in body["mutations"]]
+        pushed += [item["id"] for item in _push_new_records(client, tablet, 400)["mutations"]]
     for output in ("jsonl", "csv"):
         response = client.get(f"/api/v1/records?format={output}", headers=coordinator, buffered=False)
         try:
@@ -238,8 +242,7 @@ def test_the_public_page_is_answered_while_another_transaction_holds_the_write_l
     request took a turn at SQLite's write lock behind the push batches: p95 0.9-1.2 s)."""
     tablet, _ = _tablet_and_coordinator(committed_app)
     client = committed_app.test_client()
-    body = push_body([create_mutation(), create_mutation(), create_mutation()])
-    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    body = _push_new_records(client, tablet, 3)
     year = body["mutations"][0]["data"]["occurred_on"][:4]
     url = f"/public/v1/countries/LY/impact?year={year}"
     published = client.get(url).get_json()  # publishes this content: its as_of is stored
@@ -264,8 +267,7 @@ def test_coordinators_lists_and_tablets_form_downloads_are_answered_while_anothe
     it. Also the guard that keeps them read-only: a view that wrote would wait here, and fail the test."""
     tablet, coordinator = _tablet_and_coordinator(committed_app)
     client = committed_app.test_client()
-    body = push_body([create_mutation(), create_mutation()])
-    assert client.post("/api/v1/sync/push", json=body, headers=push_headers(tablet, body)).status_code == 200
+    body = _push_new_records(client, tablet, 2)
     record_id = body["mutations"][0]["id"]
     key = f"/openrosa/v1/key/{tablet.token}"
     coordinator_urls = ["/api/v1/teams", "/api/v1/devices", "/api/v1/countries", "/api/v1/areas", "/api/v1/sites",
