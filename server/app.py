@@ -38,6 +38,7 @@ def create_app(overrides: dict[str, object] | None = None) -> Flask:
     transactions.init_app(app)
     security_headers.init_app(app)
     i18n.init_app(app)
+    configure_subscribers(app)
     configure_cli(app)
     auth.check_declarations(app)
     return app
@@ -61,6 +62,13 @@ def configure_api(app: Flask) -> None:
     api.init_app(app)
     register_blueprints(app, api)
     auth.mark_public(app, ["api-docs.openapi_json", "api-docs.openapi_docs"])
+
+
+def configure_subscribers(app: Flask) -> None:
+    """Who hears the unit of work's record changes (server/persistence/events.py)."""
+    from server.aggregation import rollups
+
+    rollups.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:

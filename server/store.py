@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 
 from schemas.records import record_validator
 from server.models import AppliedOp, Conflict, QuarantinedMutation, Record, RecordRevision
+from server.persistence.events import ChangeBatch, RecordChange, publish
 from server.reference_cache import ReferenceSnapshot, read_stamp, reference_snapshot
 from server.seq import reserve_seqs
 from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
@@ -218,15 +219,11 @@ class SqlRecordStore:
                                                   for state in self._changed_records.values()])
             self._changed_records.clear()
         if self._changes:
-            # Imported here: aggregation imports models and must not be a dependency of
-            # importing the store.
-            from server.aggregation import rollups
-
-            # The device's team and country are known: the rollups need not look them up.
-            ref = rollups.ReferenceLookup(self.session, countries={self.device.team_id: self.device.country},
-                                          categories=self.reference.item_categories)
-            rollups.apply_changes(self.session, self._changes, ref)
+            # Published after the records are written (subscribers read them) and before what
+            # references them; rollups are one subscriber (server/aggregation/rollups.py).
+            changes = [RecordChange(before, self._with_settled_seq(after)) for before, after in self._changes]
             self._changes.clear()
+            publish(ChangeBatch(self.session, self.device, self.reference, changes))
         for model, rows in (
             (RecordRevision, self._revisions),
             (AppliedOp, self._new_ops),
@@ -411,6 +408,11 @@ class SqlRecordStore:
             result = op["outcome"][_RESULT]
             if result.get("seq") is not None and result["seq"] < 0:
                 result["seq"] = self._settled[result["seq"]]
+
+    def _with_settled_seq(self, state: RecordState) -> RecordState:
+        # An intermediate version (a record changed twice in one batch) is the engine's own
+        # snapshot, which the settling above did not reach.
+        return replace(state, seq=self._settled[state.seq]) if state.seq < 0 else state
 
     def settled(self, result: ItemResult) -> ItemResult:
         """`result` with its provisional seq replaced by the real one (after `flush()`)."""

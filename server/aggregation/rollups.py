@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Protocol
 
+from flask import Flask
 from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -32,6 +33,7 @@ from server.aggregation.distinct import DistinctKey, PersonFact, add_cells, own_
 from server.aggregation.indicators import BY_CODE, INDICATORS, Indicator, Measure, for_entity
 from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, Team
 from server.models.rollups import CELL_DIMENSIONS
+from server.persistence.events import ChangeBatch, subscribe
 from sync.domain import age_band_for_years
 
 ACTIVE = "active"
@@ -242,6 +244,18 @@ def _person_keys(record: RecordLike, ref: ReferenceLookup) -> list[PersonKey]:
 def record_changed(session: Session, before: RecordLike | None, after: RecordLike) -> None:
     """The push engine's hook: `after` is flushed to `records`; `before` is None on create."""
     apply_changes(session, [(before, after)])
+
+
+def on_record_changes(batch: ChangeBatch) -> None:
+    """The rollups' subscriber to the unit of work's change events (registered by `init_app`)."""
+    # The device's team and country are known: the rollups need not look them up.
+    ref = ReferenceLookup(batch.session, countries={batch.device.team_id: batch.device.country},
+                          categories=batch.reference.item_categories)
+    apply_changes(batch.session, [(change.before, change.after) for change in batch.changes], ref)
+
+
+def init_app(app: Flask) -> None:
+    subscribe(on_record_changes)
 
 
 def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, RecordLike]],
