@@ -61,8 +61,9 @@ run: install compile-translations ## Migrate, load demo data into an empty datab
 	$(BIN)/flask --app server bootstrap
 	$(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()"
 
-lint: install-dev ## ruff
+lint: install-dev ## ruff, and the import contracts of pyproject.toml (import-linter: the layers stay layers)
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 # Test processes (pytest-xdist); each starts its own throwaway PostgreSQL cluster. Whole files go to one
 # process (--dist loadfile), so a module's live gunicorn is started once, in collection order (the
@@ -70,8 +71,7 @@ lint: install-dev ## ruff
 # them running alone at the end).
 TEST_WORKERS ?= 2
 
-test: install-dev postgres-binaries browser webforms compile-translations ## Lint, then the whole test suite on SQLite and PostgreSQL
-	$(BIN)/ruff check .
+test: install-dev postgres-binaries browser webforms compile-translations lint ## Lint, then the whole test suite on SQLite and PostgreSQL
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: install-dev postgres-binaries ## Benchmarks (push, replay, pull, aggregates, memory) on SQLite and PostgreSQL

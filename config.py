@@ -49,7 +49,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
     read_url = env.get("DATABASE_READ_URL", "").strip()
     binds: dict[str, object] = {}
     if read_url:
-        # A streaming replica for reads that may lag (server/read_replica.py).
+        # A streaming replica for reads that may lag (server/persistence/read_replica.py).
         read_url = normalise_database_url(read_url)
         binds["read"] = {"url": read_url, **engine_options(read_url)}
     return {
@@ -72,7 +72,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         # The address tablets reach this server at (e.g. https://fieldsync.example.org), for the
         # ODK Collect server URL; unset, it is taken from the enrolment request's Host.
         "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None,
-        "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/http_body.py)
+        "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/web/http_body.py)
         # flask-smorest / OpenAPI
         "API_TITLE": "Fieldsync",
         "API_VERSION": "v1",

@@ -5,9 +5,9 @@ import os
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WORKERS", "2"))
 # Threads let a worker answer health checks while another request waits on the database.
-# gthread, but a request reaches a thread only once it has arrived (server/serving.py): clients that
+# gthread, but a request reaches a thread only once it has arrived (server/web/serving.py): clients that
 # send half a header and stall cost a socket, not a thread, so /healthz and real tablets still get answers.
-worker_class = "server.serving.BufferingThreadWorker"
+worker_class = "server.web.serving.BufferingThreadWorker"
 threads = int(os.environ.get("THREADS", "4"))
 timeout = 120
 graceful_timeout = 30
@@ -27,7 +27,7 @@ worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") and os.access("/dev/shm
 # gunicorn's control socket lives at one shared default path; two servers on a machine collide.
 control_socket_disable = True
 
-# Prometheus multiprocess mode (server/metrics.py): every worker writes its samples under one directory,
+# Prometheus multiprocess mode (server/web/metrics.py): every worker writes its samples under one directory,
 # fresh for each server start (stale files would add a dead server's counts), set before any worker
 # imports prometheus_client; an exited worker's live gauges are dropped, the directory removed on exit.
 import gc  # noqa: E402

@@ -9,7 +9,7 @@ started server. Each figure is `requests` sequential keep-alive requests after a
 - the distinct-people indicators (issue 17): people_consulted by area,month for 2016 and its total,
   and hygiene_kit_recipients among refugees, asylum seekers and migrants (the public page's
   statement) by area;
-- `/public/v1/countries/LY/impact?year=2016`, warm: the per-process page cache (server/public.py)
+- `/public/v1/countries/LY/impact?year=2016`, warm: the per-process page cache (server/operations/public.py)
   answers while nothing changed, which is what a public website mostly sees;
 - the same page cold: the seq counter is bumped before each request, so the page is recomputed
   from the rollups every time (the cost after every push).

@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 
 from bench.common import Engine, Results, coordinator_for, proc_status_kb
 from server.extensions import db
-from server.migrations_state import PROJECT_ROOT
+from server.persistence.migrations_state import PROJECT_ROOT
 from tests.e2e.live_server import direct_app, live_server, prepare_database
 
 YEAR = 2016

@@ -15,7 +15,7 @@ import time
 
 from bench.aggregates import load
 from bench.common import Engine, Results
-from server.migrations_state import PROJECT_ROOT
+from server.persistence.migrations_state import PROJECT_ROOT
 from tests.e2e.live_server import prepare_database
 
 

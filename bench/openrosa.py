@@ -40,7 +40,7 @@ from bench.common import (
     process_tree_cpu_s,
     team_sites,
 )
-from server.openrosa.forms import served_form
+from server.integrations.openrosa.forms import served_form
 from tests.e2e.live_server import live_server, prepare_database
 from tests.factories import push_body
 from tests.openrosa_instances import fill
@@ -130,7 +130,7 @@ def server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]
 
 def collect_url(server_url: str, headers: dict[str, str]) -> str:
     """The server URL a Collect tablet is given: its key, an ordinary device token
-    (server/openrosa/enrolment.py), is in the path."""
+    (server/integrations/openrosa/enrolment.py), is in the path."""
     return f"{server_url}/openrosa/v1/key/{headers['Authorization'].removeprefix('Bearer ')}"
 
 

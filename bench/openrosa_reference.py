@@ -33,8 +33,8 @@ from flask import Flask, Response, request
 
 from bench.common import durable_connection
 from schemas.records import validate_record
-from server.openrosa.instance import parse_instance
-from server.seq import COUNTER_NAME
+from server.integrations.openrosa.instance import parse_instance
+from server.persistence.seq import COUNTER_NAME
 
 RESPONSE = ('<OpenRosaResponse xmlns="http://openrosa.org/http/response">'
             '<message nature="submit_success">Form received.</message></OpenRosaResponse>')

@@ -66,7 +66,7 @@ def build(database_url: str, records: int) -> None:
 
 def cold(database_url: str, repeat: int = 5) -> None:
     """What one page costs to compute, cache emptied before each (in process, no HTTP)."""
-    from server import public
+    from server.operations import public
 
     app = direct_app(database_url)
     with app.app_context():

@@ -23,8 +23,8 @@ from sqlalchemy import insert
 from bench.common import Results, device_for, team_sites
 from server.extensions import db
 from server.models import Record
-from server.seq import reserve_seqs
-from server.timeutil import utcnow
+from server.persistence.seq import reserve_seqs
+from server.persistence.timeutil import utcnow
 from tests.e2e.live_server import LiveServer, direct_app
 
 CHUNK = 5000

@@ -1,6 +1,6 @@
 """Stalled clients: `/healthz` p95 while 50 connections each hold half a header line open.
 
-Measured for the deployed worker (gunicorn.conf.py: server.serving.BufferingThreadWorker) and for
+Measured for the deployed worker (gunicorn.conf.py: server.web.serving.BufferingThreadWorker) and for
 plain gthread (what `make run` used before), in the same run, with the same workers and threads.
 A health check that gets no answer in 5 s counts as 5 s.
 """

@@ -3,7 +3,7 @@
 Instance element names are the record field names of domain.md (openrosa.md "The forms"), choice
 values its wire codes, and constraints mirror the server's rules so Collect refuses what the server
 would. Site, item and service choices come from the form media CSVs the server builds from the
-reference data (server/openrosa/media.py), so a new site needs no new form version.
+reference data (server/integrations/openrosa/media.py), so a new site needs no new form version.
 
 Changing a form: edit this file, bump VERSION, run `python -m forms.build`; tests/server/test_openrosa_forms.py
 checks the committed .xlsx files match this file and that every served XForm passes ODK Validate.
@@ -84,7 +84,7 @@ TITLES = {
 }
 
 # Elements the forms add that are not record fields; the server reads `end` as recorded_at and
-# ignores the rest (server/openrosa/instance.py).
+# ignores the rest (server/integrations/openrosa/instance.py).
 HELPER_ELEMENTS = frozenset({"start", "end", "reached_total", "reached_note", "meta"})
 
 

@@ -13,8 +13,7 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 from schemas.accounts import UtcDateTime
 from schemas.pagination import PageArgsSchema
-from server.auth import ROLES
-from server.reference import ITEM_CATEGORIES, SITE_TYPES, TEAM_TYPES
+from sync.codes import ITEM_CATEGORIES, ROLES, SITE_TYPES, TEAM_TYPES
 
 # Ids travel in URLs and on tablets: letters, digits, '.', '_', '-'; no spaces or slashes.
 ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"

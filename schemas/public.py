@@ -2,7 +2,7 @@
 
 The query is strict like every other one (api.md: a wrong type or out-of-range value is a 422
 naming it, never clamped); the response schemas document the shape for OpenAPI only: the
-documents themselves are serialised once by `server.public`, because their bytes are what the
+documents themselves are serialised once by `server.operations.public`, because their bytes are what the
 strong ETag is computed from.
 """
 

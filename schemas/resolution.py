@@ -1,4 +1,4 @@
-"""Wire contract of the coordinator resolution endpoints (server/resolution.py).
+"""Wire contract of the coordinator resolution endpoints (server/intake/resolution.py).
 
 Requests refuse unknown fields, so a misspelt `{"use_value": "device"}` is a 422, never a silent default.
 """

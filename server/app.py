@@ -5,19 +5,9 @@ from __future__ import annotations
 from flask import Flask
 
 import config as fieldsync_config
-from server import (
-    auth,
-    compression,
-    errors,
-    http_body,
-    i18n,
-    metrics,
-    read_replica,
-    request_log,
-    security_headers,
-    transactions,
-)
 from server.extensions import api, db, install_sqlite_hooks
+from server.persistence import read_replica
+from server.web import auth, compression, errors, http_body, i18n, metrics, request_log, security_headers, transactions
 
 
 def create_app(overrides: dict[str, object] | None = None) -> Flask:
@@ -57,9 +47,12 @@ def configure_database(app: Flask) -> None:
 
 
 def configure_api(app: Flask) -> None:
+    from server import dashboard
     from server.api import register_blueprints
 
     api.init_app(app)
+    app.register_blueprint(dashboard.bp)
+    app.register_blueprint(dashboard.root)
     register_blueprints(app, api)
     auth.mark_public(app, ["api-docs.openapi_json", "api-docs.openapi_docs"])
 
@@ -72,6 +65,6 @@ def configure_subscribers(app: Flask) -> None:
 
 
 def configure_cli(app: Flask) -> None:
-    from server.cli import register_commands
+    from server.commands.cli import register_commands
 
     register_commands(app)

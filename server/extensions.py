@@ -23,7 +23,7 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 api = Api()
 
 
-# Set (by `server.transactions.reading_only` and `reads_only`) while a read that writes nothing opens
+# Set (by `server.web.transactions.reading_only` and `reads_only`) while a read that writes nothing opens
 # its transaction: on SQLite that transaction is then a plain (deferred) BEGIN, which takes no write lock.
 read_only_transaction: ContextVar[bool] = ContextVar("read_only_transaction", default=False)
 
@@ -37,7 +37,7 @@ def install_sqlite_hooks(engine: Engine) -> None:
     queue on the lock (busy timeout) instead of failing with "database is locked".
 
     Except a transaction opened under `read_only_transaction`, which only reads and ends before
-    anything is written (server/transactions.py `reading_only`, `reads_only`): a deferred BEGIN,
+    anything is written (server/web/transactions.py `reading_only`, `reads_only`): a deferred BEGIN,
     so in WAL mode it reads a snapshot beside the one writer instead of queueing for the write
     lock behind it.
     """

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session
 
 from server.aggregation.rollups import ReferenceLookup, apply_changes
 from server.models import Record, Team
-from server.seq import reserve_seqs
-from server.store import SqlRecordStore
+from server.persistence.seq import reserve_seqs
+from server.persistence.store import SqlRecordStore
 from sync.domain import (
     Activity,
     AgeBand,

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session, scoped_session, sessionmaker
 import config as fieldsync_config
 from server import create_app
 from server.extensions import db
-from server.migrations_state import alembic_config
-from server.seed import seed_demo
+from server.operations.seed import seed_demo
+from server.persistence.migrations_state import alembic_config
 from tests.factories import EnrolledDevice, make_device
 from tests.pg_cluster import Cluster, start_cluster
 
@@ -37,7 +37,7 @@ def cheap_password_hashing() -> Iterator[None]:
     (gunicorn, the CLI) keep production's, which test_users_cli checks on a hash the CLI wrote."""
     from argon2 import PasswordHasher, profiles
 
-    from server import passwords
+    from server.operations import passwords
 
     production = passwords._hasher
     passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)

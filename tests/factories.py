@@ -14,12 +14,12 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
-from server.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_secret, new_token
 from server.models import ApiToken, Country, Device, Record, Team, User, UserCountry
-from server.passwords import hash_password
-from server.reference import upsert
-from server.seq import next_seq
-from server.timeutil import isoformat_z, utcnow
+from server.operations.passwords import hash_password
+from server.operations.reference import upsert
+from server.persistence.seq import next_seq
+from server.persistence.timeutil import isoformat_z, utcnow
+from server.web.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_secret, new_token
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH_CACHE: dict[str, str] = {}

@@ -37,7 +37,7 @@ from typing import Any
 from bench.aggregates import load as bulk_load
 from bench.common import coordinator_for, device_for, engine, process_tree_cpu_s, team_sites
 from config import normalise_database_url
-from server.migrations_state import PROJECT_ROOT
+from server.persistence.migrations_state import PROJECT_ROOT
 from tests.e2e.live_server import LiveServer, live_server, prepare_database
 
 LOCUSTFILE = Path(__file__).with_name("locustfile.py")

@@ -118,7 +118,7 @@ def upgrade() -> None:
     sa.Column('value', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_seq_counter'))
     )
-    # The single change counter starts at 0; server/seq.py only ever increments it.
+    # The single change counter starts at 0; server/persistence/seq.py only ever increments it.
     op.execute("INSERT INTO seq_counter (name, value) VALUES ('global', 0)")
     op.create_table('services',
     sa.Column('code', sa.String(length=64), nullable=False),

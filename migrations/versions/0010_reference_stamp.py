@@ -5,7 +5,7 @@ Revises: 0009
 Create Date: 2026-12-01 13:10:00
 
 Every push checks its records' sites, services and items against reference data that changes a few
-times a month, so each app process caches it (server/reference_cache.py), keyed by the stamp kept
+times a month, so each app process caches it (server/persistence/reference_cache.py), keyed by the stamp kept
 in `seq_counter` under the name `reference`. These triggers set a new random stamp whenever a row of
 `sites`, `team_sites`, `services` or `items` changes, whoever changes it (the API, the CLI, a
 migration, psql), in the same transaction as the change.

@@ -1,6 +1,6 @@
 """Rollup maintenance: keep `rollup_cells` and `rollup_person_facts` in step with the records.
 
-The push store (server/store.py) collects a batch's creates, corrections and voids and calls
+The push store (server/persistence/store.py) collects a batch's creates, corrections and voids and calls
 `apply_changes(session, changes)` once, inside the push transaction, with the records already
 flushed; `record_changed(session, before, after)` is the same for one change. A record's
 contribution is computed by one function, `contributions`, used alike by the incremental path

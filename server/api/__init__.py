@@ -7,7 +7,6 @@ from flask_smorest import Api
 
 
 def register_blueprints(app: Flask, api: Api) -> None:
-    from server import dashboard
     from server.api import (
         accounts,
         admin,
@@ -23,7 +22,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
         sync_pull,
         sync_push,
     )
-    from server.openrosa import views as openrosa
+    from server.integrations.openrosa import views as openrosa
 
     api.register_blueprint(health.blp)
     api.register_blueprint(aggregates.blp)
@@ -39,8 +38,6 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(collect_devices.blp)
     app.register_blueprint(openrosa.bp)
     app.register_blueprint(docs.bp)
-    app.register_blueprint(dashboard.bp)
-    app.register_blueprint(dashboard.root)
     from server.api.openapi_security import document_security
 
     document_security(app, api)

@@ -1,4 +1,4 @@
-"""Accounts and devices (api.md "Accounts and devices"): thin handlers over server/accounts.py."""
+"""Accounts and devices (api.md "Accounts and devices"): thin handlers over server/operations/accounts.py."""
 
 from __future__ import annotations
 
@@ -21,13 +21,13 @@ from schemas.accounts import (
     TokenResponseSchema,
 )
 from schemas.pagination import PageArgsSchema, page_schema
-from server import accounts
-from server.auth import ADMIN, COORDINATOR, PUBLIC, access, current_principal, revoke_user_token
-from server.errors import ApiError
 from server.extensions import db
-from server.ratelimit import client_address
-from server.timeutil import utcnow
-from server.transactions import reads_only
+from server.operations import accounts
+from server.persistence.timeutil import utcnow
+from server.web.auth import ADMIN, COORDINATOR, PUBLIC, access, current_principal, revoke_user_token
+from server.web.errors import ApiError
+from server.web.ratelimit import client_address
+from server.web.transactions import reads_only
 
 blp = Blueprint("accounts", __name__, url_prefix="/api/v1", description="Accounts, teams and devices")
 

@@ -1,5 +1,6 @@
 """Administration (issue 15): reference data, users and the audit log. Thin handlers over
-server/admin.py, server/users.py and server/audit.py; the request's transaction hook commits."""
+server/operations/admin.py, server/operations/users.py and server/operations/audit.py; the request's
+transaction hook commits."""
 
 from __future__ import annotations
 
@@ -10,13 +11,13 @@ from flask_smorest import Blueprint
 
 from schemas import admin as s
 from schemas.pagination import PageArgsSchema, page_schema
-from server import admin, audit, users
-from server.audit import actor_of
-from server.auth import ADMIN, COORDINATOR, access, current_principal
-from server.errors import ApiError
 from server.extensions import db
-from server.timeutil import utcnow
-from server.transactions import reads_only
+from server.operations import admin, audit, users
+from server.operations.audit import actor_of
+from server.persistence.timeutil import utcnow
+from server.web.auth import ADMIN, COORDINATOR, access, current_principal
+from server.web.errors import ApiError
+from server.web.transactions import reads_only
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1",
                 description="Administration: countries, areas, sites, teams, items, services, users, audit log")

@@ -17,10 +17,10 @@ from schemas.pagination import PageArgsSchema
 from server.aggregation import export
 from server.aggregation.indicators import INDICATORS
 from server.aggregation.query import AggregateResult, QueryError, aggregate, countries_of
-from server.auth import ADMIN, COORDINATOR, access, current_principal
-from server.errors import ApiError, validation_error
-from server.read_replica import read_session
-from server.transactions import reads_only
+from server.persistence.read_replica import read_session
+from server.web.auth import ADMIN, COORDINATOR, access, current_principal
+from server.web.errors import ApiError, validation_error
+from server.web.transactions import reads_only
 
 blp = Blueprint("aggregates", __name__, url_prefix="/api/v1", description="Indicators and aggregate counts")
 

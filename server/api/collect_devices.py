@@ -8,11 +8,11 @@ from flask import request
 from flask_smorest import Blueprint
 
 from schemas.openrosa import CollectDeviceRequestSchema, CollectDeviceResponseSchema
-from server.auth import ADMIN, COORDINATOR, access, current_principal
-from server.errors import ApiError
 from server.extensions import db
-from server.openrosa.enrolment import CollectDevice, enrol_collect_device
-from server.timeutil import utcnow
+from server.integrations.openrosa.enrolment import CollectDevice, enrol_collect_device
+from server.persistence.timeutil import utcnow
+from server.web.auth import ADMIN, COORDINATOR, access, current_principal
+from server.web.errors import ApiError
 
 blp = Blueprint("collect_devices", __name__, url_prefix="/api/v1", description="ODK Collect enrolment")
 

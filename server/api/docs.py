@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
-from server.auth import PUBLIC, access
+from server.web.auth import PUBLIC, access
 
 bp = Blueprint("docs", __name__)
 

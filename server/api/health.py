@@ -5,10 +5,10 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 from sqlalchemy import text
 
-from server.auth import PUBLIC, access
-from server.errors import ApiError
 from server.extensions import db
-from server.migrations_state import pending_migrations
+from server.persistence.migrations_state import pending_migrations
+from server.web.auth import PUBLIC, access
+from server.web.errors import ApiError
 
 blp = Blueprint("health", __name__, description="Liveness and readiness")
 

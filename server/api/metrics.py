@@ -1,13 +1,13 @@
-"""`GET /metrics`: Prometheus text (server/metrics.py). Public by contract; restrict it at the proxy."""
+"""`GET /metrics`: Prometheus text (server/web/metrics.py). Public by contract; restrict it at the proxy."""
 
 from __future__ import annotations
 
 from flask import Response
 from flask_smorest import Blueprint
 
-from server import metrics
-from server.auth import PUBLIC, access
-from server.transactions import reads_only
+from server.web import metrics
+from server.web.auth import PUBLIC, access
+from server.web.transactions import reads_only
 
 blp = Blueprint("metrics", __name__, description="Operations: Prometheus metrics")
 

@@ -13,7 +13,7 @@ from typing import Any
 from flask import Flask
 from flask_smorest import Api
 
-from server.auth import DEVICE, PUBLIC
+from server.web.auth import DEVICE, PUBLIC
 
 SCHEME = "bearerAuth"
 _CONVERTER = re.compile(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>")

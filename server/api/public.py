@@ -1,6 +1,6 @@
 """Public impact figures for the organisation's website (api.md "Public"): no login.
 
-Thin handlers over `server.public`; this module owns only HTTP: conditional requests, caching and
+Thin handlers over `server.operations.public`; this module owns only HTTP: conditional requests, caching and
 CORS headers, the preflight, and the framing policy of the HTML page.
 """
 
@@ -13,15 +13,16 @@ from flask_smorest import Blueprint
 from marshmallow import RAISE
 
 from schemas.public import ImpactQuerySchema, ImpactSchema
-from server import i18n, public
-from server.auth import PUBLIC, access
-from server.compression import gzip_etag, will_compress
-from server.error_pages import error_page
-from server.errors import ApiError
 from server.extensions import db
-from server.public_i18n import localize
-from server.read_replica import read_session
-from server.transactions import reading_only
+from server.operations import public
+from server.operations.public_i18n import localize
+from server.persistence.read_replica import read_session
+from server.web import i18n
+from server.web.auth import PUBLIC, access
+from server.web.compression import gzip_etag, will_compress
+from server.web.error_pages import error_page
+from server.web.errors import ApiError
+from server.web.transactions import reading_only
 
 blp = Blueprint("public", __name__, url_prefix="/public/v1",
                 description="Public impact figures for the website: no login, cacheable, cross-origin")

@@ -1,4 +1,4 @@
-"""Line lists for coordinators and admins: `GET /api/v1/records` (server/linelist.py does the work)."""
+"""Line lists for coordinators and admins: `GET /api/v1/records` (server/operations/linelist.py does the work)."""
 
 from __future__ import annotations
 
@@ -9,15 +9,15 @@ from flask_smorest import Blueprint
 from marshmallow import INCLUDE
 
 from schemas.linelist import RecordQuerySchema
-from server import linelist
 from server.aggregation.query import QueryError, validate_filters
 from server.api.aggregates import scoped_filters
-from server.auth import ADMIN, COORDINATOR, access
-from server.errors import ApiError, validation_error
 from server.extensions import db
 from server.models import Record
-from server.pagination import decode_cursor, encode_cursor
-from server.transactions import reads_only
+from server.operations import linelist
+from server.web.auth import ADMIN, COORDINATOR, access
+from server.web.errors import ApiError, validation_error
+from server.web.pagination import decode_cursor, encode_cursor
+from server.web.transactions import reads_only
 
 blp = Blueprint("records", __name__, url_prefix="/api/v1", description="Line lists of pseudonymous records")
 

@@ -1,4 +1,4 @@
-"""Coordinators resolve conflicts and quarantined mutations: thin handlers over server/resolution.py."""
+"""Coordinators resolve conflicts and quarantined mutations: thin handlers over server/intake/resolution.py."""
 
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from schemas.resolution import (
     ResolvedConflictSchema,
     ResolvedQuarantinedSchema,
 )
-from server import resolution
-from server.auth import ADMIN, COORDINATOR, access, current_principal
-from server.errors import ApiError
 from server.extensions import db
-from server.timeutil import utcnow
+from server.intake import resolution
+from server.persistence.timeutil import utcnow
+from server.web.auth import ADMIN, COORDINATOR, access, current_principal
+from server.web.errors import ApiError
 
 blp = Blueprint("resolution", __name__, url_prefix="/api/v1", description="Review: resolve conflicts and quarantine")
 

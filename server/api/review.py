@@ -8,11 +8,11 @@ from flask_smorest import Blueprint
 
 from schemas.pagination import PageArgsSchema, page_schema
 from schemas.review import ConflictSchema, QuarantinedSchema, RecordHistorySchema
-from server import review
-from server.auth import ADMIN, COORDINATOR, access, current_principal
-from server.errors import ApiError
 from server.extensions import db
-from server.transactions import reads_only
+from server.intake import review
+from server.web.auth import ADMIN, COORDINATOR, access, current_principal
+from server.web.errors import ApiError
+from server.web.transactions import reads_only
 
 blp = Blueprint("review", __name__, url_prefix="/api/v1", description="Review: conflicts, quarantine, history")
 

@@ -1,6 +1,6 @@
 """Sync, device side of the read path: `GET /api/v1/sync/hello` and `GET /api/v1/sync/pull`.
 
-Thin: parse, check the cursor, ask server.pull for a page, sign the next cursor.
+Thin: parse, check the cursor, ask server.operations.pull for a page, sign the next cursor.
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ from flask.wrappers import Response
 from flask_smorest import Blueprint
 
 from schemas.sync import HelloResponseSchema, PullQuerySchema, PullResponseSchema
-from server.auth import DEVICE, access, current_principal
-from server.errors import ApiError, validation_error
 from server.extensions import db
 from server.models import Device
-from server.pull import ResetRequired, Scope, check_cursor, pull_page
-from server.signing import cursor_key
-from server.timeutil import utcnow
-from server.transactions import reads_only
+from server.operations.pull import ResetRequired, Scope, check_cursor, pull_page
+from server.operations.signing import cursor_key
+from server.persistence.timeutil import utcnow
+from server.web.auth import DEVICE, access, current_principal
+from server.web.errors import ApiError, validation_error
+from server.web.transactions import reads_only
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION
 from sync.errors import InvalidCursor

@@ -1,4 +1,4 @@
-"""`POST /api/v1/sync/push`: thin; server/push.py does the work, server/http_body.py read the body."""
+"""`POST /api/v1/sync/push`: thin; server/intake/push.py does the work, server/web/http_body.py read the body."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from flask.wrappers import Response
 from flask_smorest import Blueprint
 
 from schemas.sync import PushRequestSchema, PushResponseSchema
-from server import metrics
-from server.auth import DEVICE, access, current_principal, device_revoked_error
 from server.extensions import db
-from server.http_body import json_body, nul_tolerated_within
-from server.push import DeviceRevoked, push_batch
+from server.intake.push import DeviceRevoked, push_batch
+from server.web import metrics
+from server.web.auth import DEVICE, access, current_principal, device_revoked_error
+from server.web.http_body import json_body, nul_tolerated_within
 from sync.domain import DeviceContext
 
 blp = Blueprint("sync_push", __name__, url_prefix="/api/v1/sync", description="Sync: push")

@@ -1,1 +1,1 @@
-"""CLI command modules. Each exposes `register(app)`; `server.cli` calls them all."""
+"""CLI command modules. Each exposes `register(app)`; `server.commands.cli` calls them all."""

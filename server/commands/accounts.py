@@ -7,11 +7,11 @@ import sys
 import click
 from flask import Flask
 
-from server.accounts import create_user
-from server.auth import ROLES
-from server.errors import ApiError
 from server.extensions import db
-from server.timeutil import utcnow
+from server.operations.accounts import create_user
+from server.persistence.timeutil import utcnow
+from server.web.auth import ROLES
+from server.web.errors import ApiError
 
 
 def _read_password(from_stdin: bool) -> str:

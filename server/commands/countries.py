@@ -1,7 +1,7 @@
 """`flask --app server reference add-country CODE --name NAME [--name-ar NAME]` and
 `reference set-name-ar ENTITY KEY NAME`: country programmes and Arabic names at the server's shell.
 
-They join the `reference` group of server/commands/reference.py and go through server/admin.py,
+They join the `reference` group of server/commands/reference.py and go through server/operations/admin.py,
 like the API: an ISO 3166-1 alpha-2 code, a seq for tablets, an audit entry (actor `cli`).
 """
 
@@ -10,12 +10,12 @@ from __future__ import annotations
 import click
 from flask import Flask
 
-from server import admin
-from server.audit import CLI_ACTOR
 from server.commands.reference import group
-from server.errors import ApiError
 from server.extensions import db
-from server.timeutil import utcnow
+from server.operations import admin
+from server.operations.audit import CLI_ACTOR
+from server.persistence.timeutil import utcnow
+from server.web.errors import ApiError
 
 _UPDATES = {
     "country": lambda key, name, now: admin.update_country(db.session, CLI_ACTOR, key, {"name_ar": name}, now),

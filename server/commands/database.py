@@ -6,8 +6,8 @@ import click
 from flask import Flask, current_app
 
 from server.extensions import db
-from server.migrations_state import alembic_config
-from server.seed import database_is_empty, seed_demo
+from server.operations.seed import database_is_empty, seed_demo
+from server.persistence.migrations_state import alembic_config
 
 
 def upgrade_database() -> None:

@@ -1,4 +1,4 @@
-"""`flask --app server quarantine purge`: enforce quarantine's retention period (server/quarantine.py)."""
+"""`flask --app server quarantine purge`: enforce quarantine's retention period (server/intake/quarantine.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from server import quarantine
 from server.extensions import db
-from server.timeutil import utcnow
+from server.intake import quarantine
+from server.persistence.timeutil import utcnow
 
 
 def register(app: Flask) -> None:

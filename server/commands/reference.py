@@ -1,6 +1,6 @@
 """Reference data edits by admins (`flask --app server reference ...`).
 
-Every edit goes through server.reference, so it takes its seq from the one server counter and
+Every edit goes through server.operations.reference, so it takes its seq from the one server counter and
 tablets receive it in the `reference` pull stream (a deactivated or deleted row as `remove`).
 Each command is one transaction: it commits on success and changes nothing on failure.
 """
@@ -14,10 +14,10 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from server import reference
 from server.commands.params import COUNTRY_CODE, PCODE, REFERENCE_ID, Name
 from server.extensions import db
 from server.models import Area, Country, Item, Service, Site, Team
+from server.operations import reference
 
 ENTITIES: dict[str, type] = {"country": Country, "area": Area, "site": Site, "team": Team, "item": Item,
                              "service": Service}

@@ -7,7 +7,7 @@
     flask --app server statements set LY 2 --text "people received hygiene kits in {year}"
     flask --app server statements remove LY 3
 
-A statement is refused unless the public page could publish it (server.public.statement_problems
+A statement is refused unless the public page could publish it (server.operations.public.statement_problems
 and a trial `aggregate` over the filters), so a typo never reaches the website as a missing line.
 Each command is one transaction: it commits on success and changes nothing on failure.
 """
@@ -25,8 +25,8 @@ from sqlalchemy import select
 from server.aggregation.query import QueryError, aggregate
 from server.extensions import db
 from server.models import Country, ImpactStatement
-from server.public import fill_year, statement_problems
-from server.timeutil import utcnow
+from server.operations.public import fill_year, statement_problems
+from server.persistence.timeutil import utcnow
 
 TEXT_MAX = 300  # the column's length
 

@@ -11,11 +11,11 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from server import users
-from server.audit import CLI_ACTOR
-from server.errors import ApiError
 from server.extensions import db
-from server.timeutil import utcnow
+from server.operations import users
+from server.operations.audit import CLI_ACTOR
+from server.persistence.timeutil import utcnow
+from server.web.errors import ApiError
 
 group = AppGroup("users", help="List users, deactivate them, reset their password, lift a login lock.")
 

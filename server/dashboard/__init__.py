@@ -19,9 +19,9 @@ from pathlib import Path
 from flask import Blueprint, Response, redirect, render_template, request, send_from_directory, url_for
 from flask_babel import gettext
 
-from server import i18n
-from server.auth import PUBLIC, access
-from server.reference import ITEM_CATEGORIES
+from server.web import i18n
+from server.web.auth import PUBLIC, access
+from sync.codes import ITEM_CATEGORIES
 from sync.domain import AgeBand, PopulationGroup, Sex
 
 STATIC_DIR = Path(__file__).parent / "static"

@@ -68,7 +68,7 @@ class Device(db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime)
     revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Mutations this device pushed while revoked that were not kept, past the bounded sample in
-    # quarantine (server/quarantine.py): a stolen tablet cannot fill the database, and coordinators
+    # quarantine (server/intake/quarantine.py): a stolen tablet cannot fill the database, and coordinators
     # still see how much it tried.
     quarantine_dropped: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
     # `app` (the Fieldsync JSON sync client) or `collect` (ODK Collect and the like, through OpenRosa).

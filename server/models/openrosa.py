@@ -1,4 +1,4 @@
-"""OpenRosa intake bookkeeping (server/openrosa/): what each submitted instance became.
+"""OpenRosa intake bookkeeping (server/integrations/openrosa/): what each submitted instance became.
 
 The records themselves are written by the sync engine like any push; these rows only remember,
 per `instanceID`, the XML received (its hash for "identical resend" and "changed resend", the text

@@ -51,7 +51,7 @@ class RecordRevision(db.Model):
     reason: Mapped[str | None] = mapped_column(Text)
     device_id: Mapped[str | None] = mapped_column(String(36))
     # A coordinator who wrote this version (resolving a conflict or applying a fixed quarantined
-    # mutation, server/resolution.py); None for a device's own push. `device_id` then names the
+    # mutation, server/intake/resolution.py); None for a device's own push. `device_id` then names the
     # device whose values these are.
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     op_id: Mapped[str | None] = mapped_column(String(36))

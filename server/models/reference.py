@@ -1,6 +1,6 @@
 """Reference data: server-owned, pulled by tablets (domain.md "Reference data").
 
-Every row carries `seq`, taken from the single server counter (server/seq.py) whenever it is
+Every row carries `seq`, taken from the single server counter (server/persistence/seq.py) whenever it is
 created or changed, so the `reference` pull stream sees edits in commit order.
 """
 

@@ -83,7 +83,7 @@ class QuarantinedMutation(db.Model):
     note: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(12), default="open")
     created_at: Mapped[datetime] = mapped_column(DateTime)
-    # Set when a coordinator resolves it (server/resolution.py): `discarded` (why: `note`) or `applied`.
+    # Set when a coordinator resolves it (server/intake/resolution.py): `discarded` (why: `note`) or `applied`.
     resolution: Mapped[str | None] = mapped_column(String(20))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

@@ -22,7 +22,7 @@ from sync.domain import DeviceContext, RecordState, RecordStatus
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-    from server.reference_cache import ReferenceSnapshot
+    from server.persistence.reference_cache import ReferenceSnapshot
 
 
 class ChangeKind(StrEnum):

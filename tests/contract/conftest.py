@@ -19,11 +19,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server import seed
 from server.extensions import db
 from server.models import Conflict, QuarantinedMutation, RollupCell, Site, Team
-from server.reference import set_team_sites, upsert
-from server.store import SqlRecordStore, aware_utc
+from server.operations import seed
+from server.operations.reference import set_team_sites, upsert
+from server.persistence.store import SqlRecordStore, aware_utc
 from sync.domain import DeviceContext
 from sync.memory import MemoryStore
 from sync.store import RecordStore

@@ -2,7 +2,7 @@
 
 tests/sync/test_push.py states the push rules in full against MemoryStore; this file checks that
 the engine gets the same answers from SqlRecordStore, batch after batch (a commit and a new store
-between them, as server/push.py runs them) and within one batch (where the SQL store answers from
+between them, as server/intake/push.py runs them) and within one batch (where the SQL store answers from
 its cache and its staged rows, not the database).
 """
 
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from schemas.records import record_validator
-from server.store import SqlRecordStore
+from server.persistence.store import SqlRecordStore
 from sync.domain import DeviceContext, RecordState, RecordStatus
 from sync.push import apply_mutations, canonical_uuid
 from sync.store import RecordStore
@@ -40,7 +40,7 @@ def push(harness: Harness, *mutations: Any, hooks: list[tuple[int | None, int]] 
     now = datetime.now(UTC)
     store = harness.open()
     if isinstance(store, SqlRecordStore):
-        # What server/push.py does first: read (and lock) everything the batch names at once.
+        # What server/intake/push.py does first: read (and lock) everything the batch names at once.
         named = [item for item in mutations if isinstance(item, dict)]
         op_ids = [op_id for m in named if (op_id := canonical_uuid(m.get("op_id")))]
         record_ids = [record_id for m in named if (record_id := canonical_uuid(m.get("id")))]

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from server.extensions import db
-from server.store import SqlRecordStore
+from server.persistence.store import SqlRecordStore
 from sync.domain import DeviceContext, Entity, ItemResult, ItemStatus, RecordState, RecordStatus, RememberedOp
 from sync.store import RecordStore
 from tests.contract.conftest import CLOSED_SITE, NOW, OTHER_TEAM, SQL, TEAM, Harness, new_device, reopen, xfail_on
@@ -333,7 +333,7 @@ def test_quarantine_keeps_a_copy_of_the_raw_item(harness: Harness) -> None:
 def test_quarantine_keeps_nul_characters_as_visible_text(harness: Harness) -> None:
     # quarantine: "exactly as received, except that each NUL character is kept as the visible
     # text \u0000". A NUL is refused at the edge before any item is applied, but a revoked
-    # device's batch is quarantined as sent (server/push.py), NULs and all.
+    # device's batch is quarantined as sent (server/intake/push.py), NULs and all.
     store = harness.open()
     raw = {"op_id": "a\x00b", "data\x00": ["\x00", {"k": "v\x00"}]}
     store.quarantine(device_id=harness.device.device_id, raw=raw, errors={"op_id": ["\x00?"]},
@@ -368,7 +368,7 @@ def test_next_seq_is_strictly_increasing_across_stores_and_transactions(harness:
 def test_next_seq_of_the_push_operations_store_is_above_every_seq_before(
     request: pytest.FixtureRequest, harness: Harness
 ) -> None:
-    # next_seq: "strictly greater than any seq allocated before". server/push.py opens its store
+    # next_seq: "strictly greater than any seq allocated before". server/intake/push.py opens its store
     # with late_seqs=True, which hands out provisional negative seqs and swaps them at flush().
     if harness.backend == "memory":
         pytest.skip("a mode of SqlRecordStore only: MemoryStore has one way to allocate seqs")

@@ -38,9 +38,9 @@ from urllib.parse import urlsplit
 import requests
 from sqlalchemy import create_engine, func, select
 
-from server.migrations_state import PROJECT_ROOT
 from server.models import AppliedOp, Record
-from server.timeutil import isoformat_z, utcnow
+from server.persistence.migrations_state import PROJECT_ROOT
+from server.persistence.timeutil import isoformat_z, utcnow
 from tests.factories import consultation_data, distribution_data, outreach_data
 
 PUSH = "/api/v1/sync/push"

@@ -27,7 +27,7 @@ from alembic import command
 from flask import Flask
 
 from config import engine_options
-from server.migrations_state import PROJECT_ROOT, alembic_config
+from server.persistence.migrations_state import PROJECT_ROOT, alembic_config
 from tests.pg_cluster import free_port
 
 STARTUP_TIMEOUT = 90.0  # generous: workers boot slowly on a loaded 2-core machine
@@ -59,7 +59,7 @@ def direct_app(database_url: str) -> Flask:
 def prepare_database(database_url: str) -> None:
     """Migrate an empty database to head and load the demo reference data."""
     from server.extensions import db
-    from server.seed import seed_demo
+    from server.operations.seed import seed_demo
 
     cfg = alembic_config(database_url)
     cfg.attributes["configure_logging"] = False

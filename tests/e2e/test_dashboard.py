@@ -23,7 +23,7 @@ from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.keys import Keys
 
 from server.extensions import db
-from server.timeutil import utcnow
+from server.persistence.timeutil import utcnow
 from tests.e2e.browser import (
     chromium,
     console_errors,

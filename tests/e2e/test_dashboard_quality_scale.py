@@ -24,7 +24,7 @@ from sqlalchemy import insert
 
 from server.extensions import db
 from server.models import QuarantinedMutation
-from server.timeutil import utcnow
+from server.persistence.timeutil import utcnow
 from tests.e2e.browser import chromium, console_errors, find, find_all, require_browser, screenshot, wait_for
 from tests.e2e.live_server import LiveServer, direct_app, live_server, prepare_database
 from tests.factories import DEFAULT_PASSWORD, consultation_data, create_mutation, make_device, make_user

@@ -1,4 +1,4 @@
-"""Each gunicorn worker caches the reference data pushes are checked against (server/reference_cache.py).
+"""Each gunicorn worker caches the reference data pushes are checked against (server/persistence/reference_cache.py).
 A site deactivated outside the app (psql, here a plain SQL UPDATE from the test) must be refused by
 every worker at once, however warm its cache: the triggers' stamp, not the process, decides."""
 

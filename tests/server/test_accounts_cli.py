@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from server.models import User
-from server.passwords import verify_password
+from server.operations.passwords import verify_password
 from tests.factories import make_team, make_user
 
 PASSWORD = "a long enough passphrase"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from server.models import Conflict, Device, Record, Team
-from server.timeutil import utcnow
+from server.persistence.timeutil import utcnow
 from tests.factories import auth_headers, make_device, make_record, make_team, make_token, make_user
 
 

@@ -11,13 +11,13 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select, update
 
-from server import accounts
-from server.accounts import create_enrollment_code
-from server.auth import DEVICE_TOKEN_PREFIX, Principal, hash_secret
 from server.extensions import db
 from server.models import Device, EnrollmentCode
-from server.ratelimit import Backoff
-from server.timeutil import utcnow
+from server.operations import accounts
+from server.operations.accounts import create_enrollment_code
+from server.persistence.timeutil import utcnow
+from server.web.auth import DEVICE_TOKEN_PREFIX, Principal, hash_secret
+from server.web.ratelimit import Backoff
 from tests.factories import auth_headers, make_device, make_team, make_token, make_user
 
 ENROLL_URL = "/api/v1/devices/enroll"

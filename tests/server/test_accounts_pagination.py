@@ -1,4 +1,4 @@
-"""server/pagination.py: keyset pages and opaque cursors (used by the accounts lists and others)."""
+"""server/web/pagination.py: keyset pages and opaque cursors (used by the accounts lists and others)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from schemas.pagination import PageArgsSchema
-from server.errors import ApiError
 from server.models import Device, Team
-from server.pagination import decode_cursor, encode_cursor, paginate
-from server.timeutil import utcnow
+from server.persistence.timeutil import utcnow
+from server.web.errors import ApiError
+from server.web.pagination import decode_cursor, encode_cursor, paginate
 from tests.factories import make_device
 
 KEYS = (Device.created_at, Device.id)

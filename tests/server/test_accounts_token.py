@@ -8,12 +8,12 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from server import accounts
-from server.accounts import LOGIN_ADDRESS, LOGIN_PAIR, LOGIN_USER, forget_login_failures
-from server.auth import USER_TOKEN_PREFIX, hash_secret
 from server.models import ApiToken, AuthFailure
-from server.ratelimit import Backoff, record_failure, retry_after
-from server.timeutil import utcnow
+from server.operations import accounts
+from server.operations.accounts import LOGIN_ADDRESS, LOGIN_PAIR, LOGIN_USER, forget_login_failures
+from server.persistence.timeutil import utcnow
+from server.web.auth import USER_TOKEN_PREFIX, hash_secret
+from server.web.ratelimit import Backoff, record_failure, retry_after
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_token, make_user
 
 TOKEN_URL = "/api/v1/auth/token"

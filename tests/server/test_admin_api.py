@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import AuditEntry, Site, Team, User
-from server.seq import current_seq
+from server.persistence.seq import current_seq
 from tests.factories import (
     DEFAULT_PASSWORD,
     auth_headers,

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from server.models import Area, Site
-from server.reference import set_team_sites, upsert
-from server.seq import next_seq
+from server.operations.reference import set_team_sites, upsert
+from server.persistence.seq import next_seq
 from sync.domain import Entity
 from tests.bulk_records import make_state, write_record
 from tests.factories import auth_headers, make_device, make_team, make_token, make_user

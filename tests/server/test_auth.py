@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask import Flask
 
-from server.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, new_token
+from server.web.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, new_token
 from tests.factories import auth_headers, make_device, make_token, make_user
 
 COORDINATOR_ROUTE = "/api/v1/teams"

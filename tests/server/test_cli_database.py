@@ -1,5 +1,5 @@
 """A CLI command pointed at a database that is new (no tables) or cannot be opened says what to do,
-with exit status 1, instead of a driver's traceback (server/cli.py)."""
+with exit status 1, instead of a driver's traceback (server/commands/cli.py)."""
 
 from __future__ import annotations
 

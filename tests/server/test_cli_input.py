@@ -1,5 +1,5 @@
 """What an admin types at the CLI: arguments that are not UTF-8 (every command, through
-server/cli.py's one guard) and reference ids, codes and names (server/commands/params.py)."""
+server/commands/cli.py's one guard) and reference ids, codes and names (server/commands/params.py)."""
 
 from __future__ import annotations
 

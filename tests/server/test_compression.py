@@ -1,4 +1,4 @@
-"""gzip responses when asked (server/compression.py)."""
+"""gzip responses when asked (server/web/compression.py)."""
 
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def test_small_errors_stay_plain(client: FlaskClient) -> None:
 
 
 def test_an_already_encoded_response_is_left_alone(app: Flask) -> None:
-    from server.compression import compress_response
+    from server.web.compression import compress_response
 
     body = gzip.compress(b"x" * 5000)
     with app.test_request_context(headers={"Accept-Encoding": "gzip"}):

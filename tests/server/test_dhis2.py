@@ -17,8 +17,8 @@ import pytest
 from lxml import etree
 from sqlalchemy.orm import Session
 
-from server.dhis2 import client, mapping, payload
-from server.seq import next_seq
+from server.integrations.dhis2 import client, mapping, payload
+from server.persistence.seq import next_seq
 from sync.domain import Entity
 from tests.bulk_records import make_state, write_record
 from tests.factories import auth_headers, make_token, make_user

@@ -28,8 +28,8 @@ from server.aggregation.distinct import (
 from server.aggregation.query import aggregate
 from server.aggregation.rollups import expected_distinct_cells
 from server.extensions import db
-from server.migrations_state import alembic_config
 from server.models import RollupDistinctCell
+from server.persistence.migrations_state import alembic_config
 from sync.domain import RecordStatus
 from tests.conftest import seeded_app
 from tests.server.test_rollups import (

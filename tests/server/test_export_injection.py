@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.aggregation.export import spreadsheet_cell
 from server.models import Area
-from server.seq import next_seq
+from server.persistence.seq import next_seq
 from sync.domain import Entity
 from tests.bulk_records import make_state, write_record
 from tests.factories import auth_headers, make_token, make_user
@@ -62,7 +62,7 @@ def test_line_list_csv_and_xlsx_cells_are_neutralised() -> None:
 
     from openpyxl import load_workbook
 
-    from server.linelist import COLUMNS, csv_chunks, xlsx_chunks
+    from server.operations.linelist import COLUMNS, csv_chunks, xlsx_chunks
 
     record = {name: None for name in COLUMNS} | {"topic": "=HYPERLINK(\"http://x\")", "beneficiary_ref": "@SUM(1)"}
     text = b"".join(csv_chunks(iter([record]))).decode()

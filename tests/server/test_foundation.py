@@ -9,11 +9,11 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from server import create_app
-from server.auth import PUBLIC, access
 from server.extensions import db
-from server.migrations_state import alembic_config
 from server.models import Area, Country, Item, Service, Site, Team
-from server.seed import seed_demo
+from server.operations.seed import seed_demo
+from server.persistence.migrations_state import alembic_config
+from server.web.auth import PUBLIC, access
 from tests.conftest import build_app, migrate
 
 

@@ -1,7 +1,7 @@
 """Targeted hostile input on every kind of parameter: never a 5xx, and stored data unchanged.
 
 Each case is something a broken tablet, a curious user or an attacker can send: NUL bytes (which
-PostgreSQL refuses in text, and which were 500s before server/http_body.py refused them), path
+PostgreSQL refuses in text, and which were 500s before server/web/http_body.py refused them), path
 ids past the database's integer range (500s before the resolution routes bounded them), SQL-like
 strings, path traversal, homoglyphs, huge strings, absurd numbers, invalid UTF-8, deep nesting,
 wrong content types and a gzip bomb on an anonymous route.

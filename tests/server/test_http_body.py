@@ -1,4 +1,4 @@
-"""Request bodies (server/http_body.py): gzip, limits after decompression, content type, strict JSON."""
+"""Request bodies (server/web/http_body.py): gzip, limits after decompression, content type, strict JSON."""
 
 from __future__ import annotations
 

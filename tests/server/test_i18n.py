@@ -10,8 +10,8 @@ from babel.messages.extract import extract_from_dir
 from babel.messages.pofile import read_po
 from flask.testing import FlaskClient
 
-from server.public import CACHE
-from server.seed import STATEMENTS_AR
+from server.operations.public import CACHE
+from server.operations.seed import STATEMENTS_AR
 from tests.server.test_public import consultations, fresh_cache, push, tripoli  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,4 +1,4 @@
-"""The one JSON decode policy (server/http_body.py `decode_json`) and the answers that hang on it.
+"""The one JSON decode policy (server/web/http_body.py `decode_json`) and the answers that hang on it.
 
 Each class here was a 500 before (issue 13 §2): lone UTF-16 surrogate escapes, numbers beyond the
 range of a double, a mutation whose `entity` or `kind` is an array or object, and a revoked device
@@ -19,8 +19,8 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from server.http_body import JsonPolicyError, decode_json
 from server.models import QuarantinedMutation, Record, SyncBatch
+from server.web.http_body import JsonPolicyError, decode_json
 from tests.factories import (
     EnrolledDevice,
     auth_headers,

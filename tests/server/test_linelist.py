@@ -15,10 +15,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server import linelist
 from server.models import Area, Record, Site, Team
-from server.reference import set_team_sites, upsert
-from server.seq import next_seq
+from server.operations import linelist
+from server.operations.reference import set_team_sites, upsert
+from server.persistence.seq import next_seq
 from sync.domain import Entity, RecordStatus
 from tests.bulk_records import load_records, make_state, synthetic_states, write_record
 from tests.factories import auth_headers, make_device, make_team, make_token, make_user

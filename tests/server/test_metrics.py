@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from server.models import QuarantinedMutation
-from server.timeutil import utcnow
+from server.persistence.timeutil import utcnow
 from tests.factories import (
     auth_headers,
     consultation_data,

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
+from server.integrations.openrosa.forms import served_form
 from server.models import (
     Conflict,
     Device,
@@ -30,8 +31,7 @@ from server.models import (
     RecordRevision,
     Site,
 )
-from server.openrosa.forms import served_form
-from server.reference import set_site_active
+from server.operations.reference import set_site_active
 from tests.factories import EnrolledDevice, auth_headers, make_device, make_token, make_user
 from tests.openrosa_instances import (
     consultation_values,
@@ -488,7 +488,7 @@ def test_collect_device_enrolment_returns_settings_and_a_qr_and_is_an_ordinary_d
 def test_qr_payload_is_base64_zlib_json_settings() -> None:
     import segno  # noqa: F401 - the library the QR is built with
 
-    from server.openrosa.enrolment import collect_settings
+    from server.integrations.openrosa.enrolment import collect_settings
 
     settings = collect_settings("https://x.example/openrosa/v1/key/fsd_abc", "Team")
     payload = base64.b64encode(zlib.compress(json.dumps(settings, separators=(",", ":")).encode()))
@@ -520,7 +520,7 @@ def test_enrolment_refuses_other_countries_and_non_workers(client, session) -> N
 def _key_routes(app) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     import re
 
-    from server.auth import DEVICE_KEY
+    from server.web.auth import DEVICE_KEY
 
     found = []
     for rule in app.url_map.iter_rules():

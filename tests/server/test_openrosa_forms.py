@@ -10,7 +10,7 @@ from pyxform.validators.odk_validate import check_xform
 
 from forms import build
 from forms.definitions import AGE_BANDS, CHOICES, FORM_IDS, HELPER_ELEMENTS, reached_names
-from server.openrosa.forms import served_form
+from server.integrations.openrosa.forms import served_form
 from sync.domain import Activity, AgeBand, PopulationGroup, Sex, Visit
 from tests.openrosa_instances import primary_instance
 

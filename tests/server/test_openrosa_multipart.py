@@ -1,6 +1,6 @@
 """Hostile multipart bodies for `POST submission`: every class is an OpenRosa 4xx, never a 500.
 
-The body is parsed by `server/openrosa/body.py` (the `multipart` package, not Werkzeug's parser),
+The body is parsed by `server/integrations/openrosa/body.py` (the `multipart` package, not Werkzeug's parser),
 so the classes a broken or hostile client can send are generated here rather than picked by hand:
 framing (boundaries missing, wrong, unterminated, repeated), part headers (missing, huge, many,
 odd encodings), part counts and bytes that are not UTF-8.
@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from server.integrations.openrosa.forms import served_form
 from server.models import OpenRosaSubmission, Record
-from server.openrosa.forms import served_form
 from tests.factories import EnrolledDevice
 from tests.openrosa_instances import consultation_values, fill
 

@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 from server.aggregation import verify
 from server.aggregation.indicators import INDICATORS
 from server.aggregation.query import aggregate
+from server.integrations.openrosa.forms import served_form
 from server.models import Record
-from server.openrosa.forms import served_form
-from server.store import record_state
+from server.persistence.store import record_state
 from tests.factories import correct_mutation, make_device, push_body, push_headers, void_mutation
 from tests.openrosa_instances import fill, multipart
 from tests.server.test_rollups import brute_force, load_reference

@@ -1,10 +1,10 @@
-"""Password checks (server/passwords.py): an account without a usable hash never logs in."""
+"""Password checks (server/operations/passwords.py): an account without a usable hash never logs in."""
 
 from __future__ import annotations
 
 import pytest
 
-from server.passwords import hash_password, verify_password
+from server.operations.passwords import hash_password, verify_password
 
 # What the unknown-username path verifies against, so its timing matches a wrong password.
 DUMMY_PASSPHRASE = "fieldsync-timing-equaliser"

@@ -15,8 +15,8 @@ from flask import g
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from server import public
 from server.models import ImpactStatement
+from server.operations import public
 from tests.factories import (
     EnrolledDevice,
     auth_headers,
@@ -34,7 +34,7 @@ from tests.factories import (
 YEAR = 2016
 DAY = "2016-05-03"
 IMPACT = f"/public/v1/countries/LY/impact?year={YEAR}"
-# The seeded statements (server/seed.py): what each counts, for the comparison with /aggregates.
+# The seeded statements (server/operations/seed.py): what each counts, for the comparison with /aggregates.
 SEEDED = {
     "health_consultations": {"population_group": ["refugee", "asylum_seeker", "migrant", "idp"]},
     "hygiene_kit_recipients": {"population_group": ["refugee", "asylum_seeker", "migrant"]},

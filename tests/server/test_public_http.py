@@ -13,9 +13,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from server.compression import gzip_etag
 from server.models import ImpactStatement
-from server.public import _shown
+from server.operations.public import _shown
+from server.web.compression import gzip_etag
 from tests.factories import EnrolledDevice, make_device
 from tests.server.test_public import (
     DAY,

@@ -11,9 +11,9 @@ from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
 from config import Limits
-from server import pull as pull_module
 from server.models import Record
-from server.seq import current_seq, next_seq
+from server.operations import pull as pull_module
+from server.persistence.seq import current_seq, next_seq
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.domain import IMMUTABLE_FIELDS
 from tests.factories import make_device, make_record
@@ -179,7 +179,7 @@ def test_default_limit_is_500(client: FlaskClient, session: Session) -> None:
 
 
 def test_team_id_is_immutable_so_records_never_leave_a_team() -> None:
-    # The records stream sends no `remove` because a record cannot change team (server/pull.py).
+    # The records stream sends no `remove` because a record cannot change team (server/operations/pull.py).
     # If this ever fails, the pull must learn about records that left a team's scope.
     assert "team_id" in IMMUTABLE_FIELDS
 

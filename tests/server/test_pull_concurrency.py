@@ -1,7 +1,7 @@
 """A cursor never skips a change, with real concurrent transactions on a fresh database.
 
 The risk: a writer takes seq N, a second writer takes N+1 and commits first, a reader pulls N+1 and
-gets cursor N+1; when N finally commits it is behind every cursor and never delivered. server/seq.py
+gets cursor N+1; when N finally commits it is behind every cursor and never delivered. server/persistence/seq.py
 prevents it by holding the counter row's lock until commit; these tests would fail without that.
 """
 

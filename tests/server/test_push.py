@@ -14,9 +14,9 @@ from sqlalchemy.orm import Session
 
 from config import Limits
 from server.extensions import db
+from server.intake.push import advisory_key
 from server.models import AppliedOp, Conflict, Device, QuarantinedMutation, Record, RecordRevision, SyncBatch
-from server.push import advisory_key
-from server.timeutil import isoformat_z, utcnow
+from server.persistence.timeutil import isoformat_z, utcnow
 from sync.fingerprint import fingerprint
 from sync.push import mutation_to_wire, parse_mutation
 from tests.factories import (

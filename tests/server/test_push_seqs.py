@@ -1,4 +1,4 @@
-"""Seqs a push hands out are taken late (at the store's final flush, server/store.py `late_seqs`):
+"""Seqs a push hands out are taken late (at the store's final flush, server/persistence/store.py `late_seqs`):
 what the device hears, what is stored and what op memory repeats must still be the same real seqs."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from server.models import Record
-from server.seq import current_seq
+from server.persistence.seq import current_seq
 from tests.factories import correct_mutation, create_mutation, make_device, push_body, push_headers, void_mutation
 
 PUSH = "/api/v1/sync/push"

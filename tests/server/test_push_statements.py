@@ -2,7 +2,7 @@
 
 What keeps a tablet's backlog of 500-item batches fast is that nothing in the write path runs a
 statement per item: the store preloads what a batch names in one read per table and writes each
-table once (server/store.py `apply_batch`), and the rollups change each table once per batch. These
+table once (server/persistence/store.py `apply_batch`), and the rollups change each table once per batch. These
 tests count the statements the server sends, so an N+1 that creeps back in fails here rather than
 only in `make bench`.
 """

@@ -1,4 +1,4 @@
-"""What quarantine keeps and for how long (server/quarantine.py): a revoked device's bounded sample
+"""What quarantine keeps and for how long (server/intake/quarantine.py): a revoked device's bounded sample
 and its dropped count, redaction of unknown fields once an item is resolved, and the retention purge.
 Everything goes through the real push, review and resolution endpoints and the real CLI; both engines.
 """
@@ -16,11 +16,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from server import quarantine
 from server.extensions import db
+from server.intake import quarantine
+from server.intake.quarantine import REDACTED, redact_unknown
 from server.models import Device, QuarantinedMutation, SyncBatch
-from server.quarantine import REDACTED, redact_unknown
-from server.timeutil import utcnow
+from server.persistence.timeutil import utcnow
 from tests.factories import (
     EnrolledDevice,
     auth_headers,

@@ -1,4 +1,4 @@
-"""The client address rate limits key on (server/ratelimit.py `client_address`), config parsing, and
+"""The client address rate limits key on (server/web/ratelimit.py `client_address`), config parsing, and
 the back-off's arithmetic."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from config import load_config
-from server.ratelimit import Backoff, client_address, record_failure, retry_after
-from server.timeutil import utcnow
+from server.persistence.timeutil import utcnow
+from server.web.ratelimit import Backoff, client_address, record_failure, retry_after
 
 
 @pytest.mark.parametrize(

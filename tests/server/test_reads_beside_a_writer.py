@@ -1,6 +1,6 @@
 """Reads beside a writer, and no lock held while a client is slow: on SQLite every write transaction
 holds the database's one write lock from its first statement (`BEGIN IMMEDIATE`), so anything that
-only reads must read in a transaction that takes no lock (`server.transactions.reading_only`,
+only reads must read in a transaction that takes no lock (`server.web.transactions.reading_only`,
 `reads_only`), and nothing may keep a transaction open while it waits for a client.
 
 Covered: authentication, a tablet's pull, a coordinator's aggregates, the dashboard's lists, Collect's
@@ -21,11 +21,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, text, update
 
-from server import public
-from server.auth import hash_secret
 from server.extensions import db
 from server.models import Device
-from server.timeutil import utcnow
+from server.operations import public
+from server.persistence.timeutil import utcnow
+from server.web.auth import hash_secret
 from tests.factories import (
     EnrolledDevice,
     auth_headers,

@@ -9,9 +9,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
-from server import reference
 from server.models import Area, Country, Item, Site, Team
-from server.seed import AREAS, ITEMS, SERVICES, SITES, TEAMS
+from server.operations import reference
+from server.operations.seed import AREAS, ITEMS, SERVICES, SITES, TEAMS
 from tests.factories import make_device, make_record
 from tests.server.test_pull import pull_all
 

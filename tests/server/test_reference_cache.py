@@ -1,5 +1,5 @@
 """The reference data a push checks against is cached per process, keyed by a stamp that database
-triggers renew on every change (server/reference_cache.py, migration 0010). A stale cache would
+triggers renew on every change (server/persistence/reference_cache.py, migration 0010). A stale cache would
 count records at a site a coordinator deactivated, or refuse a service just added."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from server.models import Item, Record, Service, Site, team_sites
-from server.reference import set_site_active
-from server.reference_cache import read_stamp, reference_snapshot
+from server.operations.reference import set_site_active
+from server.persistence.reference_cache import read_stamp, reference_snapshot
 from tests.factories import (
     EnrolledDevice,
     consultation_data,

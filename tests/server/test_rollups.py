@@ -21,7 +21,7 @@ from server.aggregation import verify
 from server.aggregation.query import aggregate
 from server.aggregation.rollups import cell_row
 from server.models import Area, Item, RollupCell, RollupPersonFact, Site, Team
-from server.seq import next_seq
+from server.persistence.seq import next_seq
 from sync.domain import Entity, RecordState, RecordStatus
 from tests.bulk_records import make_state, write_record
 
@@ -299,7 +299,7 @@ def write_record_row(session: Session, state: RecordState) -> None:
     from sqlalchemy import insert
 
     from server.models import Record
-    from server.store import record_row
+    from server.persistence.store import record_row
 
     session.execute(insert(Record.__table__), [record_row(state, state.received_at.replace(tzinfo=None))])
 

@@ -16,7 +16,7 @@ from server.aggregation import verify
 from server.aggregation.query import aggregate
 from server.extensions import db
 from server.models import Record
-from server.store import record_state
+from server.persistence.store import record_state
 from tests.factories import (
     consultation_data,
     correct_mutation,

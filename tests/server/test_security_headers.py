@@ -1,4 +1,4 @@
-"""Security headers on every response (server/security_headers.py)."""
+"""Security headers on every response (server/web/security_headers.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from server.auth import PUBLIC, access
-from server.security_headers import embeddable
+from server.web.auth import PUBLIC, access
+from server.web.security_headers import embeddable
 from tests.conftest import build_app
 from tests.factories import DEFAULT_PASSWORD, auth_headers, make_device, make_token, make_user
 

@@ -19,7 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.routing import Rule
 
-from server.auth import DEVICE, DEVICE_KEY, DEVICE_TOKEN_PREFIX, PUBLIC, USER_TOKEN_PREFIX, hash_secret, new_token
+from server.web.auth import DEVICE, DEVICE_KEY, DEVICE_TOKEN_PREFIX, PUBLIC, USER_TOKEN_PREFIX, hash_secret, new_token
 from tests.factories import (
     DEFAULT_PASSWORD,
     auth_headers,

@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Flask
 from sqlalchemy import delete, select
 
-from server import signing
 from server.extensions import db
 from server.models import InstanceSecret
+from server.operations import signing
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from tests.conftest import build_app, migrate
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from server.accounts import login_limits
 from server.models import AuditEntry, Device, User
-from server.passwords import verify_password
-from server.ratelimit import record_failure
-from server.timeutil import utcnow
-from server.users import is_locked
+from server.operations.accounts import login_limits
+from server.operations.passwords import verify_password
+from server.operations.users import is_locked
+from server.persistence.timeutil import utcnow
+from server.web.ratelimit import record_failure
 from tests.factories import auth_headers, make_device, make_team, make_token, make_user
 
 NEW_PASSWORD = "a brand new passphrase"

@@ -1,0 +1,521 @@
+"""`SqlRecordStore`: the sync engine's `RecordStore` over one SQLAlchemy session.
+
+The engine (sync/push.py) never commits; this store only reads and stages writes inside the
+request's transaction, which the push operation (server/intake/push.py) runs once per batch.
+
+Two choices shape it:
+- **Preloading.** A batch of 200 creates would otherwise cost 400 point queries (op memory, record
+  existence) before it writes anything. `preload` reads the ops and records a batch names in two
+  queries and answers later lookups from that cache, kept up to date by the store's own writes so
+  items still see the effects of earlier items of the batch.
+- **Write order.** Records are kept as `RecordState`s (later items of the batch read them from the
+  cache) and, with rollup changes, revisions, op memory, conflicts and quarantine rows, written by
+  `flush()` once per batch with Core statements: the records first (one multi-row INSERT for new
+  ones, one executemany UPDATE for changed ones), then the rollups of all the batch's changes in
+  one `rollups.apply_changes` (they read the records), then one executemany INSERT per table
+  (revisions reference records by foreign key).
+
+`apply_batch` and `quarantine_batch` below are the only ways callers run the store: its lifecycle
+(preload, apply, flush, settle) in one call.
+
+Lock order on PostgreSQL, the same for every batch so two pushes cannot deadlock: the batch's
+records (`preload`, `SELECT ... FOR UPDATE` in id order), then the seq counter (the first
+`next_seq`, or with `late_seqs` the final `flush()`),
+then whatever the rollups update (at `flush()`: people's advisory locks and cells, each in sorted
+order). Holding the counter row until commit is what makes commit order equal seq order
+(server/persistence/seq.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.orm import Session
+
+from schemas.records import record_validator
+from server.models import AppliedOp, Conflict, QuarantinedMutation, Record, RecordRevision
+from server.persistence.events import ChangeBatch, RecordChange, publish
+from server.persistence.reference_cache import ReferenceSnapshot, read_stamp, reference_snapshot
+from server.persistence.seq import reserve_seqs
+from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
+from sync.push import apply_mutations, canonical_uuid, quarantine_all
+from sync.text import without_nul
+
+# Keys of the JSON kept in applied_ops.outcome.
+_FINGERPRINT = "fingerprint"
+_RESULT = "result"
+# Longest op_id echoed into quarantine.op_id (the column's size); a raw item may send anything.
+_QUARANTINE_OP_ID_MAX = 200
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """The engine hands out aware UTC datetimes; the database holds naive UTC."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
+
+
+def aware_utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
+
+
+def record_state(row: Any) -> RecordState:
+    """The engine's view of a stored record, from a `Record` or a row of `records` (a copy: the
+    engine builds new states from it)."""
+    return RecordState(
+        id=row.id,
+        entity=Entity(row.entity),
+        team_id=row.team_id,
+        site_id=row.site_id,
+        occurred_on=row.occurred_on,
+        recorded_at=row.recorded_at,
+        version=row.version,
+        status=RecordStatus(row.status),
+        seq=row.seq,
+        clock_suspect=row.clock_suspect,
+        data=json_copy(row.data),
+        device_id=row.device_id or "",
+        received_at=aware_utc(row.received_at),
+    )
+
+
+def record_row(state: RecordState, now: datetime) -> dict[str, Any]:
+    """The `records` row of a state."""
+    return {
+        "id": state.id,
+        "entity": state.entity.value,
+        "team_id": state.team_id,
+        "site_id": state.site_id,
+        "occurred_on": state.occurred_on,
+        "recorded_at": state.recorded_at,
+        # Denormalised columns: aggregates and distinct-person counts filter on them.
+        "population_group": state.data["population_group"],
+        "beneficiary_ref": state.data.get("beneficiary_ref"),
+        "data": state.data,
+        "version": state.version,
+        "seq": state.seq,
+        "status": state.status.value,
+        "clock_suspect": state.clock_suspect,
+        "device_id": state.device_id or None,
+        "received_at": naive_utc(state.received_at),
+        "updated_at": now,
+    }
+
+
+_RECORDS = Record.__table__
+_OPS = AppliedOp.__table__
+# What op memory needs of an applied op (not its batch or record columns).
+_REMEMBERED = select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
+# The preloads, built once with an expanding IN: building and cache-keying a statement per batch
+# cost a one-record submission more than running it.
+_REMEMBERED_IN = _REMEMBERED.where(_OPS.c.op_id.in_(bindparam("keys", expanding=True)))
+_RECORDS_IN = select(_RECORDS).where(_RECORDS.c.id.in_(bindparam("keys", expanding=True))).order_by(_RECORDS.c.id)
+_RECORDS_IN_LOCKED = _RECORDS_IN.with_for_update()
+# An UPDATE of every column by id, for executemany (the id under its own bind name: SQLAlchemy
+# reserves the column names for the SET clause).
+_UPDATE_RECORD = (
+    update(_RECORDS)
+    .where(_RECORDS.c.id == bindparam("record_key"))
+    .values({name: bindparam(name) for name in _RECORDS.c.keys() if name != "id"})  # noqa: SIM118
+)
+
+
+def json_copy(value: Any) -> Any:
+    """A deep copy of JSON data (dicts, lists, scalars): `copy.deepcopy` keeps a memo for cycles
+    and shared objects JSON cannot have, and cost more than anything else the store does per item."""
+    if isinstance(value, dict):
+        return {key: json_copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [json_copy(item) for item in value]
+    return value
+
+
+def _copy(state: RecordState) -> RecordState:
+    return replace(state, data=json_copy(state.data))
+
+
+class SqlRecordStore:
+    """The `sync.store.RecordStore` of one push batch, in the caller's transaction."""
+
+    def __init__(self, session: Session, device: DeviceContext, *, batch_id: str | None, now: datetime,
+                 late_seqs: bool = False, reference: ReferenceSnapshot | None = None) -> None:
+        self.session = session
+        self.device = device
+        self.batch_id = batch_id
+        self.now = naive_utc(now)
+        self._locking = session.get_bind().dialect.name == "postgresql"
+        # None caches "known not to exist", so a miss is not queried twice.
+        self._ops: dict[str, RememberedOp | None] = {}
+        # Records as states, written with Core statements at `flush()`: the batch's new ones
+        # (one multi-row INSERT) and its changed existing ones (one executemany UPDATE).
+        self._records: dict[str, RecordState | None] = {}
+        self._new_records: dict[str, RecordState] = {}
+        self._changed_records: dict[str, RecordState] = {}
+        self._revisions: list[dict[str, Any]] = []
+        self._new_ops: list[dict[str, Any]] = []
+        self._conflicts: list[dict[str, Any]] = []
+        self._quarantined: list[dict[str, Any]] = []
+        self._changes: list[tuple[RecordState | None, RecordState]] = []
+        self._seqs: Iterator[int] = iter(())
+        self._seq_block = 1
+        # Late seqs (see `next_seq`): how many provisional ones were handed out, and what each
+        # became at `flush()`.
+        self._late_seqs = late_seqs
+        self._provisional = 0
+        self._settled: dict[int, int] = {}
+        self._reference = reference
+
+    # --- batch set-up and tear-down (not part of the Protocol) ----------
+    def preload(self, op_ids: Iterable[str], record_ids: Iterable[str], *, mutation_count: int = 1) -> None:
+        """Read (and on PostgreSQL lock) everything the batch's items name, in two queries.
+
+        `mutation_count` sizes the block of seqs taken at the first `next_seq`: each item makes
+        at most one new version, so one counter update serves the whole batch. Unused seqs are
+        gaps, which pull tolerates (cursors are "strictly after", never "next").
+        """
+        self._seq_block = max(1, mutation_count)
+        self._preload_ops(op_ids)
+        self._preload_records(record_ids)
+
+    def preload_items(self, items: Iterable[tuple[str | None, str | None]], *, mutation_count: int = 1) -> None:
+        """As `preload`, from each item's (op id, record id), reading only the records of items
+        whose op is not remembered: a remembered op is answered from op memory alone, so a
+        re-sent batch (a tablet retrying after a dropped connection) reads no record."""
+        items = list(items)
+        self._seq_block = max(1, mutation_count)
+        self._preload_ops(op_id for op_id, _ in items if op_id)
+        self._preload_records(record_id for op_id, record_id in items
+                              if record_id and (op_id is None or self._ops.get(op_id) is None))
+
+    def _preload_ops(self, op_ids: Iterable[str]) -> None:
+        op_ids = sorted(set(op_ids))
+        for chunk in _chunks(op_ids):
+            for row in self.session.execute(_REMEMBERED_IN, {"keys": chunk}):
+                self._ops[row.op_id] = _remembered(row)
+        self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
+
+    def _preload_records(self, record_ids: Iterable[str]) -> None:
+        record_ids = sorted(set(record_ids))
+        for chunk in _chunks(record_ids):
+            statement = _RECORDS_IN_LOCKED if self._locking else _RECORDS_IN
+            for row in self.session.execute(statement, {"keys": chunk}):
+                self._records[row.id] = record_state(row)
+        self._records.update({record_id: None for record_id in record_ids if record_id not in self._records})
+
+    def flush(self) -> None:
+        """Write the staged rows: records first (ORM, one multi-row INSERT), then the rollups
+        of every record changed since the last flush (they read `records`), then what
+        references the records. All in the caller's transaction, so they commit together."""
+        self._settle_seqs()
+        self.session.flush()
+        if self._new_records:
+            self.session.execute(insert(_RECORDS),
+                                 [record_row(state, self.now) for state in self._new_records.values()])
+            self._new_records.clear()
+        if self._changed_records:
+            self.session.execute(_UPDATE_RECORD, [{**record_row(state, self.now), "record_key": state.id}
+                                                  for state in self._changed_records.values()])
+            self._changed_records.clear()
+        if self._changes:
+            # Published after the records are written (subscribers read them) and before what
+            # references them; rollups are one subscriber (server/aggregation/rollups.py).
+            changes = [RecordChange(before, self._with_settled_seq(after)) for before, after in self._changes]
+            self._changes.clear()
+            publish(ChangeBatch(self.session, self.device, self.reference, changes))
+        for model, rows in (
+            (RecordRevision, self._revisions),
+            (AppliedOp, self._new_ops),
+            (Conflict, self._conflicts),
+            (QuarantinedMutation, self._quarantined),
+        ):
+            if rows:
+                # The table, not the model: a Core executemany, without the ORM's bulk-insert layer.
+                self.session.execute(insert(model.__table__), rows)
+                rows.clear()
+
+    # --- op memory -------------------------------------------------------
+    def get_op(self, op_id: str) -> RememberedOp | None:
+        if op_id not in self._ops:
+            row = self.session.execute(_REMEMBERED_IN, {"keys": [op_id]}).first()
+            self._ops[op_id] = _remembered(row) if row is not None else None
+        return self._ops[op_id]
+
+    def remember_op(self, op: RememberedOp) -> None:
+        if self._ops.get(op.op_id) is not None:
+            raise KeyError(f"op {op.op_id} already remembered")
+        self._ops[op.op_id] = op
+        self._new_ops.append(
+            {
+                "op_id": op.op_id,
+                "batch_id": self.batch_id,
+                "device_id": op.device_id,
+                "record_id": op.result.id,
+                "outcome": {_FINGERPRINT: op.fingerprint, _RESULT: op.result.to_wire()},
+                "created_at": self.now,
+            }
+        )
+
+    # --- records ---------------------------------------------------------
+    def _state(self, record_id: str) -> RecordState | None:
+        if record_id not in self._records:
+            stmt = select(_RECORDS).where(_RECORDS.c.id == record_id)
+            if self._locking:
+                stmt = stmt.with_for_update()
+            row = self.session.execute(stmt).first()
+            self._records[record_id] = record_state(row) if row is not None else None
+        return self._records[record_id]
+
+    def get_record(self, record_id: str) -> RecordState | None:
+        state = self._state(record_id)
+        return _copy(state) if state is not None else None
+
+    def insert_record(self, record: RecordState) -> None:
+        if self._state(record.id) is not None:
+            raise KeyError(f"record {record.id} exists")
+        # A copy of the state object only: its data is the engine's own new dict, never changed.
+        state = replace(record)
+        self._records[record.id] = state
+        self._new_records[record.id] = state
+
+    def update_record(self, record: RecordState) -> None:
+        if self._state(record.id) is None:
+            raise KeyError(f"record {record.id} does not exist")
+        state = replace(record)
+        self._records[record.id] = state
+        if record.id in self._new_records:  # created earlier in this batch: still one INSERT
+            self._new_records[record.id] = state
+        else:
+            self._changed_records[record.id] = state
+
+    # --- history ---------------------------------------------------------
+    def add_revision(
+        self,
+        *,
+        record_id: str,
+        version: int,
+        kind: str,
+        changes: dict[str, Any],
+        reason: str | None,
+        device_id: str,
+        op_id: str,
+        at: datetime,
+    ) -> None:
+        self._revisions.append(
+            {
+                "record_id": record_id,
+                "version": version,
+                "kind": kind,
+                "changed": json_copy(changes),
+                "reason": reason,
+                "device_id": device_id,
+                "op_id": op_id,
+                "created_at": naive_utc(at),
+            }
+        )
+
+    def fields_changed_since(self, record_id: str, version: int) -> set[str]:
+        stored = self.session.scalars(
+            select(RecordRevision.changed).where(
+                RecordRevision.record_id == record_id, RecordRevision.version > version
+            )
+        )
+        names = {name for changed in stored for name in changed}
+        staged = (r["changed"] for r in self._revisions if r["record_id"] == record_id and r["version"] > version)
+        return names | {name for changed in staged for name in changed}
+
+    # --- conflicts and quarantine ---------------------------------------
+    def add_conflict(
+        self,
+        *,
+        record_id: str,
+        device_id: str,
+        op_id: str,
+        base_version: int,
+        current_version: int,
+        mutation: dict[str, Any],
+        current: dict[str, Any],
+        at: datetime,
+    ) -> None:
+        row = self._state(record_id)
+        assert row is not None  # the engine only conflicts on a record it just read
+        self._conflicts.append(
+            {
+                "record_id": record_id,
+                "entity": row.entity.value,
+                "team_id": row.team_id,
+                "device_id": device_id,
+                "op_id": op_id,
+                "base_version": base_version,
+                "current_version": current_version,
+                "mutation": json_copy(mutation),
+                "current": json_copy(current),
+                "status": "open",
+                "created_at": naive_utc(at),
+            }
+        )
+
+    def quarantine(self, *, device_id: str, raw: Any, errors: Errors, reason: str, at: datetime) -> None:
+        op_id = raw.get("op_id") if isinstance(raw, dict) else None
+        self._quarantined.append(
+            {
+                "device_id": device_id,
+                "team_id": self.device.team_id,
+                "batch_id": self.batch_id,
+                # Whatever the device sent, for a coordinator to match with the tablet's log.
+                "op_id": without_nul(str(op_id))[:_QUARANTINE_OP_ID_MAX] if op_id is not None else None,
+                "reason": reason,
+                # NULs made visible (and copied): PostgreSQL refuses NUL in text, and the raw item is kept.
+                "mutation": without_nul(raw),
+                "errors": without_nul(errors),
+                "status": "open",
+                "created_at": naive_utc(at),
+            }
+        )
+
+    # --- change feed -----------------------------------------------------
+    def next_seq(self) -> int:
+        if self._late_seqs:
+            # Provisional: negative, unique within the batch, in the order handed out. The real
+            # block is taken at `flush()`, so the counter row (locked from then until commit, which
+            # keeps commit order = seq order) is held for the writes and the commit only, not while
+            # the whole batch is parsed and validated: other batches validate meanwhile.
+            self._provisional += 1
+            return -self._provisional
+        seq = next(self._seqs, None)
+        if seq is None:
+            self._seqs = iter(reserve_seqs(self.session, self._seq_block))
+            seq = next(self._seqs)
+        return seq
+
+    def _settle_seqs(self) -> None:
+        """Swap the provisional seqs for a block taken now, in the same order, before anything
+        is written (the caller applies the items without autoflush, so no row holds one yet)."""
+        if len(self._settled) == self._provisional:
+            return
+        fresh = range(len(self._settled) + 1, self._provisional + 1)
+        # No autoflush: the counter UPDATE would otherwise first write the rows with their
+        # provisional (negative) seqs, before this transaction holds the counter, and two batches
+        # writing the same provisional seq into the unique index wait on each other (deadlock).
+        with self.session.no_autoflush:
+            block = reserve_seqs(self.session, len(fresh))
+        self._settled.update(zip((-n for n in fresh), block, strict=True))
+        for state in self._records.values():
+            if state is not None and state.seq < 0:
+                state.seq = self._settled[state.seq]
+        for op in self._new_ops:
+            result = op["outcome"][_RESULT]
+            if result.get("seq") is not None and result["seq"] < 0:
+                result["seq"] = self._settled[result["seq"]]
+
+    def _with_settled_seq(self, state: RecordState) -> RecordState:
+        # An intermediate version (a record changed twice in one batch) is the engine's own
+        # snapshot, which the settling above did not reach.
+        return replace(state, seq=self._settled[state.seq]) if state.seq < 0 else state
+
+    def settled(self, result: ItemResult) -> ItemResult:
+        """`result` with its provisional seq replaced by the real one (after `flush()`)."""
+        if result.seq is not None and result.seq < 0:
+            return replace(result, seq=self._settled[result.seq])
+        return result
+
+    # --- reference data --------------------------------------------------
+    # One snapshot per batch: a batch is one transaction, so it sees one state of reference data,
+    # the process's cached one when its stamp is current (server/persistence/reference_cache.py).
+    @property
+    def reference(self) -> ReferenceSnapshot:
+        if self._reference is None:
+            self._reference = reference_snapshot(self.session, read_stamp(self.session))
+        return self._reference
+
+    def site_belongs_to_team(self, site_id: str, team_id: str) -> bool:
+        return self.reference.site_belongs_to_team(site_id, team_id)
+
+    def site_is_active(self, site_id: str) -> bool:
+        return self.reference.site_is_active(site_id)
+
+    def item_category(self, code: str) -> str | None:
+        return self.reference.item_categories.get(code)
+
+    def service_exists(self, code: str) -> bool:
+        return code in self.reference.services
+
+    # --- hooks -----------------------------------------------------------
+    def record_changed(self, before: RecordState | None, after: RecordState) -> None:
+        # Staged, and applied to the rollups once per batch by `flush()`: one call per record
+        # flushed that record alone and upserted its cells alone, ~60% of a batch's time. The
+        # states are the engine's own snapshots (it builds a new state per version), so a record
+        # changed twice in a batch nets out: -v1 +v2 after +v1.
+        self._changes.append((before, after))
+
+
+def _remembered(row: Any) -> RememberedOp:
+    outcome = row.outcome
+    return RememberedOp(
+        op_id=row.op_id,
+        device_id=row.device_id or "",
+        fingerprint=outcome[_FINGERPRINT],
+        result=ItemResult.from_wire(outcome[_RESULT]),
+    )
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
+    # Bounded IN lists: SQLite caps bound parameters per statement.
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+# --- the unit of work -------------------------------------------------------------------------
+
+
+def apply_batch(
+    session: Session,
+    device: DeviceContext,
+    mutations: list[Any],
+    *,
+    batch_id: str | None,
+    now: datetime,
+    client_time: datetime | None,
+    reference: ReferenceSnapshot | None = None,
+    item_json: Sequence[bytes] | None = None,
+) -> list[ItemResult]:
+    """Apply a batch of wire mutations through the engine in the caller's transaction: the whole
+    lifecycle of the store in one call, so no caller can forget a step or take them out of order.
+
+    1. preload what the items name (one read per table; on PostgreSQL the records are locked);
+    2. apply every item, without autoflush: records hold provisional seqs until step 3 takes the
+       real ones (and with them the counter's lock), and the engine reads the batch's own rows from
+       the store's cache;
+    3. flush: the counter block, then records, rollups, revisions, ops, conflicts and quarantine;
+    4. settle: the results carry the real seqs.
+
+    `reference` is the reference data to check against, when the caller has read its stamp already
+    (else the store reads it at the first check). `item_json` is each mutation's canonical JSON,
+    when the caller made it for the batch's fingerprint (`sync.push.mutation_fingerprint`). The
+    caller commits (or rolls back) and writes its own batch bookkeeping.
+    """
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True, reference=reference)
+    store.preload_items(named_items(mutations), mutation_count=len(mutations))
+    with session.no_autoflush:
+        results = apply_mutations(store, device, mutations, validate=record_validator(aware_utc(now).date()),
+                                  now=now, client_time=client_time, item_json=item_json)
+    store.flush()
+    return [store.settled(result) for result in results]
+
+
+def quarantine_batch(session: Session, device: DeviceContext, mutations: list[Any], *, batch_id: str | None,
+                     now: datetime) -> int:
+    """A revoked device's batch: its well-formed mutations kept in quarantine, unapplied, in the
+    caller's transaction (the other unit of work). Returns how many were kept."""
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now)
+    kept = quarantine_all(store, device, mutations, now=now)
+    store.flush()
+    return kept
+
+
+def named_items(mutations: list[Any]) -> list[tuple[str | None, str | None]]:
+    """Each item's (op id, record id), normalised as the engine normalises them (None where an
+    item does not name a valid one)."""
+    return [(canonical_uuid(item.get("op_id")), canonical_uuid(item.get("id"))) if isinstance(item, dict)
+            else (None, None) for item in mutations]
