@@ -5,8 +5,9 @@ values its wire codes, and constraints mirror the server's rules so Collect refu
 would. Site, item and service choices come from the form media CSVs the server builds from the
 reference data (server/integrations/openrosa/media.py), so a new site needs no new form version.
 
-Changing a form: edit this file, bump VERSION, run `python -m forms.build`; tests/server/test_openrosa_forms.py
-checks the committed .xlsx files match this file and that every served XForm passes ODK Validate.
+Changing a form: edit this file, bump VERSION, run `python -m forms.build`;
+tests/server/integrations/test_openrosa_forms.py checks the committed .xlsx files match this file and
+that every served XForm passes ODK Validate.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ to different data, and a process would trust its cache. A random stamp is never 
 
 SQLite drops a table's triggers when `batch_alter_table` rebuilds it. A later migration that
 rebuilds one of these tables must create its triggers again (`create_stamp_triggers`);
-tests/server/test_reference_cache.py fails if any table stops changing the stamp.
+tests/server/persistence/test_reference_cache.py fails if any table stops changing the stamp.
 """
 from typing import Sequence, Union
 

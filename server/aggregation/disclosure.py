@@ -27,7 +27,7 @@ built against that reader. Out of scope: a reader who also reasons about *which*
 one and which the complement (e.g. "the complement is >= 10 and no larger than the smallest
 published area"); standard tools (tau-argus, sdcTable) make the same assumption.
 
-Pure functions over integers; tests/server/test_disclosure.py solves for every suppressed cell
+Pure functions over integers; tests/server/aggregation/test_disclosure.py solves for every suppressed cell
 from the published numbers over thousands of random statements.
 """
 

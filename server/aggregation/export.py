@@ -6,7 +6,7 @@ tool that ignores HXL reads it as plain CSV; it leads with an `indicator` and a 
 (the handler groups an HXL query by country, so every row names its country).
 
 HXL choices (HXL core schema, https://hxlstandard.org/standard/dictionary), checked with libhxl's
-`hxl.validate` and its default schema (tests/server/test_export_hxl.py): administrative areas are
+`hxl.validate` and its default schema (tests/server/aggregation/test_export_hxl.py): administrative areas are
 `#adm1`, sites `#loc`, teams `#org`, time `#date+year|+quarter|+month`, the indicator's code
 `#indicator+code`, the value `#indicator+value+num`. The default schema requires a number in every
 `#population` column, so the population group (a code such as `migrant`) is the text column

@@ -88,7 +88,7 @@ def issue_token(args: dict[str, Any]) -> accounts.IssuedToken:
 
 @blp.route("/auth/logout", methods=["POST"])
 # Every user token that is ever issued (field workers get none: they sync through devices, and a
-# field worker's token opens nothing, tests/server/test_security_routes.py).
+# field worker's token opens nothing, tests/server/web/test_security_routes.py).
 @access(COORDINATOR, ADMIN)
 @blp.response(204, description="The token is revoked: it gets 401 `token_revoked` from now on.")
 @blp.alt_response(401, description="no valid token (already logged out, expired or unknown)")

@@ -12,7 +12,7 @@ higher seq, so a seq-ordered keyset scan returns each entity once, at its latest
 Records never leave a team's scope: `team_id` is immutable (sync.domain.IMMUTABLE_FIELDS, enforced
 by the push engine), a device that changes team gets 410 through the cursor's scope, and nothing
 else moves a record. So the `records` stream has only upserts; a voided record stays an upsert
-whose `data.status` is `voided` (api.md "Details"). tests/server/test_pull.py guards the premise.
+whose `data.status` is `voided` (api.md "Details"). tests/server/operations/test_pull.py guards the premise.
 """
 
 from __future__ import annotations

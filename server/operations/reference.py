@@ -10,7 +10,6 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from server.extensions import db
-from sync.codes import ITEM_CATEGORIES, SITE_TYPES, TEAM_TYPES
 from server.models import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
 from server.persistence.seq import next_seq
 

@@ -22,12 +22,16 @@ from flask import Flask, g, request
 from sqlalchemy import bindparam, select, update
 
 from server.extensions import db
-from sync.codes import ADMIN, COORDINATOR, FIELD_WORKER, ROLES
 from server.models import ApiToken, Device, Team, User
 from server.persistence.timeutil import utcnow
 from server.web.errors import ApiError
 from server.web.transactions import reading_only
-from sync.codes import ADMIN, ROLES
+
+# Re-exported: the views declare who may call them with these names.
+from sync.codes import ADMIN as ADMIN
+from sync.codes import COORDINATOR as COORDINATOR
+from sync.codes import FIELD_WORKER as FIELD_WORKER
+from sync.codes import ROLES as ROLES
 
 PUBLIC = "public"
 DEVICE = "device"

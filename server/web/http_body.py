@@ -15,7 +15,7 @@ decompress anything) reads every POST/PUT/PATCH body:
 - A revoked device hears 403 `device_revoked` + wipe instead of any of these (`_wipe_revoked`).
 - A NUL character (`\u0000`) can be in no Fieldsync value (ids, codes, dates, short texts), and
   PostgreSQL refuses NUL in text columns, so letting it through turned a client's bad byte into a 500
-  (tests/server/test_hostile_input.py). In a body it is a 422 naming the field, except where a view
+  (tests/server/web/test_hostile_input.py). In a body it is a 422 naming the field, except where a view
   checks it itself (`nul_tolerated_within`: push rejects that one mutation, keeps the rest); in the
   path, 404 (no id holds one); in the query, a 422 naming the parameter.
 

@@ -12,9 +12,9 @@ from flask.testing import FlaskClient
 
 from server.operations.public import CACHE
 from server.operations.seed import STATEMENTS_AR
-from tests.server.test_public import consultations, fresh_cache, push, tripoli  # noqa: F401  (fixtures)
+from tests.server.operations.test_public import consultations, fresh_cache, push, tripoli  # noqa: F401  (fixtures)
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 JSON = "/public/v1/countries/LY/impact?year=2016"
 HTML = "/public/v1/countries/LY/impact.html?year=2016"
 

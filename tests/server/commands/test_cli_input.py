@@ -31,7 +31,7 @@ COMMANDS: list[list[bytes]] = [
 
 
 def flask_cli(database_url: str, args: list[bytes], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[3]
     env = {**os.environ, "DATABASE_URL": database_url, "PYTHONDONTWRITEBYTECODE": "1"}
     return subprocess.run([sys.executable.encode(), b"-m", b"flask", b"--app", b"server", *args], cwd=root, env=env,
                           input=stdin, capture_output=True, timeout=120)

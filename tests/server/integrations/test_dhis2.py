@@ -23,7 +23,7 @@ from sync.domain import Entity
 from tests.bulk_records import make_state, write_record
 from tests.factories import auth_headers, make_token, make_user
 
-XSD = Path(__file__).parent / "data" / "adx_structure.xsd"
+XSD = Path(__file__).parent.parent / "data" / "adx_structure.xsd"
 LY = mapping.load("LY")
 # 13 sites x (3 elements x 12 sex/age combos + 3 sexes + 1 default)
 VALUES_PER_MONTH = len(LY.org_units) * (3 * 12 + 3 + 1)

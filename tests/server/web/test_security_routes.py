@@ -58,7 +58,7 @@ def routes(app: Flask) -> Iterator[Route]:
 
 def protected(app: Flask) -> list[Route]:
     # OpenRosa routes take their device key in the URL, not a header, and answer in OpenRosa's XML:
-    # tests/server/test_openrosa.py runs the same checks over them.
+    # tests/server/integrations/test_openrosa.py runs the same checks over them.
     return [route for route in routes(app) if PUBLIC not in route.audiences and DEVICE_KEY not in route.audiences]
 
 

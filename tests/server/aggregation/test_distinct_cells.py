@@ -32,7 +32,7 @@ from server.models import RollupDistinctCell
 from server.persistence.migrations_state import alembic_config
 from sync.domain import RecordStatus
 from tests.conftest import seeded_app
-from tests.server.test_rollups import (
+from tests.server.aggregation.test_rollups import (
     brute_force,
     consultation,
     correction,

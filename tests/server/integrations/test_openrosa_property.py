@@ -1,5 +1,5 @@
 """Property: OpenRosa submissions and JSON pushes of one team, in any interleaving, give the aggregates
-of the brute-force count (tests/server/test_rollups.py) and leave the rollups verifiable: one engine.
+of the brute-force count (tests/server/aggregation/test_rollups.py) and leave the rollups verifiable: one engine.
 
 Each example runs a random program of steps against the real HTTP routes: creates through either
 door, OpenRosa edits (deprecatedID) and JSON corrections and voids, identical OpenRosa resends and
@@ -27,7 +27,7 @@ from server.models import Record
 from server.persistence.store import record_state
 from tests.factories import correct_mutation, make_device, push_body, push_headers, void_mutation
 from tests.openrosa_instances import fill, multipart
-from tests.server.test_rollups import brute_force, load_reference
+from tests.server.aggregation.test_rollups import brute_force, load_reference
 
 TEAM, SITE = "ly-mmt-tripoli", "ly-mp-tripoli"
 END = "2026-11-30T09:00:00.000+00:00"  # the form's `end`: recorded_at of OpenRosa records

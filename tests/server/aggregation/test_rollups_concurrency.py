@@ -26,7 +26,7 @@ from tests.factories import (
     push_body,
     void_mutation,
 )
-from tests.server.test_rollups import brute_force, load_reference
+from tests.server.aggregation.test_rollups import brute_force, load_reference
 
 TABLETS = {"ly-mmt-tripoli": "ly-mp-tripoli", "ly-mmt-benghazi": "ly-mp-benghazi"}
 PEOPLE = ["a", "b", "c"]  # few, so concurrent pushes keep touching the same person-months

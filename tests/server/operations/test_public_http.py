@@ -17,7 +17,7 @@ from server.models import ImpactStatement
 from server.operations.public import _shown
 from server.web.compression import gzip_etag
 from tests.factories import EnrolledDevice, make_device
-from tests.server.test_public import (
+from tests.server.operations.test_public import (
     DAY,
     IMPACT,
     consultations,

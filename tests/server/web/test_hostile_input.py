@@ -160,7 +160,7 @@ def test_hostile_push_envelopes(client: FlaskClient, session, actors, what: str,
     else:
         assert_4xx(response, what)
     # A far-off client_time only marks records clock_suspect; everything else changes nothing stored (a
-    # schema_version above the server's current is 422 schema_unsupported, tests/server/test_json_policy.py).
+    # schema_version above the server's current is 422 schema_unsupported, tests/server/web/test_json_policy.py).
     if what == "schema_version huge":
         assert response.status_code == 422 and response.get_json()["error"]["code"] == "schema_unsupported"
     if what not in ("client_time far", "client_time early"):

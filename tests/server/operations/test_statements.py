@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import ImpactStatement
-from tests.server.test_public import (
+from tests.server.operations.test_public import (
     IMPACT,
     fresh_cache,  # noqa: F401  (autouse: clears the page cache here too)
 )

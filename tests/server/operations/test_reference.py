@@ -13,7 +13,7 @@ from server.models import Area, Country, Item, Site, Team
 from server.operations import reference
 from server.operations.seed import AREAS, ITEMS, SERVICES, SITES, TEAMS
 from tests.factories import make_device, make_record
-from tests.server.test_pull import pull_all
+from tests.server.operations.test_pull import pull_all
 
 
 def cli(app: Flask, *args: str) -> Any:
