@@ -18,6 +18,7 @@ from server.commands.params import COUNTRY_CODE, PCODE, REFERENCE_ID, Name
 from server.extensions import db
 from server.models import Area, Country, Item, Service, Site, Team
 from server.operations import reference
+from sync import codes
 
 ENTITIES: dict[str, type] = {"country": Country, "area": Area, "site": Site, "team": Team, "item": Item,
                              "service": Service}
@@ -79,7 +80,7 @@ def update_area(area_id: str, name: str | None, pcode: str | None) -> None:
 @click.argument("site_id", type=REFERENCE_ID)
 @click.option("--area", "area_id", required=True, type=REFERENCE_ID)
 @click.option("--name", type=NAME, required=True)
-@click.option("--type", "site_type", required=True, type=click.Choice(reference.SITE_TYPES))
+@click.option("--type", "site_type", required=True, type=click.Choice(codes.SITE_TYPES))
 def add_site(site_id: str, area_id: str, name: str, site_type: str) -> None:
     def edit() -> str:
         reference.site_country(db.session, area_id)  # the area must exist
@@ -94,7 +95,7 @@ def add_site(site_id: str, area_id: str, name: str, site_type: str) -> None:
 @click.argument("site_id", type=REFERENCE_ID)
 @click.option("--area", "area_id", default=None, type=REFERENCE_ID)
 @click.option("--name", type=NAME, default=None)
-@click.option("--type", "site_type", default=None, type=click.Choice(reference.SITE_TYPES))
+@click.option("--type", "site_type", default=None, type=click.Choice(codes.SITE_TYPES))
 def update_site(site_id: str, area_id: str | None, name: str | None, site_type: str | None) -> None:
     def edit() -> str:
         site = db.session.get(Site, site_id)
@@ -136,7 +137,7 @@ def _check_sites(country: str, site_ids: list[str]) -> None:
 @click.argument("team_id", type=REFERENCE_ID)
 @click.option("--country", required=True, type=COUNTRY_CODE)
 @click.option("--name", type=NAME, required=True)
-@click.option("--type", "team_type", required=True, type=click.Choice(reference.TEAM_TYPES))
+@click.option("--type", "team_type", required=True, type=click.Choice(codes.TEAM_TYPES))
 @click.option("--site", "site_ids", multiple=True, type=REFERENCE_ID, help="A site of the team (repeat the option).")
 def add_team(team_id: str, country: str, name: str, team_type: str, site_ids: tuple[str, ...]) -> None:
     def edit() -> str:
@@ -154,7 +155,7 @@ def add_team(team_id: str, country: str, name: str, team_type: str, site_ids: tu
 @group.command("update-team")
 @click.argument("team_id", type=REFERENCE_ID)
 @click.option("--name", type=NAME, default=None)
-@click.option("--type", "team_type", default=None, type=click.Choice(reference.TEAM_TYPES))
+@click.option("--type", "team_type", default=None, type=click.Choice(codes.TEAM_TYPES))
 @click.option("--site", "site_ids", multiple=True, type=REFERENCE_ID,
               help="The team's sites, all of them (replaces the list).")
 def update_team(team_id: str, name: str | None, team_type: str | None, site_ids: tuple[str, ...]) -> None:
@@ -172,7 +173,7 @@ def update_team(team_id: str, name: str | None, team_type: str | None, site_ids:
 @group.command("add-item")
 @click.argument("code", type=REFERENCE_ID)
 @click.option("--name", type=NAME, required=True)
-@click.option("--category", required=True, type=click.Choice(reference.ITEM_CATEGORIES))
+@click.option("--category", required=True, type=click.Choice(codes.ITEM_CATEGORIES))
 def add_item(code: str, name: str, category: str) -> None:
     def edit() -> str:
         reference.create(db.session, Item, code, code=code, name=name, category=category)
@@ -184,7 +185,7 @@ def add_item(code: str, name: str, category: str) -> None:
 @group.command("update-item")
 @click.argument("code", type=REFERENCE_ID)
 @click.option("--name", type=NAME, default=None)
-@click.option("--category", default=None, type=click.Choice(reference.ITEM_CATEGORIES))
+@click.option("--category", default=None, type=click.Choice(codes.ITEM_CATEGORIES))
 def update_item(code: str, name: str | None, category: str | None) -> None:
     _run(lambda: _changed(f"item {code}", reference.update(db.session, Item, code,
                                                               **_given(name=name, category=category))[1]))
