@@ -36,11 +36,10 @@ from typing import Any, TypeVar
 
 from flask import Flask, current_app, g, request
 
-from server import quarantine
 from server.auth import current_principal, device_revoked_error
 from server.errors import ApiError, validation_error
 from server.extensions import db
-from server.timeutil import utcnow
+from server.intake.envelope import refuse_throttled
 from sync.text import NUL, NUL_MESSAGE, nul_path
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -325,8 +324,7 @@ def _throttle_revoked() -> None:
     if not principal.revoked or principal.device_id is None:
         return
     g.commit_on_error = True  # the count of reads must survive the 403
-    if quarantine.revoked_push_throttled(db.session, principal.device_id, utcnow()):
-        raise device_revoked_error()
+    refuse_throttled(db.session(), principal.device_id)
 
 
 @_wipe_revoked

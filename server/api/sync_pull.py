@@ -5,7 +5,6 @@ Thin: parse, check the cursor, ask server.pull for a page, sign the next cursor.
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from flask import current_app, jsonify
@@ -19,7 +18,7 @@ from server.extensions import db
 from server.models import Device
 from server.pull import ResetRequired, Scope, check_cursor, pull_page
 from server.signing import cursor_key
-from server.timeutil import utcnow
+from server.timeutil import aware_utc, utcnow
 from server.transactions import reads_only
 from sync.cursor import Cursor, decode_cursor, encode_cursor
 from sync.domain import CURRENT_SCHEMA_VERSION, MIN_SUPPORTED_SCHEMA_VERSION
@@ -52,7 +51,7 @@ def hello() -> dict[str, Any]:
     limits = current_app.config["FIELDSYNC_LIMITS"]
     return {
         # Aware, as HelloResponseSchema dumps it (the same field type as push's server_time).
-        "server_time": utcnow().replace(microsecond=0, tzinfo=UTC),
+        "server_time": aware_utc(utcnow().replace(microsecond=0)),
         "device": {"id": device.id, "status": device.status, "team_id": device.team_id},
         "schema": SCHEMA_VERSIONS,
         "limits": {"push_max_mutations": limits.push_max_mutations, "push_max_bytes": limits.push_max_bytes,
