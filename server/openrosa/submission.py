@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from server.intake import OPENROSA
@@ -80,7 +80,11 @@ def submit(session: Session, device: DeviceContext, submission: Submission, *, r
                  now=now)
 
 
-_INSERT_SUBMISSION = insert(OpenRosaSubmission.__table__)
+_SUBMISSIONS = OpenRosaSubmission.__table__
+_INSERT_SUBMISSION = insert(_SUBMISSIONS)
+# Built once: whether the instanceID was received, without loading an ORM object, so a first
+# submission (nearly every request) loads none at all.
+_RECEIVED = select(_SUBMISSIONS.c.instance_id).where(_SUBMISSIONS.c.instance_id == bindparam("instance_key"))
 REVOKED_MESSAGE = "This tablet was revoked; ask your coordinator. What it sent is kept for review."
 
 
@@ -101,7 +105,8 @@ class _Submitted(Translation[Answer]):
 
     def recall(self, session: Session, *, revoked: bool) -> Answer | None:
         self._built = None  # a retried attempt builds again, from what its own transaction reads
-        row = self._row = session.get(OpenRosaSubmission, self.key)
+        received = session.execute(_RECEIVED, {"instance_key": self.key}).first() is not None
+        row = self._row = session.get(OpenRosaSubmission, self.key) if received else None
         if row is not None and row.device_id != self._device.device_id:
             raise OpenRosaError(409, "Another tablet already sent a submission with this instanceID.")
         if revoked:
