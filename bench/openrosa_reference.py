@@ -25,7 +25,6 @@ import hashlib
 import json
 import os
 import threading
-from datetime import UTC, datetime
 from typing import Any
 
 from defusedxml import ElementTree
@@ -35,6 +34,7 @@ from bench.common import durable_connection
 from schemas.records import validate_record
 from server.integrations.openrosa.instance import parse_instance
 from server.persistence.seq import COUNTER_NAME
+from server.persistence.timeutil import utcnow
 
 RESPONSE = ('<OpenRosaResponse xmlns="http://openrosa.org/http/response">'
             '<message nature="submit_success">Form received.</message></OpenRosaResponse>')
@@ -71,7 +71,7 @@ class _Database:
         return (row[0], row[1]) if row else None
 
     def store(self, instance_id: str, device: tuple[str, str], form_id: str, xml: bytes, with_record: bool) -> None:
-        now = datetime.now(UTC).replace(tzinfo=None)
+        now = utcnow()
         submission = {"instance_id": instance_id, "device_id": device[0], "form_id": form_id,
                       "xml_sha256": hashlib.sha256(xml).hexdigest(), "xml": xml.decode(), "outcome": "applied",
                       "http_status": 201, "received_at": now, "completed_at": now}

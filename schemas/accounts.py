@@ -6,28 +6,25 @@ the field before any work (hashing, lookups) is done on it.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from marshmallow import RAISE, Schema, fields, validate
+
+from sync.utc import isoformat_z
 
 
 class UtcDateTime(fields.DateTime):
     """Dumps the server's naive-UTC datetimes as `2026-03-02T09:58:11Z` (api.md's wire form)."""
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
-        if value is None:
-            return None
-        if isinstance(value, datetime) and value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return value.isoformat(timespec="seconds") + "Z"
+        return isoformat_z(value)
 
 
 # PostgreSQL refuses NUL in text (a driver error, so a 500), and no name or code needs control characters.
 _NO_CONTROL_CHARACTERS = validate.Regexp(r"\A[^\x00-\x1f\x7f]*\Z", error="Must not contain control characters.")
 
 
-def _text(max_length: int, *, control_characters: bool = False, **kwargs: Any) -> fields.String:
+def bounded_text(max_length: int, *, control_characters: bool = False, **kwargs: Any) -> fields.String:
     validators = [validate.Length(min=1, max=max_length)]
     if not control_characters:
         validators.append(_NO_CONTROL_CHARACTERS)
@@ -38,10 +35,10 @@ class TokenRequestSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    username = _text(64)
+    username = bounded_text(64)
     # Bounded so a huge "password" cannot buy minutes of Argon2 work.
     # Any character: a password is only ever hashed, never sent to the database.
-    password = _text(1024, control_characters=True, load_only=True)
+    password = bounded_text(1024, control_characters=True, load_only=True)
 
 
 class TokenResponseSchema(Schema):
@@ -54,7 +51,7 @@ class EnrollmentRequestSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    username = _text(64, metadata={"description": "a field worker of this team"})
+    username = bounded_text(64, metadata={"description": "a field worker of this team"})
 
 
 class EnrollmentResponseSchema(Schema):
@@ -66,9 +63,9 @@ class EnrollDeviceRequestSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    code = _text(64, metadata={"description": "case, spaces and dashes do not matter"})
-    label = _text(100, metadata={"description": "how coordinators will recognise the tablet"})
-    app_version = _text(32)
+    code = bounded_text(64, metadata={"description": "case, spaces and dashes do not matter"})
+    label = bounded_text(100, metadata={"description": "how coordinators will recognise the tablet"})
+    app_version = bounded_text(32)
 
 
 class EnrollDeviceResponseSchema(Schema):

@@ -17,7 +17,8 @@ from schemas.pagination import page_schema
 FORMATS = ("json", "csv", "hxl")
 
 
-def _split(value: str) -> list[str]:
+def split_values(value: str) -> list[str]:
+    """A comma-separated query value as its non-empty, stripped parts (`?sex=f, m` is f and m)."""
     return [part.strip() for part in value.split(",") if part.strip()]
 
 
@@ -25,7 +26,7 @@ class CommaList(fields.String):
     """`a,b,c` -> ["a", "b", "c"]."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> list[str]:
-        return _split(super()._deserialize(value, attr, data, **kwargs))
+        return split_values(super()._deserialize(value, attr, data, **kwargs))
 
 
 class _AggregateQueryBase(Schema):
@@ -50,7 +51,7 @@ class _AggregateQueryBase(Schema):
         for name, value in list(data.items()):
             if name in known:
                 continue
-            values = value if isinstance(value, list) else _split(str(value))
+            values = value if isinstance(value, list) else split_values(str(value))
             if values:
                 filters[name] = values
             else:

@@ -10,7 +10,7 @@ from typing import Any
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, validate
 
-from schemas.aggregates import _split
+from schemas.aggregates import split_values
 
 FORMATS = ("jsonl", "csv", "xlsx")
 
@@ -37,7 +37,7 @@ class RecordQuerySchema(Schema):
         for name, value in list(data.items()):
             if name in known:
                 continue
-            values = _split(str(value))
+            values = split_values(str(value))
             if values:
                 filters[name] = values
             else:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from marshmallow import RAISE, Schema, fields
 
-from schemas.accounts import _text
+from schemas.accounts import bounded_text
 
 
 class CollectDeviceRequestSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    username = _text(64, metadata={"description": "a field worker of this team"})
-    label = _text(100, metadata={"description": "how coordinators will recognise the tablet, e.g. Tablet 7"})
+    username = bounded_text(64, metadata={"description": "a field worker of this team"})
+    label = bounded_text(100, metadata={"description": "how coordinators will recognise the tablet, e.g. Tablet 7"})
 
 
 class CollectDeviceResponseSchema(Schema):

@@ -8,7 +8,7 @@ sync engine; these schemas check everything that needs only the payload.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -22,6 +22,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from schemas.errors import flatten_messages
 from sync.domain import (
     Activity,
     AgeBand,
@@ -188,18 +189,6 @@ SCHEMAS: dict[Entity, type[_RecordSchema]] = {
 }
 
 
-def flatten_errors(messages: Mapping[Any, Any], prefix: str = "") -> Errors:
-    """marshmallow's nested error dict -> ``{"a.b": [msgs]}``, as the API reports them."""
-    flat: Errors = {}
-    for key, value in messages.items():
-        path = f"{prefix}.{key}" if prefix else str(key)
-        if isinstance(value, Mapping):
-            flat.update(flatten_errors(value, path))
-        else:
-            flat.setdefault(path, []).extend(value if isinstance(value, list) else [str(value)])
-    return flat
-
-
 def _to_json(loaded: dict[str, Any]) -> dict[str, Any]:
     """Loaded data -> flat, JSON-ready clean data (absent and null fields dropped)."""
     clean = {key: value for key, value in loaded.items() if value is not None}
@@ -235,7 +224,7 @@ def validate_record(entity: str, data: Any, today: date) -> tuple[dict[str, Any]
         loaded = _schema(schema_class, today).load(data)
     except ValidationError as exc:
         messages = exc.messages if isinstance(exc.messages, dict) else {"_schema": exc.messages}
-        return {}, flatten_errors(messages)
+        return {}, flatten_messages(messages)
     return _to_json(loaded), {}
 
 

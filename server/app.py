@@ -58,10 +58,13 @@ def configure_api(app: Flask) -> None:
 
 
 def configure_subscribers(app: Flask) -> None:
-    """Who hears the unit of work's record changes (server/persistence/events.py)."""
+    """Who hears the unit of work's record changes (server/persistence/events.py), and the write
+    envelope's hook into the body reader."""
     from server.aggregation import rollups
+    from server.intake import envelope
 
     rollups.init_app(app)
+    envelope.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:

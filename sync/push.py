@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -34,6 +34,7 @@ from sync.domain import (
 from sync.fingerprint import fingerprint, fingerprint_of_json
 from sync.store import RecordStore
 from sync.text import NUL_MESSAGE, nul_path
+from sync.utc import aware_utc
 
 # validate(entity, data) -> (clean_data, errors). Errors are keyed by field
 # path inside ``data`` (no "data." prefix); clean data is JSON-ready and flat
@@ -52,7 +53,7 @@ NOT_OBJECT = "Must be an object."
 # so a device cannot probe for other teams' record ids.
 UNKNOWN_RECORD = "Unknown record."
 
-_MUTATION_KEYS = frozenset({"op_id", "kind", "entity", "id", "data", "base_version", "reason"})
+MUTATION_KEYS = frozenset({"op_id", "kind", "entity", "id", "data", "base_version", "reason"})
 
 
 def _one_of(enum: type[Any]) -> str:
@@ -118,7 +119,7 @@ def parse_mutation(raw: Any, raw_json: bytes | None = None) -> tuple[Mutation | 
         # Rejected here, item by item, so one bad string never blocks the rest of the batch.
         return None, {where: [NUL_MESSAGE]}
     errors: Errors = {}
-    for key in sorted(set(raw) - _MUTATION_KEYS):
+    for key in sorted(set(raw) - MUTATION_KEYS):
         errors[str(key)] = [UNKNOWN_FIELD]
 
     def uuid_field(name: str) -> str | None:
@@ -205,12 +206,6 @@ def mutation_fingerprint(mutation: Mutation, raw: dict[str, Any], raw_json: byte
     return fingerprint(wire)
 
 
-def _aware(value: datetime) -> datetime:
-    # Device clocks may send local time without an offset; read it as UTC,
-    # which is within the 24 h tolerance of any real offset anyway.
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def _prefixed(errors: Errors) -> Errors:
     return {f"data.{key}": list(messages) for key, messages in errors.items()}
 
@@ -236,8 +231,8 @@ class _Push:
         self.store = store
         self.device = device
         self.validate = validate
-        self.now = _aware(now)
-        self.batch_suspect = client_time is not None and abs(_aware(client_time) - self.now) > CLOCK_TOLERANCE
+        self.now = aware_utc(now)
+        self.batch_suspect = client_time is not None and abs(aware_utc(client_time) - self.now) > CLOCK_TOLERANCE
 
     # --- entry -----------------------------------------------------------
     def apply(self, raw: Any, raw_json: bytes | None = None) -> ItemResult:
@@ -351,7 +346,7 @@ class _Push:
         if self.batch_suspect:
             return True
         try:
-            at = _aware(datetime.fromisoformat(recorded_at))
+            at = aware_utc(datetime.fromisoformat(recorded_at))
         except ValueError:  # the validator guarantees ISO; be safe anyway
             return True
         return at > self.now + CLOCK_TOLERANCE

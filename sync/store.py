@@ -120,13 +120,21 @@ class RecordStore(Protocol):
 
     # --- change feed -----------------------------------------------------
     def next_seq(self) -> int:
-        """Allocate the next change-feed position: strictly greater than any
-        seq allocated before, across all streams and all transactions.
+        """Allocate the change-feed position of a new record version of this
+        batch. Within the batch every seq handed out is distinct; once the
+        batch is written, the seqs it stored (in records, and in the results
+        its caller gets) are strictly greater than any committed before,
+        across all streams and all transactions, in the order they were
+        handed out.
 
-        The SQL store allocates from a single counter row updated inside the
-        push transaction; the row lock serialises concurrent pushes, which is
-        what makes "paging returns every change exactly once" hold: a seq is
-        never committed after a higher one is visible.
+        A store may hand out provisional seqs and settle them when it writes
+        the batch: the SQL store of the push takes its block from the single
+        counter row only then (`late_seqs`), so the row lock that serialises
+        concurrent pushes is held for the writes and the commit, not while the
+        batch is validated. That lock is what makes "paging returns every
+        change exactly once" hold: a seq is never committed after a higher
+        one is visible. The engine only copies seqs into states and results;
+        it never compares them.
         """
         ...
 

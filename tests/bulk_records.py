@@ -1,7 +1,7 @@
 """Stored records for tests and benchmarks: one at a time through the push's store, or in bulk.
 
 `write_record` stores one record version through `SqlRecordStore` itself (insert or update, the
-`record_changed` hook, `flush`), so a test that builds its data this way exercises the push's own
+`record_changed` hook, in the store's unit of work), so a test that builds its data this way exercises the push's own
 write path and its rollup maintenance instead of a copy of them. `load_records` is the benchmarks'
 loader of up to millions of new records: multi-row INSERTs and one `rollups.apply_changes` per
 batch, the same contribution code the store's flush runs, without the store's per-record work.
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from server.aggregation.rollups import ReferenceLookup, apply_changes
 from server.models import Record, Team
 from server.persistence.seq import reserve_seqs
-from server.persistence.store import SqlRecordStore
+from server.persistence.store import unit_of_work
 from sync.domain import (
     Activity,
     AgeBand,
@@ -62,13 +62,12 @@ def write_record(session: Session, before: RecordState | None, after: RecordStat
     team = session.get(Team, after.team_id)
     assert team is not None
     device = DeviceContext(after.device_id, after.team_id, team.country_code)
-    store = SqlRecordStore(session, device, batch_id=None, now=after.received_at)
-    if before is None:
-        store.insert_record(after)
-    else:
-        store.update_record(after)
-    store.record_changed(before, after)
-    store.flush()
+    with unit_of_work(session, device, batch_id=None, now=after.received_at) as store:
+        if before is None:
+            store.insert_record(after)
+        else:
+            store.update_record(after)
+        store.record_changed(before, after)
 
 
 def load_records(session: Session, states: Iterable[RecordState], batch_size: int = 5000) -> int:

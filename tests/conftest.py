@@ -16,6 +16,7 @@ import pytest
 from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient
+from hypothesis import HealthCheck, settings
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 import config as fieldsync_config
@@ -27,6 +28,15 @@ from tests.factories import EnrolledDevice, make_device
 from tests.pg_cluster import Cluster, start_cluster
 
 ENGINES = ["sqlite", "postgresql"]
+
+# Generated tests judge behaviour, never speed: on a 2-core CI machine running two test processes and
+# gunicorn, generation and examples can be slow without anything being wrong. A test's own @settings
+# still overrides these.
+settings.register_profile(
+    "fieldsync", deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.large_base_example],
+)
+settings.load_profile("fieldsync")
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -15,11 +15,12 @@ from datetime import timedelta
 from sqlalchemy.orm import Session
 
 from server.models import ApiToken, Country, Device, Record, Team, User, UserCountry
+from server.operations.accounts import new_device
 from server.operations.passwords import hash_password
 from server.operations.reference import upsert
 from server.persistence.seq import next_seq
 from server.persistence.timeutil import isoformat_z, utcnow
-from server.web.auth import DEVICE_TOKEN_PREFIX, USER_TOKEN_PREFIX, hash_secret, new_token
+from server.web.auth import USER_TOKEN_PREFIX, hash_secret, new_token
 
 DEFAULT_PASSWORD = "correct horse battery staple"
 _PASSWORD_HASH_CACHE: dict[str, str] = {}
@@ -66,13 +67,12 @@ class EnrolledDevice:
 def make_device(session: Session, *, team_id: str = "ly-mmt-tripoli", revoked: bool = False,
                 user: User | None = None) -> EnrolledDevice:
     user = user or make_user(session, role="field_worker", team_id=team_id)
-    token = new_token(DEVICE_TOKEN_PREFIX)
     now = utcnow()
-    device = Device(id=str(uuid.uuid4()), team_id=team_id, user_id=user.id, label="test tablet",
-                    app_version="1.4.0", status="revoked" if revoked else "active",
-                    token_hash=hash_secret(token), created_at=now, revoked_at=now if revoked else None)
-    session.add(device)
-    session.flush()
+    device, token = new_device(session, team_id=team_id, user_id=user.id, label="test tablet", now=now,
+                               app_version="1.4.0")
+    if revoked:
+        device.status, device.revoked_at = "revoked", now
+        session.flush()
     return EnrolledDevice(device=device, token=token, user=user)
 
 

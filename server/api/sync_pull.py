@@ -5,7 +5,6 @@ Thin: parse, check the cursor, ask server.operations.pull for a page, sign the n
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Any
 
 from flask import current_app, jsonify
@@ -17,7 +16,7 @@ from server.extensions import db
 from server.models import Device
 from server.operations.pull import ResetRequired, Scope, check_cursor, pull_page
 from server.operations.signing import cursor_key
-from server.persistence.timeutil import utcnow
+from server.persistence.timeutil import aware_utc, utcnow
 from server.web.auth import DEVICE, access, current_principal
 from server.web.errors import ApiError, validation_error
 from server.web.transactions import reads_only
@@ -52,7 +51,7 @@ def hello() -> dict[str, Any]:
     limits = current_app.config["FIELDSYNC_LIMITS"]
     return {
         # Aware, as HelloResponseSchema dumps it (the same field type as push's server_time).
-        "server_time": utcnow().replace(microsecond=0, tzinfo=UTC),
+        "server_time": aware_utc(utcnow().replace(microsecond=0)),
         "device": {"id": device.id, "status": device.status, "team_id": device.team_id},
         "schema": SCHEMA_VERSIONS,
         "limits": {"push_max_mutations": limits.push_max_mutations, "push_max_bytes": limits.push_max_bytes,

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from schemas.records import SCHEMAS
 from server.models import Device, QuarantinedMutation
 from server.web.ratelimit import Backoff, record_failure, retry_after
-from sync.push import _MUTATION_KEYS as MUTATION_KEYS
+from sync.push import MUTATION_KEYS
 
 REDACTED = "[redacted]"
 REVOKED_REASON = "device_revoked"

@@ -1,18 +1,20 @@
 """Coordinators resolve data-quality items: open conflicts and quarantined mutations.
 
 - A conflict resolved with the **server** value is only closed: the record already holds it.
-- A conflict resolved with the **device** value becomes a new correction of the record, run through
-  the sync engine (`apply_mutations` over `SqlRecordStore`) exactly like a push, so validation,
-  revisions, seq, the pull stream and the rollups all see it; its revision names the coordinator
-  (`record_revisions.user_id`) and the device whose values they are (`device_id`).
+- A conflict resolved with the **device** value becomes a new correction of the record, written
+  through the write envelope (server/intake/envelope.py: retries, `apply_batch`) exactly like a
+  push, so validation, ownership, revisions, seq, the pull stream and the rollups all see it; its
+  revision names the coordinator (`record_revisions.user_id`) and the device whose values they are
+  (`device_id`). The device may be revoked since: the coordinator writes, not the tablet.
 - A quarantined mutation is **discarded** with a reason, or a fixed version of it is **applied**
   through the engine with the quarantined row's device and team, as if that tablet had sent it.
   Either way the values of fields the server does not know are then redacted (server/intake/quarantine.py).
 
 Every operation first closes the item with `UPDATE ... WHERE status = 'open'`: of two coordinators
 resolving one item at once, the second updates no row and gets 409 (PostgreSQL re-checks the WHERE
-once the first commits; SQLite lets one writer in at a time). Anything that fails after the claim
-raises, and the request's rollback undoes the claim with everything else.
+once the first commits; SQLite lets one writer in at a time). The open item is the resolution's
+ledger: a resend finds it closed. Anything that fails after the claim raises, and the request's
+rollback undoes the claim with everything else.
 
 Out-of-scope items answer 404 like unknown ones, as the record history does, so ids of other
 countries' items cannot be probed. Operations only flush; the request commits.
@@ -20,19 +22,22 @@ countries' items cannot be probed. Operations only flush; the request commits.
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from server.intake import RESOLUTION
+from server.intake.envelope import Translation, write
 from server.intake.quarantine import redact_row
 from server.intake.review import conflict_dict, quarantine_dict
 from server.models import Conflict, QuarantinedMutation, Record, RecordRevision, Team, User
-from server.persistence.store import apply_batch, naive_utc
-from server.persistence.timeutil import isoformat_z
+from server.persistence.timeutil import aware_utc, isoformat_z, naive_utc
 from server.web.auth import Principal
 from server.web.errors import ApiError, validation_error
 from sync.domain import DeviceContext, ItemResult, ItemStatus
@@ -62,17 +67,20 @@ def resolve_conflict(
     scope = _scope(session, principal, conflict.team_id) if conflict is not None else None
     if conflict is None or scope is None:
         raise ApiError(404, "not_found", f"No conflict {conflict_id} in your countries.")
-    _claim(session, Conflict, conflict.id, "conflict", resolution=use, principal=principal, now=now)
-
+    claim = functools.partial(_claim, session, Conflict, conflict.id, "conflict", resolution=use,
+                              principal=principal, now=now)
     result: ItemResult | None = None
     if use == USE_DEVICE:
-        result = _apply_device_value(session, principal, conflict, scope, now)
+        result = _apply_device_value(session, principal, conflict, scope, claim, now)
+    else:
+        claim()
     session.refresh(conflict)
     return conflict_item(session, conflict, result)
 
 
 def _apply_device_value(
-    session: Session, principal: Principal, conflict: Conflict, scope: _Scoped, now: datetime
+    session: Session, principal: Principal, conflict: Conflict, scope: _Scoped, claim: Callable[[], None],
+    now: datetime,
 ) -> ItemResult:
     """The device's fields as a fresh correction on top of the record's current version."""
     record = session.get(Record, conflict.record_id)
@@ -90,7 +98,7 @@ def _apply_device_value(
         "reason": f"Conflict {conflict.id} resolved by {principal.username or 'a coordinator'}: device value.",
     }
     device = DeviceContext(device_id=conflict.device_id or "", team_id=scope.team_id, country=scope.country)
-    result = _run(session, principal, device, mutation, now)
+    result = _run(session, principal, device, mutation, claim, now)
     if result.status is ItemStatus.REJECTED:
         raise validation_error(result.errors, "The device's values can no longer be applied to this record.")
     if result.status is ItemStatus.CONFLICT:
@@ -128,10 +136,10 @@ def apply_quarantined(
     scope = _scope(session, principal, row.team_id) if row.team_id is not None else None
     if scope is None:  # only an admin reaches a row whose team is missing
         raise ApiError(409, "no_device_context", "This quarantined mutation has no team to apply it for.")
-    _claim(session, QuarantinedMutation, row.id, "quarantined mutation", resolution=APPLIED,
-           principal=principal, now=now)
+    claim = functools.partial(_claim, session, QuarantinedMutation, row.id, "quarantined mutation",
+                              resolution=APPLIED, principal=principal, now=now)
     device = DeviceContext(device_id=row.device_id or "", team_id=scope.team_id, country=scope.country)
-    result = _run(session, principal, device, mutation, now)
+    result = _run(session, principal, device, mutation, claim, now)
     if result.status is ItemStatus.REJECTED:
         raise validation_error({f"mutation.{path}": messages for path, messages in result.errors.items()},
                                "The fixed mutation is still not valid.")
@@ -200,26 +208,45 @@ def _claim(
         raise ApiError(409, "already_resolved", f"This {noun} has already been resolved.")
 
 
-def _run(
-    session: Session, principal: Principal, device: DeviceContext, mutation: dict[str, Any], now: datetime
-) -> ItemResult:
-    """One mutation through the push engine, in the request's transaction, authored by the coordinator."""
-    aware_now = now.replace(tzinfo=UTC) if now.tzinfo is None else now
-    # client_time None: the coordinator's request has no device clock to judge. A rejection or a
-    # conflict stages a quarantine row or a conflict, but the coordinator gets the answer directly
-    # and the request's error response rolls everything back.
-    (result,) = apply_batch(session, device, [mutation], batch_id=None, now=aware_now, client_time=None)
-    if result.status in (ItemStatus.REJECTED, ItemStatus.CONFLICT):
+class _Resolved(Translation[ItemResult]):
+    """A coordinator's fix, for the envelope: one mutation, written as `device`; the item being
+    resolved is the ledger (`claim` closes it, or raises 409 `already_resolved`)."""
+
+    intake = RESOLUTION
+
+    def __init__(self, principal: Principal, mutation: dict[str, Any], claim: Callable[[], None]) -> None:
+        self._principal = principal
+        self._mutation = mutation
+        self._claim = claim
+
+    def recall(self, session: Session, *, revoked: bool) -> ItemResult | None:
+        self._claim()
+        return None
+
+    def mutations(self, session: Session, now: datetime) -> list[Any]:
+        return [self._mutation]
+
+    def settle(self, session: Session, results: list[ItemResult], now: datetime) -> ItemResult:
+        (result,) = results
+        if result.status not in (ItemStatus.REJECTED, ItemStatus.CONFLICT):
+            # Stamp the author on the revision the engine just wrote (a no-op correction or a
+            # duplicate writes none, and then this updates nothing).
+            session.execute(
+                update(RecordRevision)
+                .where(RecordRevision.record_id == result.id, RecordRevision.op_id == result.op_id)
+                .values(user_id=self._principal.user_id)
+                .execution_options(synchronize_session=False)
+            )
         return result
-    # Stamp the author on the revision the engine just wrote (a no-op correction or a duplicate
-    # writes none, and then this updates nothing).
-    session.execute(
-        update(RecordRevision)
-        .where(RecordRevision.record_id == result.id, RecordRevision.op_id == result.op_id)
-        .values(user_id=principal.user_id)
-        .execution_options(synchronize_session=False)
-    )
-    return result
+
+
+def _run(session: Session, principal: Principal, device: DeviceContext, mutation: dict[str, Any],
+         claim: Callable[[], None], now: datetime) -> ItemResult:
+    """One mutation through the write envelope, in the request's transaction, authored by the
+    coordinator. A rejection or a conflict stages a quarantine row or a conflict, but the
+    coordinator gets the answer directly and the request's error response rolls everything back."""
+    # No client time: the coordinator's request has no device clock to judge.
+    return write(session, device, _Resolved(principal, mutation, claim), now=aware_utc(now))
 
 
 def _username(session: Session, user_id: int | None) -> str | None:

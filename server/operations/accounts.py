@@ -348,21 +348,24 @@ def enroll_device(
     )
     if spent.rowcount != 1:  # type: ignore[attr-defined]
         raise refuse()
-    token = new_token(DEVICE_TOKEN_PREFIX)
-    session.add(
-        Device(
-            id=device_id,
-            team_id=enrollment.team_id,
-            user_id=user.id,
-            label=label,
-            app_version=app_version,
-            status="active",
-            token_hash=hash_secret(token),
-            created_at=now,
-        )
-    )
-    session.flush()
+    _, token = new_device(session, device_id=device_id, team_id=enrollment.team_id, user_id=user.id, label=label,
+                          app_version=app_version, now=now)
     return NewDevice(device_id=device_id, token=token, team_id=enrollment.team_id)
+
+
+APP = "app"  # devices.kind of a tablet running the Fieldsync app (JSON sync); Collect's is "collect"
+
+
+def new_device(session: Session, *, team_id: str, user_id: int, label: str, now: datetime,
+               app_version: str | None = None, kind: str = APP, device_id: str | None = None) -> tuple[Device, str]:
+    """The one builder of a `Device`: an active tablet of a field worker of the team, stored (flushed),
+    and its token, which exists only in this answer (the device row keeps its hash)."""
+    token = new_token(DEVICE_TOKEN_PREFIX)
+    device = Device(id=device_id or str(uuid.uuid4()), team_id=team_id, user_id=user_id, label=label,
+                    app_version=app_version, status="active", token_hash=hash_secret(token), created_at=now, kind=kind)
+    session.add(device)
+    session.flush()
+    return device, token
 
 
 # --- teams and devices for coordinators ----------------------------------------------------------

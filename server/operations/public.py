@@ -353,7 +353,7 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
            "November", "December")
 
 
-def _shown(value: int | None, language: str = "en") -> str:
+def shown(value: int | None, language: str = "en") -> str:
     return gettext("fewer than 10") if value is None else format_decimal(value, locale=language)
 
 
@@ -369,7 +369,7 @@ def render_html(impact: Impact, language: str = "en") -> bytes:
     In `language` (en or ar: `dir="rtl"`); `impact` is already localised (server.operations.public_i18n).
     """
     with force_locale(language):
-        statements = [{**s, "shown": _shown(s["value"], language),
+        statements = [{**s, "shown": shown(s["value"], language),
                        "areas": [{**a, "shown": _area_shown(a["value"], language)} for a in s.get("areas", [])]}
                       for s in impact.statements]
         if language == "en":  # the English date as before; other languages from CLDR

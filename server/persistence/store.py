@@ -1,27 +1,28 @@
 """`SqlRecordStore`: the sync engine's `RecordStore` over one SQLAlchemy session.
 
 The engine (sync/push.py) never commits; this store only reads and stages writes inside the
-request's transaction, which the push operation (server/intake/push.py) runs once per batch.
+request's transaction, which the write envelope (server/intake/envelope.py) runs once per batch.
 
 Two choices shape it:
 - **Preloading.** A batch of 200 creates would otherwise cost 400 point queries (op memory, record
-  existence) before it writes anything. `preload` reads the ops and records a batch names in two
+  existence) before it writes anything. `_preload_items` reads the ops and records a batch names in two
   queries and answers later lookups from that cache, kept up to date by the store's own writes so
   items still see the effects of earlier items of the batch.
 - **Write order.** Records are kept as `RecordState`s (later items of the batch read them from the
   cache) and, with rollup changes, revisions, op memory, conflicts and quarantine rows, written by
-  `flush()` once per batch with Core statements: the records first (one multi-row INSERT for new
+  `_flush()` once per batch with Core statements: the records first (one multi-row INSERT for new
   ones, one executemany UPDATE for changed ones), then the rollups of all the batch's changes in
   one `rollups.apply_changes` (they read the records), then one executemany INSERT per table
   (revisions reference records by foreign key).
 
 `apply_batch` and `quarantine_batch` below are the only ways callers run the store: its lifecycle
-(preload, apply, flush, settle) in one call.
+(preload, apply, flush, settle) in one call, through `unit_of_work` (the store's contract tests
+open it directly). The lifecycle methods are private.
 
 Lock order on PostgreSQL, the same for every batch so two pushes cannot deadlock: the batch's
-records (`preload`, `SELECT ... FOR UPDATE` in id order), then the seq counter (the first
-`next_seq`, or with `late_seqs` the final `flush()`),
-then whatever the rollups update (at `flush()`: people's advisory locks and cells, each in sorted
+records (`_preload_items`, `SELECT ... FOR UPDATE` in id order), then the seq counter (the first
+`next_seq`, or with `late_seqs` the final `_flush()`),
+then whatever the rollups update (at `_flush()`: people's advisory locks and cells, each in sorted
 order). Holding the counter row until commit is what makes commit order equal seq order
 (server/persistence/seq.py).
 """
@@ -29,9 +30,10 @@ order). Holding the counter row until commit is what makes commit order equal se
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import replace
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
@@ -41,6 +43,7 @@ from server.models import AppliedOp, Conflict, QuarantinedMutation, Record, Reco
 from server.persistence.events import ChangeBatch, RecordChange, publish
 from server.persistence.reference_cache import ReferenceSnapshot, read_stamp, reference_snapshot
 from server.persistence.seq import reserve_seqs
+from server.persistence.timeutil import aware_utc, naive_utc
 from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
 from sync.push import apply_mutations, canonical_uuid, quarantine_all
 from sync.text import without_nul
@@ -50,15 +53,6 @@ _FINGERPRINT = "fingerprint"
 _RESULT = "result"
 # Longest op_id echoed into quarantine.op_id (the column's size); a raw item may send anything.
 _QUARANTINE_OP_ID_MAX = 200
-
-
-def naive_utc(moment: datetime) -> datetime:
-    """The engine hands out aware UTC datetimes; the database holds naive UTC."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo is not None else moment
-
-
-def aware_utc(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment
 
 
 def record_state(row: Any) -> RecordState:
@@ -148,7 +142,7 @@ class SqlRecordStore:
         self._locking = session.get_bind().dialect.name == "postgresql"
         # None caches "known not to exist", so a miss is not queried twice.
         self._ops: dict[str, RememberedOp | None] = {}
-        # Records as states, written with Core statements at `flush()`: the batch's new ones
+        # Records as states, written with Core statements at `_flush()`: the batch's new ones
         # (one multi-row INSERT) and its changed existing ones (one executemany UPDATE).
         self._records: dict[str, RecordState | None] = {}
         self._new_records: dict[str, RecordState] = {}
@@ -161,28 +155,22 @@ class SqlRecordStore:
         self._seqs: Iterator[int] = iter(())
         self._seq_block = 1
         # Late seqs (see `next_seq`): how many provisional ones were handed out, and what each
-        # became at `flush()`.
+        # became at `_flush()`.
         self._late_seqs = late_seqs
         self._provisional = 0
         self._settled: dict[int, int] = {}
         self._reference = reference
 
     # --- batch set-up and tear-down (not part of the Protocol) ----------
-    def preload(self, op_ids: Iterable[str], record_ids: Iterable[str], *, mutation_count: int = 1) -> None:
-        """Read (and on PostgreSQL lock) everything the batch's items name, in two queries.
+    def _preload_items(self, items: Iterable[tuple[str | None, str | None]], *, mutation_count: int = 1) -> None:
+        """Read (and on PostgreSQL lock) everything the batch's items name, from each item's
+        (op id, record id), in two queries; only the records of items whose op is not remembered: a
+        remembered op is answered from op memory alone, so a re-sent batch (a tablet retrying after a
+        dropped connection) reads no record.
 
         `mutation_count` sizes the block of seqs taken at the first `next_seq`: each item makes
         at most one new version, so one counter update serves the whole batch. Unused seqs are
-        gaps, which pull tolerates (cursors are "strictly after", never "next").
-        """
-        self._seq_block = max(1, mutation_count)
-        self._preload_ops(op_ids)
-        self._preload_records(record_ids)
-
-    def preload_items(self, items: Iterable[tuple[str | None, str | None]], *, mutation_count: int = 1) -> None:
-        """As `preload`, from each item's (op id, record id), reading only the records of items
-        whose op is not remembered: a remembered op is answered from op memory alone, so a
-        re-sent batch (a tablet retrying after a dropped connection) reads no record."""
+        gaps, which pull tolerates (cursors are "strictly after", never "next")."""
         items = list(items)
         self._seq_block = max(1, mutation_count)
         self._preload_ops(op_id for op_id, _ in items if op_id)
@@ -191,20 +179,20 @@ class SqlRecordStore:
 
     def _preload_ops(self, op_ids: Iterable[str]) -> None:
         op_ids = sorted(set(op_ids))
-        for chunk in _chunks(op_ids):
+        for chunk in chunks(op_ids):
             for row in self.session.execute(_REMEMBERED_IN, {"keys": chunk}):
                 self._ops[row.op_id] = _remembered(row)
         self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
 
     def _preload_records(self, record_ids: Iterable[str]) -> None:
         record_ids = sorted(set(record_ids))
-        for chunk in _chunks(record_ids):
+        for chunk in chunks(record_ids):
             statement = _RECORDS_IN_LOCKED if self._locking else _RECORDS_IN
             for row in self.session.execute(statement, {"keys": chunk}):
                 self._records[row.id] = record_state(row)
         self._records.update({record_id: None for record_id in record_ids if record_id not in self._records})
 
-    def flush(self) -> None:
+    def _flush(self) -> None:
         """Write the staged rows: records first (ORM, one multi-row INSERT), then the rollups
         of every record changed since the last flush (they read `records`), then what
         references the records. All in the caller's transaction, so they commit together."""
@@ -378,7 +366,7 @@ class SqlRecordStore:
     def next_seq(self) -> int:
         if self._late_seqs:
             # Provisional: negative, unique within the batch, in the order handed out. The real
-            # block is taken at `flush()`, so the counter row (locked from then until commit, which
+            # block is taken at `_flush()`, so the counter row (locked from then until commit, which
             # keeps commit order = seq order) is held for the writes and the commit only, not while
             # the whole batch is parsed and validated: other batches validate meanwhile.
             self._provisional += 1
@@ -414,8 +402,8 @@ class SqlRecordStore:
         # snapshot, which the settling above did not reach.
         return replace(state, seq=self._settled[state.seq]) if state.seq < 0 else state
 
-    def settled(self, result: ItemResult) -> ItemResult:
-        """`result` with its provisional seq replaced by the real one (after `flush()`)."""
+    def _settle_result(self, result: ItemResult) -> ItemResult:
+        """`result` with its provisional seq replaced by the real one (after `_flush()`)."""
         if result.seq is not None and result.seq < 0:
             return replace(result, seq=self._settled[result.seq])
         return result
@@ -443,11 +431,14 @@ class SqlRecordStore:
 
     # --- hooks -----------------------------------------------------------
     def record_changed(self, before: RecordState | None, after: RecordState) -> None:
-        # Staged, and applied to the rollups once per batch by `flush()`: one call per record
+        # Staged, and applied to the rollups once per batch by `_flush()`: one call per record
         # flushed that record alone and upserted its cells alone, ~60% of a batch's time. The
         # states are the engine's own snapshots (it builds a new state per version), so a record
         # changed twice in a batch nets out: -v1 +v2 after +v1.
         self._changes.append((before, after))
+
+
+T = TypeVar("T")
 
 
 def _remembered(row: Any) -> RememberedOp:
@@ -460,13 +451,40 @@ def _remembered(row: Any) -> RememberedOp:
     )
 
 
-def _chunks(values: list[str], size: int = 500) -> Iterable[list[str]]:
-    # Bounded IN lists: SQLite caps bound parameters per statement.
+def chunks(values: Sequence[T], size: int = 500) -> Iterator[Sequence[T]]:
+    """`values` in slices of at most `size`: bounded IN lists and multi-row INSERTs (SQLite caps
+    the bound parameters of a statement)."""
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
 # --- the unit of work -------------------------------------------------------------------------
+
+
+@contextmanager
+def unit_of_work(
+    session: Session,
+    device: DeviceContext,
+    *,
+    batch_id: str | None,
+    now: datetime,
+    late_seqs: bool = False,
+    reference: ReferenceSnapshot | None = None,
+    items: Iterable[tuple[str | None, str | None]] = (),
+    seq_block: int = 1,
+) -> Iterator[SqlRecordStore]:
+    """The store of one batch, in the caller's transaction: what the batch names (`items`, each
+    (op id, record id)) read and locked first, and the staged rows written when the block ends
+    without an error. The only way to open a `SqlRecordStore`, so its lifecycle cannot be run out of
+    order or half: `apply_batch` and `quarantine_batch` below, and the store's contract tests.
+
+    `seq_block` sizes the block of seqs taken at the first `next_seq` (each item makes at most one
+    new version). An exception leaves the staged rows unwritten; the caller rolls back.
+    """
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=late_seqs, reference=reference)
+    store._preload_items(items, mutation_count=seq_block)
+    yield store
+    store._flush()
 
 
 def apply_batch(
@@ -487,7 +505,8 @@ def apply_batch(
     2. apply every item, without autoflush: records hold provisional seqs until step 3 takes the
        real ones (and with them the counter's lock), and the engine reads the batch's own rows from
        the store's cache;
-    3. flush: the counter block, then records, rollups, revisions, ops, conflicts and quarantine;
+    3. flush: the counter block, then records, change events (rollups), revisions, ops, conflicts
+       and quarantine;
     4. settle: the results carry the real seqs.
 
     `reference` is the reference data to check against, when the caller has read its stamp already
@@ -495,23 +514,19 @@ def apply_batch(
     when the caller made it for the batch's fingerprint (`sync.push.mutation_fingerprint`). The
     caller commits (or rolls back) and writes its own batch bookkeeping.
     """
-    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=True, reference=reference)
-    store.preload_items(named_items(mutations), mutation_count=len(mutations))
-    with session.no_autoflush:
+    with unit_of_work(session, device, batch_id=batch_id, now=now, late_seqs=True, reference=reference,
+                      items=named_items(mutations), seq_block=len(mutations)) as store, session.no_autoflush:
         results = apply_mutations(store, device, mutations, validate=record_validator(aware_utc(now).date()),
                                   now=now, client_time=client_time, item_json=item_json)
-    store.flush()
-    return [store.settled(result) for result in results]
+    return [store._settle_result(result) for result in results]
 
 
 def quarantine_batch(session: Session, device: DeviceContext, mutations: list[Any], *, batch_id: str | None,
                      now: datetime) -> int:
     """A revoked device's batch: its well-formed mutations kept in quarantine, unapplied, in the
     caller's transaction (the other unit of work). Returns how many were kept."""
-    store = SqlRecordStore(session, device, batch_id=batch_id, now=now)
-    kept = quarantine_all(store, device, mutations, now=now)
-    store.flush()
-    return kept
+    with unit_of_work(session, device, batch_id=batch_id, now=now) as store:
+        return quarantine_all(store, device, mutations, now=now)
 
 
 def named_items(mutations: list[Any]) -> list[tuple[str | None, str | None]]:

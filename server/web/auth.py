@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 
 from flask import Flask, g, request
 from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
 
 from server.extensions import db
 from server.models import ApiToken, Device, Team, User
@@ -32,6 +33,8 @@ from sync.codes import ADMIN as ADMIN
 from sync.codes import COORDINATOR as COORDINATOR
 from sync.codes import FIELD_WORKER as FIELD_WORKER
 from sync.codes import ROLES as ROLES
+
+# Re-exported: the views declare who may call them with these names.
 
 PUBLIC = "public"
 DEVICE = "device"
@@ -186,13 +189,34 @@ _DEVICE_BY_TOKEN = (
     .join(_TEAMS, _TEAMS.c.id == _DEVICES.c.team_id)
     .where(_DEVICES.c.token_hash == bindparam("token_hash"))
 )
-_TOUCH_DEVICE = update(_DEVICES).where(_DEVICES.c.id == bindparam("device_key")).values(last_seen_at=bindparam("seen"))
+# Built once, one per set of columns a touch writes.
+_TOUCH = {
+    columns: update(_DEVICES).where(_DEVICES.c.id == bindparam("device_key"))
+    .values({name: bindparam(name) for name in columns})
+    for columns in (("last_seen_at",), ("app_version",), ("last_seen_at", "app_version"))
+}
+APP_VERSION_MAX = 32  # devices.app_version
 
 
 def seen_long_ago(last_seen_at: datetime | None, now: datetime) -> bool:
     """Whether a device's `last_seen_at` is due a write: at most once a minute, so a tablet's
     backlog of requests (pulls, batches, submissions) does not rewrite its device row each time."""
     return last_seen_at is None or now - last_seen_at > timedelta(minutes=1)
+
+
+def touch_device(session: Session, device_id: str, *, now: datetime, last_seen_at: datetime | None,
+                 app_version: str | None = None, stored_app_version: str | None = None) -> bool:
+    """The one writer of a device's `last_seen_at` (when due, `seen_long_ago`; `now` is naive UTC)
+    and of its `app_version` (when the tablet says it runs another one: a push's envelope, Collect's
+    User-Agent); given what the caller read of them. One UPDATE, or none; True if it wrote."""
+    values: dict[str, Any] = {}
+    if seen_long_ago(last_seen_at, now):
+        values["last_seen_at"] = now
+    if app_version and app_version[:APP_VERSION_MAX] != stored_app_version:
+        values["app_version"] = app_version[:APP_VERSION_MAX]
+    if values:
+        session.execute(_TOUCH[tuple(values)], {"device_key": device_id, **values})
+    return bool(values)
 
 
 def _device_principal(token: str, allow_revoked: bool) -> Principal:
@@ -210,8 +234,7 @@ def _device_principal(token: str, allow_revoked: bool) -> Principal:
     # in (chunked, over a 2G link) must not be read while this write holds SQLite's one write lock
     # (every other tablet's push waited for it). It records that the tablet was heard from, whatever
     # the request turns out to be.
-    if device.status == "active" and seen_long_ago(device.last_seen_at, now):
-        db.session.execute(_TOUCH_DEVICE, {"device_key": device.id, "seen": now})
+    if device.status == "active" and touch_device(db.session(), device.id, now=now, last_seen_at=device.last_seen_at):
         db.session.commit()
     return Principal(kind="device", role=DEVICE, device_id=device.id, team_id=device.team_id,
                      user_id=device.user_id, countries=frozenset({device.country_code}),

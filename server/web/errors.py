@@ -13,6 +13,7 @@ from flask import Flask, jsonify
 from flask.wrappers import Response
 from werkzeug.exceptions import HTTPException
 
+from schemas.errors import flatten_messages
 from server.web import error_pages
 
 log = logging.getLogger(__name__)
@@ -58,24 +59,6 @@ class ApiError(Exception):
 
 def validation_error(fields: dict[str, list[str]], message: str = "The request is not valid.") -> ApiError:
     return ApiError(422, "validation_failed", message, fields)
-
-
-def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
-    """Turn marshmallow's nested messages into `{"path.to.field": ["message"]}`."""
-    flat: dict[str, list[str]] = {}
-    if isinstance(messages, dict):
-        for key, value in messages.items():
-            path = f"{prefix}.{key}" if prefix else str(key)
-            for sub_path, sub_messages in flatten_messages(value, path).items():
-                flat.setdefault(sub_path, []).extend(sub_messages)
-    elif isinstance(messages, list) and all(isinstance(m, str) for m in messages):
-        flat[prefix or "_request"] = list(messages)
-    elif isinstance(messages, list):
-        for index, value in enumerate(messages):
-            flat.update(flatten_messages(value, f"{prefix}.{index}" if prefix else str(index)))
-    else:
-        flat[prefix or "_request"] = [str(messages)]
-    return flat
 
 
 # webargs nests messages under the request location; clients want the field path only.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -19,13 +20,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from schemas.records import record_validator
 from server.extensions import db
 from server.models import Conflict, QuarantinedMutation, RollupCell, Site, Team
 from server.operations import seed
 from server.operations.reference import set_team_sites, upsert
-from server.persistence.store import SqlRecordStore, aware_utc
-from sync.domain import DeviceContext
+from server.persistence import events
+from server.persistence.store import SqlRecordStore, apply_batch, unit_of_work
+from server.persistence.timeutil import aware_utc
+from sync.domain import DeviceContext, ItemResult, RecordState
 from sync.memory import MemoryStore
+from sync.push import apply_mutations
 from sync.store import RecordStore
 
 TEAM = "ly-mmt-tripoli"
@@ -40,8 +45,15 @@ class Harness(Protocol):
     backend: str
     device: DeviceContext
 
-    def open(self, device: DeviceContext | None = None) -> RecordStore:
-        """A store for a new transaction (the device's, unless another is named)."""
+    def open(self, device: DeviceContext | None = None, *, seq_block: int = 1) -> RecordStore:
+        """A store for a new transaction (the device's, unless another is named); `seq_block`: how
+        many seqs the store may take from the counter at once (SqlRecordStore)."""
+        ...
+
+    def push(self, mutations: list[Any], *, now: datetime) -> tuple[list[ItemResult], list[tuple[int | None, int]]]:
+        """One batch in a transaction of its own, through the engine as production runs it (the
+        SQL store: `server.persistence.store.apply_batch`), committed: its results and the (before, after)
+        versions of each record change it reported."""
         ...
 
     def commit(self) -> None:
@@ -95,8 +107,14 @@ class MemoryHarness:
         for code, _name in seed.SERVICES:
             self.store.add_service(code)
 
-    def open(self, device: DeviceContext | None = None) -> RecordStore:
+    def open(self, device: DeviceContext | None = None, *, seq_block: int = 1) -> RecordStore:
         return self.store
+
+    def push(self, mutations: list[Any], *, now: datetime) -> tuple[list[ItemResult], list[tuple[int | None, int]]]:
+        changes: list[tuple[int | None, int]] = []
+        results = apply_mutations(_HookSpy(self.store, changes), self.device, mutations,
+                                  validate=record_validator(now.date()), now=now, client_time=now)
+        return results, changes
 
     def commit(self) -> None:
         pass
@@ -123,6 +141,7 @@ class SqlHarness:
         self.device = new_device()
         self.now = now
         self.store: SqlRecordStore | None = None
+        self._unit: ExitStack | None = None
         session = db.session()
         upsert(session, Site, CLOSED_SITE, id=CLOSED_SITE, area_id=seed.area_id("Tripoli"), name="Closed site",
                site_type="mobile_point", active=False)
@@ -133,23 +152,37 @@ class SqlHarness:
         session.commit()
         db.session.remove()
 
-    def open(self, device: DeviceContext | None = None) -> RecordStore:
-        self.store = SqlRecordStore(db.session(), device or self.device, batch_id=str(uuid.uuid4()), now=self.now)
+    def open(self, device: DeviceContext | None = None, *, seq_block: int = 1) -> RecordStore:
+        # The store's one way in: its unit of work, left at `commit()` (which writes the staged rows).
+        self._unit = ExitStack()
+        self.store = self._unit.enter_context(unit_of_work(db.session(), device or self.device,
+                                                          batch_id=str(uuid.uuid4()), now=self.now,
+                                                          seq_block=seq_block))
         return self.store
 
+    def push(self, mutations: list[Any], *, now: datetime) -> tuple[list[ItemResult], list[tuple[int | None, int]]]:
+        changes: list[tuple[int | None, int]] = []
+        _recording.append(changes)
+        try:
+            results = apply_batch(db.session(), self.device, mutations, batch_id=str(uuid.uuid4()), now=now,
+                                  client_time=now)
+        finally:
+            _recording.remove(changes)
+        self.commit()
+        return results, changes
+
     def commit(self) -> None:
-        # The store writes most rows only at flush(), which the caller must run before its commit:
-        # this order is the batch lifecycle that is being folded into one unit of work.
-        if self.store is not None:
-            self.store.flush()
+        unit, self._unit, self.store = self._unit, None, None
+        if unit is not None:
+            unit.close()  # the unit of work writes what the store staged
         db.session.commit()
         db.session.remove()
-        self.store = None
 
     def rollback(self) -> None:
+        # A store method or the commit raised: the unit of work is abandoned, its staged rows unwritten.
+        self._unit = self.store = None
         db.session.rollback()
         db.session.remove()
-        self.store = None
 
     def conflicts(self) -> list[dict[str, Any]]:
         rows = db.session().scalars(select(Conflict).where(Conflict.device_id == self.device.device_id)
@@ -178,6 +211,35 @@ class SqlHarness:
 
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+class _HookSpy:
+    """MemoryStore with each `record_changed` (before, after) version noted, passed through."""
+
+    def __init__(self, store: RecordStore, calls: list[tuple[int | None, int]]) -> None:
+        self._store = store
+        self._calls = calls
+
+    def record_changed(self, before: RecordState | None, after: RecordState) -> None:
+        self._calls.append((before.version if before is not None else None, after.version))
+        self._store.record_changed(before, after)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+
+# The SQL store reports record changes as change events (server/persistence/events.py): one
+# subscriber, registered once, notes them for the `push` being recorded.
+_recording: list[list[tuple[int | None, int]]] = []
+
+
+def _record_changes(batch: events.ChangeBatch) -> None:
+    for calls in _recording:
+        calls.extend((change.before.version if change.before is not None else None, change.after.version)
+                     for change in batch.changes)
+
+
+events.subscribe(_record_changes)
 
 
 @pytest.fixture(params=BACKENDS, ids=["memory", "sql-sqlite", "sql-postgresql"])

@@ -1,9 +1,9 @@
 """Representative push scenarios of tests/sync/test_push.py, run by the real engine on every store.
 
 tests/sync/test_push.py states the push rules in full against MemoryStore; this file checks that
-the engine gets the same answers from SqlRecordStore, batch after batch (a commit and a new store
-between them, as server/intake/push.py runs them) and within one batch (where the SQL store answers from
-its cache and its staged rows, not the database).
+the engine gets the same answers from SqlRecordStore, batch after batch (each through
+`server.persistence.store.apply_batch`, the production path, and committed) and within one batch (where the SQL
+store answers from its cache and its staged rows, not the database).
 """
 
 from __future__ import annotations
@@ -11,45 +11,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from schemas.records import record_validator
-from server.persistence.store import SqlRecordStore
-from sync.domain import DeviceContext, RecordState, RecordStatus
-from sync.push import apply_mutations, canonical_uuid
-from sync.store import RecordStore
+from sync.domain import RecordStatus
 from tests.contract.conftest import Harness, reopen
 from tests.factories import correct_mutation, create_mutation, distribution_data, void_mutation
 
 
-class HookSpy:
-    """Passes every call through to the store and notes each `record_changed` (before, after) versions."""
-
-    def __init__(self, store: RecordStore, calls: list[tuple[int | None, int]]) -> None:
-        self._store = store
-        self._calls = calls
-
-    def record_changed(self, before: RecordState | None, after: RecordState) -> None:
-        self._calls.append((before.version if before is not None else None, after.version))
-        self._store.record_changed(before, after)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._store, name)
-
-
 def push(harness: Harness, *mutations: Any, hooks: list[tuple[int | None, int]] | None = None) -> list[dict]:
-    """One batch in one transaction: a store of its own, the engine, the commit."""
-    now = datetime.now(UTC)
-    store = harness.open()
-    if isinstance(store, SqlRecordStore):
-        # What server/intake/push.py does first: read (and lock) everything the batch names at once.
-        named = [item for item in mutations if isinstance(item, dict)]
-        op_ids = [op_id for m in named if (op_id := canonical_uuid(m.get("op_id")))]
-        record_ids = [record_id for m in named if (record_id := canonical_uuid(m.get("id")))]
-        store.preload(op_ids, record_ids, mutation_count=len(mutations))
-    engine_store: Any = HookSpy(store, hooks) if hooks is not None else store
-    device = DeviceContext(harness.device.device_id, harness.device.team_id, harness.device.country)
-    results = apply_mutations(engine_store, device, list(mutations), validate=record_validator(now.date()), now=now,
-                              client_time=now)
-    harness.commit()
+    """One batch in one transaction, as production runs it (the SQL store: `apply_batch`, which
+    preloads and locks what the batch names, applies it and flushes), committed."""
+    results, changes = harness.push(list(mutations), now=datetime.now(UTC))
+    if hooks is not None:
+        hooks.extend(changes)
     return [result.to_wire() for result in results]
 
 
@@ -57,7 +29,7 @@ def statuses(results: list[dict]) -> list[str]:
     return [result["status"] for result in results]
 
 
-def test_create_correct_void_each_make_one_version_and_one_hook_call(harness: Harness) -> None:
+def test_create_correct_void_each_make_one_version_and_one_change(harness: Harness) -> None:
     hooks: list[tuple[int | None, int]] = []
     create = create_mutation()
     record_id = create["id"]

@@ -10,17 +10,16 @@ from __future__ import annotations
 import copy
 import dataclasses
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from server.extensions import db
-from server.persistence.store import SqlRecordStore
 from sync.domain import DeviceContext, Entity, ItemResult, ItemStatus, RecordState, RecordStatus, RememberedOp
 from sync.store import RecordStore
-from tests.contract.conftest import CLOSED_SITE, NOW, OTHER_TEAM, SQL, TEAM, Harness, new_device, reopen, xfail_on
+from tests.contract.conftest import CLOSED_SITE, NOW, OTHER_TEAM, TEAM, Harness, new_device, reopen, xfail_on
+from tests.factories import correct_mutation, create_mutation
 
 
 def new_id() -> str:
@@ -351,13 +350,11 @@ def test_quarantine_keeps_nul_characters_as_visible_text(harness: Harness) -> No
 @pytest.mark.parametrize("block", [None, 5], ids=["one-by-one", "preloaded-block"])
 def test_next_seq_is_strictly_increasing_across_stores_and_transactions(harness: Harness, block: int | None) -> None:
     # next_seq: "strictly greater than any seq allocated before, across all streams and all
-    # transactions". SqlRecordStore may take a block per batch (preload's mutation_count): the
+    # transactions". SqlRecordStore may take a block per batch (its unit of work's seq_block): the
     # unused rest is a gap, never a repeat.
     seqs: list[int] = []
     for _ in range(3):
-        store = harness.open()
-        if block is not None and isinstance(store, SqlRecordStore):
-            store.preload([], [], mutation_count=block)
+        store = harness.open(seq_block=block or 1)
         seqs += [store.next_seq(), store.next_seq()]
         harness.commit()
     seqs += [harness.open(new_device(OTHER_TEAM)).next_seq()]
@@ -365,23 +362,25 @@ def test_next_seq_is_strictly_increasing_across_stores_and_transactions(harness:
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
 
 
-def test_next_seq_of_the_push_operations_store_is_above_every_seq_before(
-    request: pytest.FixtureRequest, harness: Harness
-) -> None:
-    # next_seq: "strictly greater than any seq allocated before". server/intake/push.py opens its store
-    # with late_seqs=True, which hands out provisional negative seqs and swaps them at flush().
-    if harness.backend == "memory":
-        pytest.skip("a mode of SqlRecordStore only: MemoryStore has one way to allocate seqs")
-    xfail_on(request, harness, SQL, "SqlRecordStore(late_seqs=True), the push operation's store, returns "
-                                          "provisional negative seqs from next_seq until flush() settles them")
+def test_the_seqs_a_batch_stores_are_above_every_seq_before_in_the_order_handed_out(harness: Harness) -> None:
+    # next_seq: "once the batch is written, the seqs it stored are strictly greater than any
+    # committed before, in the order they were handed out". The push operation's SQL store hands
+    # out provisional seqs and takes the real block only when it writes the batch (server/persistence/store.py
+    # `late_seqs`, so the counter's lock is held for the writes and the commit only): the contract
+    # is what the stored records and the results carry, not the placeholders in between.
     store = harness.open()
     before = store.next_seq()
     harness.commit()
-    late = SqlRecordStore(db.session(), harness.device, batch_id=new_id(), now=NOW, late_seqs=True)
+    first, second = create_mutation(), create_mutation()
 
-    seqs = [late.next_seq(), late.next_seq()]
+    results, _ = harness.push([first, second, correct_mutation(first["id"], 1, {"sex": "m"})],
+                              now=datetime.now(UTC))
 
-    assert before < seqs[0] < seqs[1]
+    seqs = [result.seq for result in results]
+    assert all(seq is not None for seq in seqs)
+    assert before < seqs[0] < seqs[1] < seqs[2]  # type: ignore[operator]
+    stored = harness.open().get_record(first["id"])
+    assert stored is not None and stored.seq == seqs[2]
 
 
 # --- reference data -------------------------------------------------------------------------------

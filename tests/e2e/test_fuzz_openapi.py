@@ -44,7 +44,7 @@ from tests.hostile import (
 
 PASSWORD = "fuzzing coordinator passphrase"
 EXAMPLES_PER_OPERATION = 6
-BUDGET_SECONDS = 7.0
+BUDGET_SECONDS = 15.0
 MODES = [schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE]
 # Raised by the client before anything is sent (a generated header value it cannot encode).
 NOT_SENT = (requests.exceptions.InvalidHeader, requests.exceptions.InvalidURL, UnicodeError, ValueError)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import uuid
 import zlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,9 +20,8 @@ import segno
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
-from server.models import Device
-from server.operations.accounts import ensure_field_worker_of, team_in_scope
-from server.web.auth import DEVICE_TOKEN_PREFIX, Principal, hash_secret, new_token
+from server.operations.accounts import ensure_field_worker_of, new_device, team_in_scope
+from server.web.auth import Principal
 
 COLLECT = "collect"
 
@@ -78,22 +76,8 @@ def enrol_collect_device(
     """A new Collect device for a field worker of the team; its URL (with the token) is shown once."""
     team = team_in_scope(session, principal, team_id)
     user = ensure_field_worker_of(session, team, username)
-    token = new_token(DEVICE_TOKEN_PREFIX)
-    device_id = str(uuid.uuid4())
-    session.add(
-        Device(
-            id=device_id,
-            team_id=team.id,
-            user_id=user.id,
-            label=label,
-            app_version=None,
-            status="active",
-            token_hash=hash_secret(token),
-            created_at=now,
-            kind=COLLECT,
-        )
-    )
-    session.flush()
+    device, token = new_device(session, team_id=team.id, user_id=user.id, label=label, now=now, kind=COLLECT)
+    device_id = device.id
     url = server_url(token)
     settings = collect_settings(url, team.name)
     return CollectDevice(

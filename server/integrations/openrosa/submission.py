@@ -2,42 +2,43 @@
 
 Mapping (docs/openrosa.md has the table):
 - `meta/instanceID` is the op id and, for a new instance, the record id: a `create`.
-- `meta/deprecatedID` naming an instance already received is an edit: a `correct` of that
-  instance's record, based on the version that instance left, so the engine's conflict rules apply
-  as for a stale JSON correction. Naming one never received (edited before it was ever sent), it is
-  a create under the new instanceID.
+- `meta/deprecatedID` naming an instance already received from the same team is an edit: a
+  `correct` of that instance's record, based on the version that instance left, so the engine's
+  conflict rules apply as for a stale JSON correction. Naming one never received (edited before it
+  was ever sent), or one of another team (unknown to this tablet, as another team's record is), it
+  is a create under the new instanceID.
 - The team is the device's; `recorded_at` is the form's `end` (or `meta/timeEnd`), else receipt time.
 
-The write path is the JSON push's: `server.persistence.store.apply_batch` (the store's unit of work)
-in the request's one transaction (committed by server/web/transactions.py), retried as a whole on
-transient database errors. Outcomes: applied or duplicate -> 201; rejected by a domain rule -> 202
-with the reasons (the engine quarantined it); a stale edit that conflicts -> 202 (a conflict for a
-coordinator). A revoked device's instance goes to quarantine as `device_revoked` and is answered 403.
+The write is the write envelope's (server/intake/envelope.py), as for the JSON push: one
+transaction, retried whole on transient database errors, the instanceID claimed (waited for: Collect
+retries while its first POST is in flight), a revoked tablet's instance kept in quarantine within
+the per-device bound (its attachments are not kept), `apply_batch`, the device touch. Outcomes:
+applied or duplicate -> 201; rejected by a domain rule -> 202 with the reasons (the engine
+quarantined it); a stale edit that conflicts -> 202 (a conflict for a coordinator); a revoked device
+-> 403.
 
-Resends: `openrosa_submissions` remembers each instanceID with the SHA-256 of its XML and the
-answer. The identical XML again gets the same answer and changes nothing; other XML under the same
-instanceID is 409. Split submissions (`*isIncomplete*` = yes, the same XML in every part) keep
-their attachments and are applied when the last part arrives.
+Resends: the ledger `openrosa_submissions` remembers each instanceID with the SHA-256 of its XML
+and the answer. The identical XML again gets the same answer and changes nothing; other XML under
+the same instanceID is 409. Split submissions (`*isIncomplete*` = yes, the same XML in every part)
+keep their attachments and are applied when the last part arrives.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
-from server.intake.push import _with_retries, advisory_key
+from server.intake import OPENROSA
+from server.intake.envelope import Translation, same_team, write
 from server.integrations.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.integrations.openrosa.responses import OpenRosaError
-from server.models import Device, OpenRosaAttachment, OpenRosaSubmission, Record
-from server.persistence.reference_cache import STAMP, reference_snapshot
-from server.persistence.store import apply_batch, naive_utc, quarantine_batch
-from server.persistence.timeutil import isoformat_z
-from server.web.auth import seen_long_ago
+from server.models import OpenRosaAttachment, OpenRosaSubmission, Record
+from server.persistence.timeutil import isoformat_z, naive_utc
 from sync.domain import DeviceContext, ItemResult, ItemStatus
 
 INCOMPLETE = "incomplete"
@@ -72,106 +73,118 @@ class Answer:
     revoked: bool = False  # the caller answers 403 and must commit what was kept
 
 
-def submit(session: Session, device: DeviceContext, submission: Submission, *, now: datetime | None = None) -> Answer:
-    """Apply one submission in the caller's transaction; retried whole on transient DB errors."""
-    return _with_retries(session, lambda: _attempt(session, device, submission, now or datetime.now(UTC)))
+def submit(session: Session, device: DeviceContext, submission: Submission, *, revoked_quarantine_max: int,
+           now: datetime | None = None) -> Answer:
+    """Apply one submission in the caller's transaction (the write envelope's)."""
+    return write(session, device, _Submitted(device, submission), revoked_quarantine_max=revoked_quarantine_max,
+                 now=now)
 
 
-_DEVICES = Device.__table__
 _SUBMISSIONS = OpenRosaSubmission.__table__
-# Built once: the device's state, whether this instanceID was already received and the reference
-# data's stamp, in one indexed read. A first submission (nearly every request) then loads no ORM object at all.
-_STATE = (
-    select(_DEVICES.c.status, _DEVICES.c.last_seen_at, _DEVICES.c.app_version,
-           _SUBMISSIONS.c.device_id.label("sent_by"), STAMP)
-    .select_from(_DEVICES.outerjoin(_SUBMISSIONS, _SUBMISSIONS.c.instance_id == bindparam("instance_key")))
-    .where(_DEVICES.c.id == bindparam("device_key"))
-)
 _INSERT_SUBMISSION = insert(_SUBMISSIONS)
+# Built once: whether the instanceID was received, without loading an ORM object, so a first
+# submission (nearly every request) loads none at all.
+_RECEIVED = select(_SUBMISSIONS.c.instance_id).where(_SUBMISSIONS.c.instance_id == bindparam("instance_key"))
+REVOKED_MESSAGE = "This tablet was revoked; ask your coordinator. What it sent is kept for review."
 
 
-def _attempt(session: Session, device: DeviceContext, submission: Submission, now: datetime) -> Answer:
-    instance = submission.instance
-    _lock(session, instance.instance_id)
-    state = session.execute(_STATE, {"instance_key": instance.instance_id, "device_key": device.device_id}).first()
-    revoked = state is None or state.status != "active"
-    xml_hash = hashlib.sha256(submission.xml).hexdigest()
-    # The ORM row only when one exists (a resend, a split submission's later part) or the device
-    # row is gone; the first submission of an instance is written with one Core INSERT below.
-    row = None if state is not None and state.sent_by is None else session.get(OpenRosaSubmission,
-                                                                              instance.instance_id)
-    if row is not None and row.device_id != device.device_id:
-        raise OpenRosaError(409, "Another tablet already sent a submission with this instanceID.")
-    if revoked:
-        return _keep_revoked(session, device, submission, xml_hash, row, now)
-    if row is not None and row.xml_sha256 != xml_hash:
-        raise OpenRosaError(
-            409,
-            "A different submission with this instanceID was already received. "
-            "To change a sent form, edit it so that it carries meta/deprecatedID.",
-        )
-    if row is not None and row.outcome == REFUSED:
-        # Sent while the tablet was revoked, and it is active again (revocation undone by hand): its
-        # mutation sits in quarantine, so applying it now loses and doubles nothing.
-        row.outcome = INCOMPLETE
-    if row is not None:
-        _keep_attachments(session, instance.instance_id, submission.attachments, now)
-        if row.outcome != INCOMPLETE:
+class _Submitted(Translation[Answer]):
+    """One submission, for the envelope; its ledger row is `openrosa_submissions`."""
+
+    intake = OPENROSA
+    wait_for_key = True
+
+    def __init__(self, device: DeviceContext, submission: Submission) -> None:
+        self.key = submission.instance.instance_id
+        self.app_version = submission.app_version
+        self._device = device
+        self._submission = submission
+        self._hash = hashlib.sha256(submission.xml).hexdigest()
+        self._row: OpenRosaSubmission | None = None
+        self._built: tuple[dict[str, Any], str] | None = None
+
+    def recall(self, session: Session, *, revoked: bool) -> Answer | None:
+        self._built = None  # a retried attempt builds again, from what its own transaction reads
+        received = session.execute(_RECEIVED, {"instance_key": self.key}).first() is not None
+        row = self._row = session.get(OpenRosaSubmission, self.key) if received else None
+        if row is not None and row.device_id != self._device.device_id:
+            raise OpenRosaError(409, "Another tablet already sent a submission with this instanceID.")
+        if revoked:
+            if row is not None and (row.outcome != INCOMPLETE or row.xml_sha256 != self._hash):
+                # Kept or applied already (a resend), or other XML under a used instanceID: nothing to add.
+                return Answer(403, REVOKED_MESSAGE, revoked=True)
+            return None
+        if row is not None and row.xml_sha256 != self._hash:
+            raise OpenRosaError(
+                409,
+                "A different submission with this instanceID was already received. "
+                "To change a sent form, edit it so that it carries meta/deprecatedID.",
+            )
+        if row is not None and row.outcome == REFUSED:
+            # Sent while the tablet was revoked, and it is active again (revocation undone by hand): its
+            # mutation sits in quarantine, so applying it now loses and doubles nothing.
+            row.outcome = INCOMPLETE
+        if row is not None and row.outcome != INCOMPLETE:
             return _replay(row)
+        return None
+
+    def hold(self, session: Session, now: datetime) -> Answer | None:
+        submission = self._submission
+        if self._row is None and (submission.attachments or submission.incomplete):
+            self._row = OpenRosaSubmission(**self._received(now))
+            session.add(self._row)
+            session.flush()  # attachments reference it
+        if self._row is not None:
+            _keep_attachments(session, self.key, submission.attachments, now)  # type: ignore[arg-type]
         if submission.incomplete:
             return Answer(201, "Part received; waiting for the rest of this submission.")
-    received = {
-        "instance_id": instance.instance_id,
-        "device_id": device.device_id,
-        "form_id": instance.form_id,
-        "xml_sha256": xml_hash,
-        "xml": submission.xml.decode("utf-8"),
-        "outcome": INCOMPLETE,
-        "received_at": naive_utc(now),
-    }
-    if row is None and (submission.attachments or submission.incomplete):
-        row = OpenRosaSubmission(**received)
-        session.add(row)
-        session.flush()  # attachments reference it
-        _keep_attachments(session, instance.instance_id, submission.attachments, now)
-        if submission.incomplete:
-            return Answer(201, "Part received; waiting for the rest of this submission.")
+        return None
 
-    mutation, record_id = _mutation(session, instance, device, now)
-    reference = reference_snapshot(session, state.reference_stamp) if state is not None else None
-    (result,) = apply_batch(session, device, [mutation], batch_id=None, now=now, client_time=None,
-                            reference=reference)
-    answer, settled = _settle(result, mutation, record_id, now)
-    if row is None:
-        # Written only now, settled: one INSERT, not an INSERT and an UPDATE.
-        session.execute(_INSERT_SUBMISSION, {**received, **settled})
-    else:
-        for name, value in settled.items():
-            setattr(row, name, value)
-        session.flush()
-    if state is not None:
-        _touch_device(session, device.device_id, state, submission.app_version, now)
-    return answer
+    def mutations(self, session: Session, now: datetime) -> list[Any]:
+        if self._built is None:
+            self._built = _mutation(session, self._submission.instance, self._device, now)
+        return [self._built[0]]
 
+    def settle(self, session: Session, results: list[ItemResult], now: datetime) -> Answer:
+        (result,) = results
+        assert self._built is not None
+        mutation, record_id = self._built
+        answer, settled = _settle(result, mutation, record_id, now)
+        if self._row is None:
+            # Written only now, settled: one INSERT, not an INSERT and an UPDATE.
+            session.execute(_INSERT_SUBMISSION, {**self._received(now), **settled})
+        else:
+            for name, value in settled.items():
+                setattr(self._row, name, value)
+            session.flush()
+        return answer
 
-def _touch_device(session: Session, device_id: str, state: Any, app_version: str | None, now: datetime) -> None:
-    """`last_seen_at` when due (`seen_long_ago`), the app version when it changed."""
-    changes: dict[str, Any] = {}
-    seen = naive_utc(now)
-    if seen_long_ago(state.last_seen_at, seen):
-        changes["last_seen_at"] = seen
-    if app_version and state.app_version != app_version[:32]:
-        changes["app_version"] = app_version[:32]
-    if changes:
-        session.execute(update(_DEVICES).where(_DEVICES.c.id == device_id).values(**changes))
+    def refuse(self, session: Session, *, kept: bool, now: datetime) -> Answer:
+        if kept:
+            # Remembered (so a resend is not kept twice), without its attachments: a revoked tablet's
+            # mutation is what a coordinator may need; its photos are not.
+            row = self._row
+            if row is None:
+                row = OpenRosaSubmission(**self._received(now))
+                session.add(row)
+            row.outcome = REFUSED
+            row.http_status = 403
+            row.message = REVOKED_MESSAGE
+            row.completed_at = naive_utc(now)
+            session.flush()
+        return Answer(403, REVOKED_MESSAGE, revoked=True)
 
-
-def _lock(session: Session, instance_id: str) -> None:
-    """Serialise requests naming one instanceID (Collect retrying while the first is in flight)."""
-    if session.get_bind().dialect.name == "postgresql":
-        # Blocking, unlike push's try-lock: the second request then reads the first's committed row
-        # and replays its answer. SQLite's BEGIN IMMEDIATE already serialises every writer.
-        session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": advisory_key("openrosa:" + instance_id)})
+    def _received(self, now: datetime) -> dict[str, Any]:
+        instance = self._submission.instance
+        return {
+            "instance_id": instance.instance_id,
+            "device_id": self._device.device_id,
+            "form_id": instance.form_id,
+            "xml_sha256": self._hash,
+            "xml": self._submission.xml.decode("utf-8"),
+            "outcome": INCOMPLETE,
+            "received_at": naive_utc(now),
+        }
 
 
 def _replay(row: OpenRosaSubmission) -> Answer:
@@ -186,6 +199,8 @@ def _mutation(session: Session, instance: Instance, device: DeviceContext, now: 
         "recorded_at": instance.recorded_at or isoformat_z(now),
     }
     previous = session.get(OpenRosaSubmission, instance.deprecated_id) if instance.deprecated_id else None
+    if previous is not None and not same_team(session, device, previous.device_id):
+        previous = None  # another team's instance is unknown to this tablet: as if never received
     base_version = previous.version if previous is not None else None
     if previous is not None and previous.record_id is not None and base_version is None:
         # Quarantined, then fixed and applied by a coordinator: the edit corrects what was applied.
@@ -250,40 +265,6 @@ def _reasons(errors: dict[str, list[str]]) -> str:
         name = path.removeprefix("data.")
         parts.append(f"{name}: {' '.join(messages)}")
     return "; ".join(parts) or "it did not pass the server's checks"
-
-
-def _keep_revoked(
-    session: Session,
-    device: DeviceContext,
-    submission: Submission,
-    xml_hash: str,
-    row: OpenRosaSubmission | None,
-    now: datetime,
-) -> Answer:
-    """Keep a revoked tablet's instance in quarantine (once) and refuse it: nothing is counted."""
-    message = "This tablet was revoked; ask your coordinator. What it sent is kept for review."
-    if row is not None and (row.outcome != INCOMPLETE or row.xml_sha256 != xml_hash):
-        # Kept or applied already (a resend), or other XML under a used instanceID: nothing to add.
-        return Answer(403, message, revoked=True)
-    mutation, _ = _mutation(session, submission.instance, device, now)
-    quarantine_batch(session, device, [mutation], batch_id=None, now=now)
-    if row is None:
-        row = OpenRosaSubmission(
-            instance_id=submission.instance.instance_id,
-            device_id=device.device_id,
-            form_id=submission.instance.form_id,
-            xml_sha256=xml_hash,
-            xml=submission.xml.decode("utf-8"),
-            received_at=naive_utc(now),
-        )
-        session.add(row)
-    row.outcome = REFUSED
-    row.http_status = 403
-    row.message = message
-    row.completed_at = naive_utc(now)
-    session.flush()
-    _keep_attachments(session, submission.instance.instance_id, submission.attachments, now)
-    return Answer(403, message, revoked=True)
 
 
 def _keep_attachments(session: Session, instance_id: str, attachments: tuple[Attachment, ...], now: datetime) -> None:

@@ -20,6 +20,7 @@ from werkzeug.http import http_date
 
 from forms.definitions import FORM_IDS
 from server.extensions import db
+from server.intake.envelope import refuse_throttled
 from server.integrations.openrosa import media
 from server.integrations.openrosa.body import read_parts
 from server.integrations.openrosa.enrolment import server_url
@@ -198,14 +199,18 @@ def submission(key: str) -> Response:
     # committed its once-a-minute last_seen_at touch: no transaction is open while the body is parsed,
     # so on SQLite other submissions write meanwhile.
     if _revoked():
-        # Refused whatever was sent; what is well-formed is kept in quarantine first (submit does).
+        # Throttled as the JSON push is, before its body is read (the write envelope's gate); else
+        # refused whatever was sent, what is well-formed kept in quarantine first (submit does).
+        g.commit_on_error = True  # the count of reads must survive the 403
+        refuse_throttled(db.session(), _device().device_id)
         try:
             parsed = _read_submission(limit)
         except (OpenRosaError, HTTPException):
             raise device_revoked_error() from None
     else:
         parsed = _read_submission(limit)
-    answer = submit(db.session, _device(), parsed)
+    answer = submit(db.session(), _device(), parsed,
+                    revoked_quarantine_max=current_app.config["FIELDSYNC_LIMITS"].revoked_quarantine_max)
     if answer.revoked:
         g.commit_on_error = True  # what was kept in quarantine must survive the 403
     nature = "submit_success" if answer.status < 300 else "error"

@@ -13,8 +13,9 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
 from config import Limits
+from server import intake
 from server.extensions import db
-from server.intake.push import advisory_key
+from server.intake.envelope import lock_id
 from server.models import AppliedOp, Conflict, Device, QuarantinedMutation, Record, RecordRevision, SyncBatch
 from server.persistence.timeutil import isoformat_z, utcnow
 from sync.fingerprint import fingerprint
@@ -332,7 +333,7 @@ def test_a_batch_in_flight_is_409(app: Flask, client, device, engine_name: str) 
     body = push_body([create_mutation()])
     # Another worker's transaction holds the batch: the same advisory lock, from another connection.
     with db.engine.connect() as other:
-        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": advisory_key(body["batch_id"])})
+        other.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_id(intake.PUSH, body["batch_id"])})
         response = client.post(PUSH, json=body, headers=push_headers(device, body))
         other.rollback()
     assert response.status_code == 409

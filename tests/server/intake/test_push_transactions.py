@@ -13,7 +13,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-import server.intake.push
+from server.intake import envelope
 from server.models import AppliedOp, QuarantinedMutation, Record, RecordRevision, SyncBatch
 from server.persistence.store import SqlRecordStore
 from tests.factories import consultation_data, create_mutation, push_body, push_headers
@@ -86,7 +86,7 @@ def test_a_failure_mid_batch_stores_nothing_of_it_and_a_retry_applies_it_cleanly
     ids=["sqlite-busy", "unique-violation"],
 )
 def test_a_transient_error_reruns_the_whole_batch_once(client, session, device, monkeypatch, error) -> None:
-    monkeypatch.setattr(server.intake.push.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(envelope.time, "sleep", lambda seconds: None)
     failures = _fail_on_second_insert(monkeypatch, error, times=1)
     body = _batch()
 
@@ -103,7 +103,7 @@ def test_a_transient_error_reruns_the_whole_batch_once(client, session, device, 
 
 
 def test_when_retries_run_out_the_answer_is_503_with_retry_after(client, session, device, monkeypatch) -> None:
-    monkeypatch.setattr(server.intake.push.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(envelope.time, "sleep", lambda seconds: None)
     deadlock = type("DeadlockDetected", (Exception,), {"sqlstate": "40P01"})()
     failures = _fail_on_second_insert(monkeypatch, OperationalError("UPDATE", {}, deadlock))
     body = _batch()
@@ -113,7 +113,7 @@ def test_when_retries_run_out_the_answer_is_503_with_retry_after(client, session
     assert response.status_code == 503
     assert response.headers["Retry-After"].isdigit()
     assert response.get_json()["error"]["code"] == "temporarily_unavailable"
-    assert failures[0] == server.intake.push.MAX_ATTEMPTS
+    assert failures[0] == envelope.MAX_ATTEMPTS
     session.expire_all()
     _nothing_of(session, body)
 

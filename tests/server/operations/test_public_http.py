@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import ImpactStatement
-from server.operations.public import _shown
+from server.operations.public import shown
 from server.web.compression import gzip_etag
 from tests.factories import EnrolledDevice, make_device
 from tests.server.operations.test_public import (
@@ -240,7 +240,7 @@ def test_html_says_fewer_than_10_and_formats_large_numbers(client: FlaskClient, 
     push(client, tripoli, consultations(tripoli, 4))
     page = get(client, HTML).get_data(as_text=True)
     assert '<span class="value suppressed">fewer than 10</span> health consultations' in page
-    assert _shown(61234) == "61,234"
+    assert shown(61234) == "61,234"
 
 
 def test_html_escapes_statement_text(client: FlaskClient, session: Session) -> None:
