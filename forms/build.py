@@ -17,13 +17,21 @@ import sys
 import zipfile
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from forms import status
 from forms.definitions import COLUMNS, FORM_IDS, sheets
 
 FORMS_DIR = Path(__file__).resolve().parent
 _FIXED_TIME = datetime(2026, 1, 1)
 _ZIP_TIME = (2026, 1, 1, 0, 0, 0)
 _MODIFIED = re.compile(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)")
+
+
+def _sheets(form_id: str) -> tuple[dict[str, list[dict[str, Any]]], dict[str, tuple[str, ...]]]:
+    if form_id == status.STATUS_FORM_ID:
+        return status.sheets(), status.COLUMNS
+    return sheets(form_id), COLUMNS
 
 
 def xlsx_bytes(form_id: str) -> bytes:
@@ -33,9 +41,10 @@ def xlsx_bytes(form_id: str) -> bytes:
 
     workbook = Workbook()
     workbook.remove(workbook.active)
-    for name, rows in sheets(form_id).items():
+    form_sheets, form_columns = _sheets(form_id)
+    for name, rows in form_sheets.items():
         sheet = workbook.create_sheet(name)
-        columns = COLUMNS[name]
+        columns = form_columns[name]
         sheet.append(list(columns))
         for row in rows:
             sheet.append([row.get(column, "") or None for column in columns])
@@ -67,7 +76,7 @@ def path_of(form_id: str) -> Path:
 
 def main(argv: list[str]) -> int:
     stale = []
-    for form_id in FORM_IDS:
+    for form_id in (*FORM_IDS, status.STATUS_FORM_ID):
         data = xlsx_bytes(form_id)
         path = path_of(form_id)
         if "--check" in argv:

@@ -207,6 +207,14 @@ class UserCreateSchema(_Strict):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
 
+class UserPatchSchema(_Patch):
+    role = fields.String(validate=validate.OneOf(ROLES))
+    countries = fields.List(fields.String(validate=_COUNTRY), validate=validate.Length(max=300),
+                            metadata={"description": "replaces the list"})
+    team_id = _id(allow_none=True, metadata={"description": "field workers: their team; moving them to another "
+                                                             "team revokes their tablets of the old one"})
+
+
 class PasswordSchema(_Strict):
     password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=1024))
 
@@ -214,6 +222,21 @@ class PasswordSchema(_Strict):
 class UnlockResultSchema(Schema):
     username = fields.String(required=True)
     failures_cleared = fields.Integer(required=True)
+
+
+# --- public statements -------------------------------------------------------------------------
+class StatementEditSchema(_Strict):
+    indicator = fields.String(required=True, validate=validate.Length(min=1, max=64),
+                              metadata={"description": "an indicator code, e.g. health_consultations"})
+    filters = fields.Dict(keys=fields.String(validate=validate.Length(min=1, max=64)),
+                          values=fields.List(fields.String(validate=validate.Length(min=1, max=64)),
+                                             validate=validate.Length(min=1, max=50)),
+                          load_default=dict, validate=validate.Length(max=10),
+                          metadata={"description": "{dimension: [codes]}; the page adds country and year"})
+    text = fields.String(required=True, validate=[validate.Length(min=1, max=300), _NO_CONTROL],
+                         metadata={"description": "the sentence after the number; `{year}` is replaced by the year"})
+    text_ar = fields.String(load_default=None, allow_none=True, validate=[validate.Length(min=1, max=300), _NO_CONTROL],
+                            metadata={"description": "the Arabic sentence; null: the English one is shown"})
 
 
 # --- audit -------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from marshmallow import RAISE, Schema, fields, validate
 
 from sync.domain import ItemStatus
 
-STREAMS = ("reference", "records")
+STREAMS = ("reference", "records", "quarantine")
 
 
 class PushRequestSchema(Schema):

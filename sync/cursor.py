@@ -19,7 +19,7 @@ from sync.errors import InvalidCursor
 from sync.fingerprint import canonical_json
 
 FORMAT_VERSION = 1
-STREAMS = frozenset({"reference", "records"})
+STREAMS = frozenset({"reference", "records", "quarantine"})
 _TAG_BYTES = 16  # 128-bit tag: unforgeable, and keeps cursors short in URLs
 
 

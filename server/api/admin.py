@@ -12,7 +12,7 @@ from flask_smorest import Blueprint
 from schemas import admin as s
 from schemas.pagination import PageArgsSchema, page_schema
 from server.extensions import db
-from server.operations import admin, audit, users
+from server.operations import admin, audit, statements, users
 from server.operations.audit import actor_of
 from server.persistence.timeutil import utcnow
 from server.web.auth import ADMIN, COORDINATOR, access, current_principal
@@ -29,7 +29,8 @@ _DUPLICATE = "409 `already_exists`: a row with this id exists"
 @blp.before_request
 def _require_json_body() -> None:
     # As the accounts blueprint: a form or text body is a 415, not a 422 "missing field".
-    if request.method in ("POST", "PATCH") and (request.content_length or request.mimetype) and not request.is_json:
+    if (request.method in ("POST", "PATCH", "PUT") and (request.content_length or request.mimetype)
+            and not request.is_json):
         raise ApiError(415, "unsupported_media_type", "Send the body as JSON (Content-Type: application/json).")
 
 
@@ -67,6 +68,31 @@ def create_country(args: dict[str, Any]) -> dict[str, Any]:
 def update_country(args: dict[str, Any], code: str) -> dict[str, Any]:
     """Rename a country programme, in English and/or Arabic (admins)."""
     return admin.country_item(admin.update_country(db.session, _actor(), code, args, utcnow()))
+
+
+@blp.route("/countries/<code>/statements", methods=["GET"])
+@access(COORDINATOR, ADMIN)
+@blp.response(200, page_schema(s.StatementEditSchema))
+@blp.alt_response(403, description=_SCOPE)
+@reads_only
+def list_statements(code: str) -> dict[str, Any]:
+    """The country's public impact statements, in page order (one page: `next_cursor` is null)."""
+    return {"items": statements.statements_of(db.session, current_principal(), code), "next_cursor": None}
+
+
+@blp.route("/countries/<code>/statements", methods=["PUT"])
+@access(COORDINATOR, ADMIN)
+@blp.arguments(s.StatementEditSchema(many=True))
+@blp.response(200, page_schema(s.StatementEditSchema))
+@blp.alt_response(403, description=_SCOPE)
+def replace_statements(args: list[dict[str, Any]], code: str) -> dict[str, Any]:
+    """Replace the whole list `[{"indicator", "filters", "text", "text_ar"}]` (page order = list order).
+
+    Each statement must be publishable: a known indicator, filters on public dimensions with known
+    codes, `{year}` the only placeholder. Problems are a 422 by `<index>.<field>`; nothing changes.
+    """
+    items = statements.replace_statements(db.session, current_principal(), _actor(), code, args, utcnow())
+    return {"items": items, "next_cursor": None}
 
 
 # --- areas -------------------------------------------------------------------------------------
@@ -285,6 +311,23 @@ def create_user(args: dict[str, Any]) -> dict[str, Any]:
     now = utcnow()
     user = users.create_user(db.session, current_principal(), _actor(), username=args["username"], role=args["role"],
                              countries=args["countries"], team_id=args["team_id"], password=args["password"], now=now)
+    return users.user_item(db.session, user, now)
+
+
+@blp.route("/users/<username>", methods=["PATCH"])
+@access(COORDINATOR, ADMIN)
+@blp.arguments(s.UserPatchSchema)
+@blp.response(200, s.UserSchema)
+@blp.alt_response(403, description=_SCOPE)
+def update_user(args: dict[str, Any], username: str) -> dict[str, Any]:
+    """Change a user's `role`, `countries` (replaces the list) and/or `team_id`.
+
+    Admins change anything; a coordinator changes users wholly within their countries, to countries
+    of their own, and never to `admin`. A field worker moved to another team (or out of the field
+    worker role) keeps no tablet of the old team: those are revoked, each revocation audited.
+    """
+    now = utcnow()
+    user = users.update_user(db.session, current_principal(), _actor(), username, args, now)
     return users.user_item(db.session, user, now)
 
 

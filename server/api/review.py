@@ -1,4 +1,5 @@
-"""Coordinator review: `GET /api/v1/conflicts`, `GET /api/v1/quarantine`, a record's history."""
+"""Coordinator review: `GET /api/v1/conflicts`, `GET /api/v1/quarantine` (and one item as a form), a
+record's history."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from schemas.pagination import PageArgsSchema, page_schema
-from schemas.review import ConflictSchema, QuarantinedSchema, RecordHistorySchema
+from schemas.review import ConflictSchema, QuarantinedSchema, QuarantineFormSchema, RecordHistorySchema
 from server.extensions import db
 from server.intake import review
+from server.intake.resolution import quarantined_in_scope
+from server.operations.quarantine_form import quarantine_form
 from server.web.auth import ADMIN, COORDINATOR, access, current_principal
 from server.web.errors import ApiError
 from server.web.transactions import reads_only
@@ -35,6 +38,18 @@ def list_conflicts(args: dict[str, Any]) -> dict[str, Any]:
 def list_quarantine(args: dict[str, Any]) -> dict[str, Any]:
     """Open quarantined mutations (rejected, or from revoked devices) of the teams in scope, newest first."""
     return review.quarantine_page(db.session, current_principal(), limit=args["limit"], cursor=args["cursor"])
+
+
+@blp.route("/quarantine/<int(max=2147483647):quarantine_id>/form", methods=["GET"])
+@access(COORDINATOR, ADMIN)
+@blp.response(200, QuarantineFormSchema)
+@blp.alt_response(404, description="unknown, or outside your countries")
+@reads_only
+def quarantine_item_form(quarantine_id: int) -> dict[str, Any]:
+    """One quarantined mutation as a form: each field labelled (English, Arabic), typed, with its value,
+    its errors (English, Arabic) and, for choices, the allowed values by name (the team's sites,
+    items, services, the domain's codes). Fix it with `POST /quarantine/<id>/apply`."""
+    return quarantine_form(db.session, quarantined_in_scope(db.session, current_principal(), quarantine_id))
 
 
 @blp.route("/records/<record_id>/history", methods=["GET"])

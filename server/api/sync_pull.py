@@ -15,6 +15,7 @@ from schemas.sync import HelloResponseSchema, PullQuerySchema, PullResponseSchem
 from server.extensions import db
 from server.models import Device
 from server.operations.pull import ResetRequired, Scope, check_cursor, pull_page
+from server.operations.quarantine_stream import QUARANTINE, quarantine_page
 from server.operations.signing import cursor_key
 from server.persistence.timeutil import aware_utc, utcnow
 from server.web.auth import DEVICE, access, current_principal
@@ -67,7 +68,12 @@ def hello() -> dict[str, Any]:
 # misses nothing a later page would), not a turn at the write lock behind pushes.
 @reads_only
 def pull(stream: str, cursor: str | None, limit: int) -> Response:
-    """Changes of one stream strictly after the cursor, in seq order."""
+    """Changes of one stream strictly after the cursor, in seq order.
+
+    `reference`: the device's country's reference data; `records`: its team's records;
+    `quarantine`: the mutations this device sent that wait in quarantine, with their `reason`,
+    `errors` and `state` (`open`, `applied`, `discarded`).
+    """
     # The schema's range documents the default limits; the configured maximum is the one enforced.
     max_limit = current_app.config["FIELDSYNC_LIMITS"].pull_max_limit
     if limit > max_limit:
@@ -79,7 +85,12 @@ def pull(stream: str, cursor: str | None, limit: int) -> Response:
         after_seq = check_cursor(db.session, after, stream=stream, scope=scope)
     except ResetRequired:
         raise _reset_required("This cursor can no longer be served (scope changed or history pruned).") from None
-    page = pull_page(db.session, stream=stream, scope=scope, after_seq=after_seq, limit=limit)
+    if stream == QUARANTINE:  # the device's own quarantined mutations (server/operations/quarantine_stream.py)
+        device_id = current_principal().device_id
+        assert device_id is not None  # a device principal
+        page = quarantine_page(db.session, device_id=device_id, after_seq=after_seq, limit=limit)
+    else:
+        page = pull_page(db.session, stream=stream, scope=scope, after_seq=after_seq, limit=limit)
     # Already in wire shape: returning a Response skips the schema dump (documentation only here),
     # which took as long as reading the page from the database.
     return jsonify({"stream": stream, "changes": page.changes, "has_more": page.has_more,

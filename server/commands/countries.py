@@ -12,7 +12,7 @@ from flask import Flask
 
 from server.commands.reference import group
 from server.extensions import db
-from server.operations import admin
+from server.operations import admin, statements
 from server.operations.audit import CLI_ACTOR
 from server.persistence.timeutil import utcnow
 from server.web.errors import ApiError
@@ -54,7 +54,12 @@ def add_country(code: str, name: str, name_ar: str | None) -> None:
     except ApiError as error:
         raise _refused(error) from None
     db.session.commit()
+    seeded = statements.statements_of(db.session, None, country.code)
     click.echo(f"country {country.code} added: {country.name} / {country.name_ar or '-'}")
+    # Say where the public page's sentences came from and how to change them (issue 30 §2).
+    click.echo(f"public page: {len(seeded)} default statements in English and Arabic "
+               f"({', '.join(item['indicator'] for item in seeded)}); its numbers appear as records arrive. "
+               f"Edit them on the dashboard or with `flask --app server statements list|set {country.code}`.")
 
 
 @group.command("set-name-ar")

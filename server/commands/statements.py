@@ -15,20 +15,17 @@ Each command is one transaction: it commits on success and changes nothing on fa
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
 from sqlalchemy import select
 
-from server.aggregation.query import QueryError, aggregate
 from server.extensions import db
 from server.models import Country, ImpactStatement
-from server.operations.public import fill_year, statement_problems
+from server.operations.public import fill_year
+from server.operations.statements import statement_errors
 from server.persistence.timeutil import utcnow
-
-TEXT_MAX = 300  # the column's length
 
 group = AppGroup("statements", help="Edit the public impact statements of a country.")
 
@@ -58,18 +55,11 @@ def _parse_filters(pairs: tuple[str, ...]) -> dict[str, list[str]]:
     return filters
 
 
-def _check(country: str, indicator: str, filters: dict[str, list[str]], text: str) -> None:
-    problems = statement_problems(indicator, filters, text)
-    if len(text) > TEXT_MAX:
-        problems.append(f"the text is longer than {TEXT_MAX} characters")
-    if not problems:
-        try:  # unknown codes in the filters: the same judgement the page would make
-            aggregate(db.session, indicator, [], {**filters, "country": [country]}, date(2000, 1, 1),
-                      date(2000, 1, 31))
-        except QueryError as error:
-            problems.extend(f"{name}: {' '.join(messages)}" for name, messages in error.fields.items())
-    if problems:
-        raise click.ClickException("; ".join(problems))
+def _check(country: str, indicator: str, filters: dict[str, list[str]], text: str, text_ar: str | None) -> None:
+    errors = statement_errors(db.session, country, {"indicator": indicator, "filters": filters, "text": text,
+                                                    "text_ar": text_ar})
+    if errors:
+        raise click.ClickException("; ".join(message for messages in errors.values() for message in messages))
 
 
 @group.command("list")
@@ -112,15 +102,8 @@ def set_statement(country: str, position: int, indicator: str | None, filter_pai
         new_filters = {}
     else:
         new_filters = dict(row.filters or {})
-    _check(code, new_indicator, new_filters, new_text)
     new_text_ar = row.text_ar if row is not None and text_ar is None else (text_ar or None)
-    if new_text_ar is not None:
-        problems = [problem.replace("the text", "the Arabic text")
-                    for problem in statement_problems(new_indicator, {}, new_text_ar)]
-        if len(new_text_ar) > TEXT_MAX:
-            problems.append(f"the Arabic text is longer than {TEXT_MAX} characters")
-        if problems:
-            raise click.ClickException("; ".join(problems))
+    _check(code, new_indicator, new_filters, new_text, new_text_ar)
     if row is None:
         row = ImpactStatement(country_code=code, position=position)
         db.session.add(row)

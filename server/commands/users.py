@@ -1,4 +1,4 @@
-"""User administration at the server's shell: `flask --app server users list|deactivate|activate|
+"""User administration at the server's shell: `flask --app server users list|edit|deactivate|activate|
 reset-password|unlock`. Each command is one transaction, written to the audit log as actor `cli`."""
 
 from __future__ import annotations
@@ -48,6 +48,29 @@ def list_users(country: str | None) -> None:
         locked = "\tlocked" if users.is_locked(db.session, user.username, now) else ""
         click.echo(f"{user.username}\t{user.role}\t{','.join(user.countries) or '*'}\t{user.team_id or '-'}"
                    f"\t{state}{locked}")
+
+
+@group.command("edit")
+@click.argument("username")
+@click.option("--role", default=None, help="field_worker, coordinator or admin.")
+@click.option("--country", "countries", multiple=True, metavar="CODE",
+              help="The user's countries (repeat for several); replaces the list.")
+@click.option("--team", default=None, metavar="TEAM_ID", help="A field worker's team (its id).")
+@click.option("--no-team", is_flag=True, help="Leave the team (when no longer a field worker).")
+def edit(username: str, role: str | None, countries: tuple[str, ...], team: str | None, no_team: bool) -> None:
+    """Change a user's role, countries or team (as PATCH /api/v1/users/USERNAME); a field worker moved
+    to another team keeps no tablet of the old one."""
+    changes: dict[str, Any] = {}
+    if role is not None:
+        changes["role"] = role
+    if countries:
+        changes["countries"] = list(countries)
+    if team is not None or no_team:
+        changes["team_id"] = None if no_team else team
+    if not changes:
+        raise click.UsageError("Give --role, --country or --team.")
+    user = _run(lambda: users.update_user(db.session, None, CLI_ACTOR, username, changes, utcnow()))
+    click.echo(f"{user.username}\t{user.role}\t{','.join(user.countries) or '*'}\t{user.team_id or '-'}")
 
 
 @group.command("deactivate")

@@ -114,7 +114,7 @@ def discard_quarantined(
     session: Session, principal: Principal, quarantine_id: int, *, reason: str, now: datetime
 ) -> dict[str, Any]:
     """Close a quarantined mutation without applying it; the reason is kept in `note`."""
-    row = _quarantined_in_scope(session, principal, quarantine_id)
+    row = quarantined_in_scope(session, principal, quarantine_id)
     _claim(session, QuarantinedMutation, row.id, "quarantined mutation", resolution=DISCARDED,
            principal=principal, now=now, note=reason)
     session.refresh(row)
@@ -132,7 +132,7 @@ def apply_quarantined(
     fix), so nothing is left to do. A rejection is a 422 naming the fields under `mutation.`; a
     stale correction is a 409 with the server's current values.
     """
-    row = _quarantined_in_scope(session, principal, quarantine_id)
+    row = quarantined_in_scope(session, principal, quarantine_id)
     scope = _scope(session, principal, row.team_id) if row.team_id is not None else None
     if scope is None:  # only an admin reaches a row whose team is missing
         raise ApiError(409, "no_device_context", "This quarantined mutation has no team to apply it for.")
@@ -158,7 +158,7 @@ def apply_quarantined(
     return quarantine_item(session, row, result)
 
 
-def _quarantined_in_scope(session: Session, principal: Principal, quarantine_id: int) -> QuarantinedMutation:
+def quarantined_in_scope(session: Session, principal: Principal, quarantine_id: int) -> QuarantinedMutation:
     row = session.get(QuarantinedMutation, quarantine_id)
     # A row without a team is outside every coordinator's countries; only admins see it.
     in_scope = row is not None and (

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from server.models import Conflict, Device, QuarantinedMutation, Record, RecordRevision, Team, User
 from server.persistence.store import record_state
-from server.persistence.timeutil import isoformat_z
+from server.persistence.timeutil import isoformat_z, utc_z_and_offset
 from server.web.auth import Principal
 from server.web.pagination import Page, paginate
 
@@ -55,6 +55,9 @@ def record_history(session: Session, principal: Principal, record_id: str) -> di
         .order_by(RecordRevision.version)
     ).all()
     state = record_state(record)
+    data = state.wire_data()
+    # UTC with Z, as every list shows times; the device's own offset beside it (issue 30 §7).
+    data["recorded_at"], offset = utc_z_and_offset(state.recorded_at)
     return {
         "id": record.id,
         "entity": record.entity,
@@ -64,7 +67,8 @@ def record_history(session: Session, principal: Principal, record_id: str) -> di
         "status": record.status,
         "clock_suspect": record.clock_suspect,
         "received_at": isoformat_z(record.received_at),
-        "data": state.wire_data(),
+        "data": data,
+        "recorded_at_offset_minutes": offset,
         "revisions": [
             {
                 "version": revision.version,

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.extensions import db
+
+COUNTER_NAME = "global"
+# Built once: every push takes a block (server/persistence/seq.py); kept beside its table so that a
+# column default below can take a seq without the models importing the layer above them.
+RESERVE_SEQS = text("UPDATE seq_counter SET value = value + :n WHERE name = :name RETURNING value")
 
 
 class SeqCounter(db.Model):
@@ -68,6 +74,18 @@ class Conflict(db.Model):
     __table_args__ = (Index("ix_conflicts_status_id", "status", "id"),)
 
 
+def _quarantine_seq(context: Any) -> int:
+    """The next value of the one server counter (server/persistence/seq.py), taken in the writing transaction.
+
+    A column default and onupdate rather than a call in every writer: quarantine rows are inserted
+    by the store's Core executemany and resolved by Core UPDATEs, and both run these per row. So a
+    device's `quarantine` pull stream (server/operations/quarantine_stream.py) sees a row once when it is kept
+    and again, at a new and higher seq, whenever its state changes, with the cursor guarantees of
+    the other streams (the counter's lock is held until commit).
+    """
+    return int(context.connection.execute(RESERVE_SEQS, {"n": 1, "name": COUNTER_NAME}).scalar_one())
+
+
 class QuarantinedMutation(db.Model):
     """A mutation the server did not apply (invalid, or from a revoked device), kept raw."""
 
@@ -87,5 +105,8 @@ class QuarantinedMutation(db.Model):
     resolution: Mapped[str | None] = mapped_column(String(20))
     resolved_at: Mapped[datetime | None] = mapped_column(DateTime)
     resolved_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Position in the device's `quarantine` pull stream; a new one on every change (see above).
+    seq: Mapped[int | None] = mapped_column(BigInteger, default=_quarantine_seq, onupdate=_quarantine_seq)
 
-    __table_args__ = (Index("ix_quarantine_status_id", "status", "id"),)
+    __table_args__ = (Index("ix_quarantine_status_id", "status", "id"),
+                      Index("ix_quarantine_device_id_seq", "device_id", "seq"))

@@ -102,28 +102,14 @@ def password_problems(password: str, username: str) -> list[str]:
     return problems
 
 
-def create_user(
-    session: Session,
-    *,
-    username: str,
-    role: str,
-    countries: list[str],
-    team_id: str | None,
-    password: str,
-    now: datetime,
-) -> User:
-    """Create a user; every problem with the request is reported at once, by field."""
-    username = normalise_username(username)
-    countries = sorted({code.strip().upper() for code in countries})
+def role_problems(session: Session, *, role: str, countries: list[str], team_id: str | None) -> dict[str, list[str]]:
+    """What is wrong with a user's role, countries (upper-case codes) and team taken together, by
+    field; shared by creating a user and changing one (server/operations/users.py `update_user`)."""
     problems: dict[str, list[str]] = {}
 
     def problem(field: str, message: str) -> None:
         problems.setdefault(field, []).append(message)
 
-    if not USERNAME_PATTERN.fullmatch(username):
-        problem("username", "Use 3 to 64 characters: a-z, 0-9, '.', '_' or '-', starting with a letter or digit.")
-    elif session.scalar(select(User.id).where(User.username == username)) is not None:
-        problem("username", f"A user named {username} already exists.")
     if role not in ROLES:
         problem("role", f"Must be one of: {', '.join(ROLES)}.")
     known = set(session.scalars(select(Country.code).where(Country.code.in_(countries))))
@@ -144,8 +130,32 @@ def create_user(
         problem("team", "A field worker needs a team.")
     if role == FIELD_WORKER and len(countries) > 1:
         problem("country", "A field worker works in one country: their team's.")
-    for message in password_problems(password, username):
-        problem("password", message)
+    return problems
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    countries: list[str],
+    team_id: str | None,
+    password: str,
+    now: datetime,
+) -> User:
+    """Create a user; every problem with the request is reported at once, by field."""
+    username = normalise_username(username)
+    countries = sorted({code.strip().upper() for code in countries})
+    problems: dict[str, list[str]] = {}
+    if not USERNAME_PATTERN.fullmatch(username):
+        problems["username"] = ["Use 3 to 64 characters: a-z, 0-9, '.', '_' or '-', starting with a letter or digit."]
+    elif session.scalar(select(User.id).where(User.username == username)) is not None:
+        problems["username"] = [f"A user named {username} already exists."]
+    for field, messages in role_problems(session, role=role, countries=countries, team_id=team_id).items():
+        problems.setdefault(field, []).extend(messages)
+    messages = password_problems(password, username)
+    if messages:
+        problems["password"] = messages
     if problems:
         raise validation_error(problems, "The user could not be created.")
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from server.extensions import db
 from server.models import Area, Country, Item, Record, Service, Site, Team
-from server.operations import audit, reference
+from server.operations import audit, reference, statements
 from server.operations.audit import Actor
 from server.persistence.seq import next_seq
 from server.web.auth import Principal
@@ -158,6 +158,8 @@ def create_country(session: Session, actor: Actor, *, code: str, name: str, name
         raise validation_error({"code": [f"{code or '(empty)'} is not an ISO 3166-1 alpha-2 country code."]})
     country = _insert(session, Country, code, "country", code=code, name=name, name_ar=name_ar)
     _created(session, actor, "country", country, code, COUNTRY_FIELDS, [code], now)
+    # Its public page shows numbers as soon as records arrive, not "No figures are published".
+    statements.replace_statements(session, None, actor, code, statements.default_statements(), now)
     return country
 
 

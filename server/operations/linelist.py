@@ -17,6 +17,10 @@ stay in the list with `status: voided`, so an incremental reader learns of the v
 
 Filters are the aggregates' (server.aggregation.query.validate_filters): place, time, population
 group, and the person/entity dimensions, which are read from the record's data.
+
+Times are UTC with `Z` (`recorded_at` as the device sent it, converted; the device's offset in
+`recorded_at_offset_minutes`). XLSX cells are typed for Excel (issue 30 §7): dates and times as
+dates (UTC), counts as numbers, booleans as booleans; only `reached` (an object) is JSON text.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import json
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, or_, select
@@ -38,6 +42,7 @@ from server.aggregation.export import spreadsheet_cell
 from server.aggregation.indicators import Indicator
 from server.models import Item, Record, Site, Team
 from server.persistence.seq import current_seq
+from server.persistence.timeutil import utc_z_and_offset
 from server.web.transactions import reading_only
 
 WINDOW = 2000
@@ -50,7 +55,8 @@ XLSX_MAX_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 DATA_FIELDS = ("sex", "age_band", "age_years", "visit", "service", "referral", "item_code", "quantity",
                "household_size", "activity", "topic", "reached")
 COLUMNS = ("seq", "id", "entity", "version", "status", "country", "area", "site", "site_type", "team",
-           "occurred_on", "recorded_at", "population_group", "beneficiary_ref", *DATA_FIELDS,
+           "occurred_on", "recorded_at", "recorded_at_offset_minutes", "population_group", "beneficiary_ref",
+           *DATA_FIELDS,
            "clock_suspect", "received_at")
 
 _DATA_DIMENSIONS = {"sex": "sex", "age_band": "age_band", "service": "service", "visit": "visit",
@@ -155,11 +161,13 @@ def rows(session: scoped_session[Session], query: LineListQuery) -> Iterator[dic
             (seq, record_id, entity, version, status, country, area, site, site_type, team, occurred_on,
              recorded_at, population_group, beneficiary_ref, data, clock_suspect, received_at) = row
             data = data or {}
+            recorded_utc, recorded_offset = utc_z_and_offset(recorded_at)
             yield {
                 "seq": seq, "id": record_id, "entity": entity, "version": version,
                 "status": status, "country": country, "area": area,
                 "site": site, "site_type": site_type, "team": team, "occurred_on": occurred_on.isoformat(),
-                "recorded_at": recorded_at, "population_group": population_group,
+                "recorded_at": recorded_utc, "recorded_at_offset_minutes": recorded_offset,
+                "population_group": population_group,
                 # Pseudonymous, as the record holds it; names are never collected (domain.md).
                 "beneficiary_ref": beneficiary_ref,
                 **{name: data.get(name) for name in DATA_FIELDS},
@@ -207,7 +215,22 @@ def csv_chunks(records: Iterator[dict[str, Any]], *, bom: bool = False) -> Itera
     yield buffer.getvalue().encode("utf-8")
 
 
-def _xlsx_value(value: Any) -> Any:
+_XLSX_DATES = frozenset({"occurred_on"})
+_XLSX_TIMES = frozenset({"recorded_at", "received_at"})
+
+
+def _xlsx_value(name: str, value: Any) -> Any:
+    """The cell Excel should hold: a date, a (UTC, naive: Excel has no zones) time, a number, a
+    boolean; text neutralised as in CSV. A time that does not parse stays text, as sent."""
+    if isinstance(value, str) and name in _XLSX_DATES:
+        return date.fromisoformat(value)
+    if isinstance(value, str) and name in _XLSX_TIMES and value.endswith("Z"):
+        try:
+            return datetime.fromisoformat(value[:-1])
+        except ValueError:
+            pass
+    if isinstance(value, dict | list):
+        return json.dumps(value, separators=(",", ":"), sort_keys=True)
     return spreadsheet_cell(value) if isinstance(value, str) else value
 
 
@@ -225,7 +248,7 @@ def xlsx_chunks(records: Iterator[dict[str, Any]], chunk_size: int = 64 * 1024) 
             sheet.append(list(COLUMNS))
             in_sheet = 0
         # A text starting with "=" would be stored as a formula: the same neutralising as CSV.
-        sheet.append([_xlsx_value(_flat(record[name])) for name in COLUMNS])
+        sheet.append([_xlsx_value(name, record[name]) for name in COLUMNS])
         in_sheet += 1
     if sheet is None:
         workbook.create_sheet("records 1").append(list(COLUMNS))

@@ -62,6 +62,45 @@ SERVICES = [
     ("vaccination", "Vaccination"),
 ]
 
+# Arabic names of the sites, teams, items and services (issue 30 §5): the Arabic dashboard, tablets
+# (`name_ar` in the reference stream) and ODK Collect's choice lists (server/integrations/openrosa/media.py).
+SITE_NAMES_AR = {
+    "ly-cdc-tripoli-1": "مركز التنمية المجتمعية 1، طرابلس",
+    "ly-cdc-tripoli-2": "مركز التنمية المجتمعية 2، طرابلس",
+    **{f"ly-dc-{city.lower()}": f"مركز الاحتجاز، {AREA_NAMES_AR[city]}"
+       for city in ["Khoms", "Kufra", "Misrata", "Sabha", "Tripoli", "Zawiya"]},
+    "ly-dp-tripoli": "نقطة الإنزال، طرابلس",
+    **{f"ly-mp-{city.lower()}": f"نقطة متنقلة للنازحين، {AREA_NAMES_AR[city]}"
+       for city in ["Benghazi", "Misrata", "Sabha", "Tripoli"]},
+}
+TEAM_NAMES_AR = {
+    **{f"ly-mmt-{city.lower()}": f"الفريق الطبي المتنقل في {AREA_NAMES_AR[city]}"
+       for city in ["Benghazi", "Misrata", "Sabha", "Tripoli"]},
+    **{f"ly-dcmt-{city.lower()}": f"الفريق الطبي لمركز الاحتجاز في {AREA_NAMES_AR[city]}"
+       for city in ["Khoms", "Kufra", "Misrata", "Sabha", "Tripoli", "Zawiya"]},
+    "ly-cdc-tripoli": "مراكز التنمية المجتمعية في طرابلس",
+    "ly-chw-tripoli": "عاملو الصحة المجتمعية في طرابلس",
+    "ly-chw-benghazi": "عاملو الصحة المجتمعية في بنغازي",
+    "ly-ras": "دعم الإنقاذ في البحر",
+}
+ITEM_NAMES_AR = {
+    "hk-family": "حقيبة نظافة (للأسرة)",
+    "hk-individual": "حقيبة نظافة (فردية)",
+    "dk-standard": "حقيبة الكرامة",
+    "blanket": "بطانية",
+    "mattress": "مرتبة",
+    "jerrycan": "جركن مياه",
+}
+SERVICE_NAMES_AR = {
+    "general": "الرعاية الصحية العامة",
+    "mhpss": "الصحة النفسية والدعم النفسي الاجتماعي",
+    "srh": "الصحة الجنسية والإنجابية",
+    "gbv": "الاستجابة للعنف القائم على النوع الاجتماعي",
+    "ncd": "الأمراض غير السارية",
+    "trauma": "رعاية الإصابات",
+    "vaccination": "التطعيم",
+}
+
 # (indicator, filters, text) for the public country page (domain.md "Public impact statements").
 STATEMENTS = [
     ("health_consultations", {"population_group": ["refugee", "asylum_seeker", "migrant", "idp"]},
@@ -96,14 +135,15 @@ def seed_demo(session: Session) -> int:
                      name_ar=AREA_NAMES_AR[name], pcode=None))
     for site_id, area, name, site_type in SITES:
         count(upsert(session, Site, site_id, id=site_id, area_id=area_id(area), name=name,
-                     site_type=site_type, active=True))
+                     name_ar=SITE_NAMES_AR[site_id], site_type=site_type, active=True))
     for team_id, name, team_type, site_ids in TEAMS:
-        team, changed = upsert(session, Team, team_id, id=team_id, country_code="LY", name=name, team_type=team_type)
+        team, changed = upsert(session, Team, team_id, id=team_id, country_code="LY", name=name,
+                               name_ar=TEAM_NAMES_AR[team_id], team_type=team_type)
         changes += int(changed) + int(set_team_sites(session, team, site_ids))
     for code, name, category in ITEMS:
-        count(upsert(session, Item, code, code=code, name=name, category=category))
+        count(upsert(session, Item, code, code=code, name=name, name_ar=ITEM_NAMES_AR[code], category=category))
     for code, name in SERVICES:
-        count(upsert(session, Service, code, code=code, name=name))
+        count(upsert(session, Service, code, code=code, name=name, name_ar=SERVICE_NAMES_AR[code]))
     changes += seed_statements(session, "LY", STATEMENTS)
     return changes
 

@@ -1,4 +1,4 @@
-"""User administration: list, create, deactivate, reset a password, unlock (issue 13 §5, issue 15).
+"""User administration: list, create, change, deactivate, reset a password, unlock (issues 13 §5, 15, 30).
 
 One set of plain functions behind both the CLI (`flask --app server users ...`, actor `cli`,
 unrestricted) and the admin API (a coordinator acts only on users of their countries). Functions
@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from server.models import ApiToken, AuthFailure, Device, User, UserCountry
+from server.models import ApiToken, AuthFailure, Device, EnrollmentCode, Team, User, UserCountry
 from server.operations import accounts, audit
 from server.operations.audit import Actor
 from server.operations.passwords import hash_password
@@ -117,6 +117,72 @@ def create_user(session: Session, principal: Principal | None, actor: Actor, *, 
     audit.record(session, actor, action="create", target_type="user", target_id=user.username,
                  countries=user.countries, before=None, after=_audit_fields(user), now=now)
     return user
+
+
+# role_problems names the create form's fields; a PATCH body's fields are named as sent.
+_PATCH_FIELDS = {"country": "countries", "team": "team_id"}
+
+
+def update_user(session: Session, principal: Principal | None, actor: Actor, username: str,
+                changes: dict[str, Any], now: datetime) -> User:
+    """Change a user's role, countries and/or team (api.md v1.2 `PATCH /api/v1/users/<username>`).
+
+    A coordinator changes only users wholly within their countries (find_user), to countries of
+    their own, and never makes an admin. A field worker who leaves a team (another team, another
+    role) keeps no device of it: those tablets are revoked and their unused enrollment codes
+    deleted, each revocation audited, so a tablet of the old team cannot keep syncing its records.
+    """
+    user = find_user(session, principal, username)
+    role = changes.get("role", user.role)
+    countries = sorted({code.strip().upper() for code in changes.get("countries", user.countries)})
+    # A team belongs to field workers only: a promotion without a team_id leaves the team.
+    team_id = changes.get("team_id", user.team_id if role == FIELD_WORKER else None)
+    if principal is not None and principal.countries is not None:
+        outside = sorted(set(countries) - principal.countries)
+        if outside:
+            raise ApiError(403, "out_of_scope", f"You may not access country {', '.join(outside)}.")
+        if role not in COORDINATOR_MAY_CREATE:
+            raise validation_error({"role": [f"Coordinators may give: {', '.join(COORDINATOR_MAY_CREATE)}."]},
+                                   "The user was not changed.")
+    if actor.id is not None and actor.id == user.id and role != user.role:
+        raise validation_error({"role": ["You cannot change your own role."]}, "The user was not changed.")
+    problems = accounts.role_problems(session, role=role, countries=countries, team_id=team_id)
+    if problems:
+        raise validation_error({_PATCH_FIELDS.get(field, field): messages for field, messages in problems.items()},
+                               "The user was not changed.")
+    before = _audit_fields(user)
+    user.role, user.team_id = role, team_id
+    if countries != user.countries:
+        user.country_links = [UserCountry(country_code=code) for code in countries]
+    session.flush()
+    after = _audit_fields(user)
+    if after == before:
+        return user
+    revoked = _leave_other_teams(session, actor, user, now)
+    audit.record(session, actor, action="update", target_type="user", target_id=user.username,
+                 countries=set(before["countries"]) | set(after["countries"]), before=before,
+                 after={**after, **({"devices_revoked": revoked} if revoked else {})}, now=now)
+    return user
+
+
+def _leave_other_teams(session: Session, actor: Actor, user: User, now: datetime) -> int:
+    """Revoke the user's active tablets of any team but their current one (audited, one entry per
+    tablet, as a coordinator's revocation is) and drop their unused enrollment codes for them."""
+    stale = select(Device).where(Device.user_id == user.id, Device.status == "active")
+    codes = delete(EnrollmentCode).where(EnrollmentCode.user_id == user.id, EnrollmentCode.used_at.is_(None))
+    if user.team_id is not None:
+        stale = stale.where(Device.team_id != user.team_id)
+        codes = codes.where(EnrollmentCode.team_id != user.team_id)
+    session.execute(codes)
+    revoked = 0
+    for device in session.scalars(stale.order_by(Device.id)).all():
+        device.status, device.revoked_at, device.revoked_by = "revoked", now, actor.id
+        country = session.scalar(select(Team.country_code).where(Team.id == device.team_id))
+        audit.record(session, actor, action="revoke", target_type="device", target_id=device.id,
+                     countries=[country], before={"status": "active", "label": device.label},
+                     after={"status": "revoked", "label": device.label, "reason": "user_left_team"}, now=now)
+        revoked += 1
+    return revoked
 
 
 def set_active(session: Session, principal: Principal | None, actor: Actor, username: str, active: bool,

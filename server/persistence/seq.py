@@ -10,9 +10,8 @@ from __future__ import annotations
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-COUNTER_NAME = "global"
-# Built once: every push takes a block.
-_RESERVE = text("UPDATE seq_counter SET value = value + :n WHERE name = :name RETURNING value")
+from server.models.sync import COUNTER_NAME
+from server.models.sync import RESERVE_SEQS as _RESERVE
 
 
 def reserve_seqs(session: Session, count: int = 1) -> range:

@@ -222,6 +222,37 @@ def test_web_forms_offers_the_arabic_labels(browser: WebDriver, setup: Setup) ->
     screenshot(browser, "webforms-arabic.png")
 
 
+def test_the_status_form_shows_the_tablets_quarantined_submission_in_both_languages(
+    browser: WebDriver, setup: Setup
+) -> None:
+    # What ODK Collect's field worker sees of a submission the server kept in quarantine (issue 30 §4).
+    base = enrol(setup, "Status check")["server_url"]
+    instance_id = "uuid:3f9b7a0e-5d0c-4f59-9a0b-7c1d2e3f4a5b"
+    bad = (f'<data id="fieldsync_consultation" version="1"><site_id>ly-mp-benghazi</site_id>'
+           f"<occurred_on>2026-01-05</occurred_on><population_group>refugee</population_group><sex>f</sex>"
+           f"<age_band>18-59</age_band><visit>new</visit><service>general</service><referral>no</referral>"
+           f"<meta><instanceID>{instance_id}</instanceID></meta></data>")
+    kept = requests.post(base + "/submission", timeout=30,
+                         files={"xml_submission_file": ("submission.xml", bad.encode(), "text/xml")})
+    assert kept.status_code == 202, kept.text
+    xform = get(base + "/forms/fieldsync_status.xml").text
+    media = {"quarantine.csv": get(base + "/forms/fieldsync_status/media/quarantine.csv").text}
+    browser.get(setup.harness_url)
+    wait_for(browser, lambda d: d.execute_script("return Boolean(window.harness && window.harness.ready)"))
+    browser.execute_script("window.harness.start(arguments[0], arguments[1])", xform, media)
+    wait_for(browser, lambda d: "waiting for a coordinator" in find(d, "body").text,
+             "the status form did not show the quarantined submission")
+    body = find(browser, "body").text
+    assert "Forms waiting for a coordinator: 1" in body and "Unknown site for this team" in body
+    screenshot(browser, "webforms-status.png")
+    find(browser, ".p-select").click()  # the form's language menu
+    wait_for(browser, lambda d: [o for o in find_all(d, "[role='option']") if o.text == "Arabic (ar)"])
+    [option for option in find_all(browser, "[role='option']") if option.text == "Arabic (ar)"][0].click()
+    wait_for(browser, lambda d: "بانتظار المنسق" in find(d, "body").text, "the Arabic status did not appear")
+    assert "موقع غير معروف لهذا الفريق." in find(browser, "body").text
+    screenshot(browser, "webforms-status-arabic.png")
+
+
 def test_dashboard_enrols_a_collect_tablet_and_shows_its_qr_code_once(browser: WebDriver, setup: Setup) -> None:
     browser.get(setup.server.url + "/dashboard/devices")
     wait_for(browser, lambda d: "/dashboard/login" in d.current_url)

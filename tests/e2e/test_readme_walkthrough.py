@@ -1,4 +1,6 @@
-"""The README's "From zero to a first synced record", run as written against a live gunicorn.
+"""The README's "From zero to a first synced record", run as written against a live gunicorn: to a
+first counted record in Libya, then a second country (add-country TN, the coordinator edited to
+it) whose public page fills from its first tablet's records (issue 30 §7).
 
 The shell between the README's `walkthrough:start` and `walkthrough:end` markers is extracted and
 run by bash (`set -euo pipefail`, so any failing command fails the test) with `BASE` pointing at a
@@ -48,5 +50,9 @@ def test_the_readme_walkthrough_reaches_a_first_synced_record(make_database_url,
         elapsed = time.monotonic() - started
         assert run.returncode == 0, f"{run.stdout}\n{run.stderr}\n{server.log_tail()}"
         assert '"status": "applied"' in run.stdout.replace('"status":"applied"', '"status": "applied"')
-        assert run.stdout.strip().splitlines()[-1] == "1"  # the consultation is counted
+        lines = run.stdout.strip().splitlines()
+        assert "1" in lines  # the Libyan consultation is counted (step 7)
+        assert "default statements in English and Arabic" in run.stdout  # add-country says so (step 8)
+        assert any(line.startswith("amira\tcoordinator\tLY,TN") for line in lines)  # users edit (step 8)
+        assert lines[-1] == "12"  # Tunisia's public page shows its first records (step 10)
         print(f"walkthrough against live gunicorn ({engine}): {elapsed:.1f} s")

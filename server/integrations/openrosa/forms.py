@@ -11,8 +11,13 @@ import functools
 import hashlib
 from dataclasses import dataclass
 
+from forms import status
 from forms.build import path_of
 from forms.definitions import FORM_IDS, TITLES, VERSION
+
+# Every form a tablet downloads: the record forms, and the one that shows what became of what it
+# sent (forms/status.py; it has nothing to submit, so it is not in FORM_IDS, which submissions use).
+SERVED_FORM_IDS = (*FORM_IDS, status.STATUS_FORM_ID)
 
 
 @dataclass(frozen=True)
@@ -30,17 +35,20 @@ class ServedForm:
 @functools.cache
 def served_form(form_id: str) -> ServedForm:
     """The form (KeyError for an unknown id)."""
-    if form_id not in FORM_IDS:
+    if form_id not in SERVED_FORM_IDS:
         raise KeyError(form_id)
     # Imported here: pyxform pulls in openpyxl and friends, which only this route needs.
     from pyxform.xls2xform import convert
 
     result = convert(str(path_of(form_id)), validate=False)
+    if form_id == status.STATUS_FORM_ID:
+        return ServedForm(form_id=form_id, name=status.TITLE, version=status.STATUS_VERSION,
+                          xml=result.xform.encode("utf-8"))
     return ServedForm(form_id=form_id, name=TITLES[form_id], version=VERSION, xml=result.xform.encode("utf-8"))
 
 
 def all_forms() -> list[ServedForm]:
-    return [served_form(form_id) for form_id in FORM_IDS]
+    return [served_form(form_id) for form_id in SERVED_FORM_IDS]
 
 
 # Which media files each form's XForm names (its `jr://file-csv/...` instances).
@@ -48,4 +56,5 @@ MEDIA_OF_FORM = {
     "fieldsync_consultation": ("sites.csv", "services.csv"),
     "fieldsync_distribution": ("sites.csv", "items.csv"),
     "fieldsync_outreach": ("sites.csv",),
+    status.STATUS_FORM_ID: (status.MEDIA,),
 }

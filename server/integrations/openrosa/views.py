@@ -18,13 +18,12 @@ from flask import Blueprint, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import http_date
 
-from forms.definitions import FORM_IDS
 from server.extensions import db
 from server.intake.envelope import refuse_throttled
 from server.integrations.openrosa import media
 from server.integrations.openrosa.body import read_parts
 from server.integrations.openrosa.enrolment import server_url
-from server.integrations.openrosa.forms import MEDIA_OF_FORM, all_forms, served_form
+from server.integrations.openrosa.forms import MEDIA_OF_FORM, SERVED_FORM_IDS, all_forms, served_form
 from server.integrations.openrosa.instance import parse_instance
 from server.integrations.openrosa.responses import OpenRosaError, message_xml
 from server.integrations.openrosa.submission import Attachment, Submission, submit
@@ -111,7 +110,7 @@ def _device() -> DeviceContext:
 
 
 def _known_form(form_id: str) -> str:
-    if form_id not in FORM_IDS:
+    if form_id not in SERVED_FORM_IDS:
         raise OpenRosaError(404, "Unknown form.")
     return form_id
 
@@ -155,11 +154,10 @@ def form_download(key: str, form_id: str) -> Response:
 @access(DEVICE_KEY)
 @reads_only
 def manifest(key: str, form_id: str) -> Response:
-    team_id = _device().team_id
     base = server_url(key)
     files = []
     for filename in MEDIA_OF_FORM[_known_form(form_id)]:
-        data = media.media_file(db.session, team_id, filename)
+        data = media.media_file(db.session, _device(), filename)
         files.append(
             "<mediaFile>"
             f"<filename>{escape(filename)}</filename>"
@@ -177,7 +175,7 @@ def manifest(key: str, form_id: str) -> Response:
 def media_download(key: str, form_id: str, filename: str) -> Response:
     if filename not in MEDIA_OF_FORM[_known_form(form_id)]:
         raise OpenRosaError(404, "Unknown media file.")
-    data = media.media_file(db.session, _device().team_id, filename)
+    data = media.media_file(db.session, _device(), filename)
     return Response(data, status=200, content_type="text/csv; charset=utf-8")
 
 

@@ -162,3 +162,21 @@ def test_the_commands_run_as_a_real_subprocess(project_root, tmp_path) -> None:
     assert stored.startswith("$argon2id$v=19$m=65536,t=3,p=4$")
     assert run("users", "deactivate", "cli-coord").returncode == 0
     assert "deactivated" in run("users", "list").stdout
+
+
+def test_edit_gives_a_coordinator_a_second_country_and_moves_a_field_worker(app, client, session) -> None:
+    make_team(session)
+    make_user(session, username="amira", countries=("LY",))
+    tablet = make_device(session)
+    session.commit()
+
+    widened = users(app, "edit", "amira", "--country", "LY", "--country", "tn")
+    moved = users(app, "edit", tablet.user.username, "--team", "ly-mmt-benghazi")
+    refused = users(app, "edit", "amira", "--team", "ly-mmt-tripoli")
+
+    assert widened.exit_code == 0, widened.stderr
+    assert widened.stdout.split("\t")[:3] == ["amira", "coordinator", "LY,TN"]
+    assert moved.exit_code == 0, moved.stderr
+    assert client.get("/api/v1/sync/hello", headers=tablet.headers).status_code == 403
+    assert refused.exit_code == 1 and "team_id: Only field workers belong to a team." in refused.stderr
+    assert [e.actor for e in audit_entries(session, "amira")] == ["cli"]

@@ -113,6 +113,7 @@ def test_devices_and_field_workers_may_not_review(client, session, device, path:
 def test_a_records_history_shows_who_changed_what_when_and_why(client, session, device, coordinator,
                                                                 outsider) -> None:
     created = create_mutation()
+    created["data"]["recorded_at"] = created["data"]["recorded_at"].replace("Z", "+00:00")[:19] + "+02:00"
     push(client, device, [created])
     push(client, device, [correct_mutation(created["id"], 1, {"sex": "m", "visit": "follow_up"}, reason="typo")])
     push(client, device, [void_mutation(created["id"], 2, reason="entered twice")])
@@ -122,6 +123,8 @@ def test_a_records_history_shows_who_changed_what_when_and_why(client, session, 
     assert response.status_code == 200
     history = response.get_json()
     assert (history["version"], history["status"], history["data"]["sex"]) == (3, "voided", "m")
+    # The device's local time, in UTC with Z like every other time, its offset beside it.
+    assert history["data"]["recorded_at"].endswith("Z") and history["recorded_at_offset_minutes"] == 120
     revisions = history["revisions"]
     assert [(r["version"], r["kind"], r["reason"]) for r in revisions] == [
         (1, "create", None), (2, "correct", "typo"), (3, "void", "entered twice")]

@@ -87,7 +87,8 @@ def test_form_list_download_manifest_and_media(client: FlaskClient, device: Enro
     root = ET.fromstring(response.data)
     assert root.tag == f"{FORMLIST}xforms"
     forms = {x.findtext(f"{FORMLIST}formID"): x for x in root.findall(f"{FORMLIST}xform")}
-    assert set(forms) == {"fieldsync_consultation", "fieldsync_distribution", "fieldsync_outreach"}
+    assert set(forms) == {"fieldsync_consultation", "fieldsync_distribution", "fieldsync_outreach",
+                          "fieldsync_status"}  # the last shows what became of what was sent (issue 30)
     for entry in forms.values():
         download = entry.findtext(f"{FORMLIST}downloadUrl") or ""
         assert download.startswith(f"https://tablets.example.org/openrosa/v1/key/{device.token}/")
@@ -103,13 +104,14 @@ def test_form_list_download_manifest_and_media(client: FlaskClient, device: Enro
         media = ET.fromstring(manifest.data)
         assert media.tag == f"{MANIFEST}manifest"
         files = media.findall(f"{MANIFEST}mediaFile")
-        assert "sites.csv" in [f.findtext(f"{MANIFEST}filename") for f in files]
+        wanted = "quarantine.csv" if entry.findtext(f"{FORMLIST}formID") == "fieldsync_status" else "sites.csv"
+        assert wanted in [f.findtext(f"{MANIFEST}filename") for f in files]
         for media_file in files:
             url = (media_file.findtext(f"{MANIFEST}downloadUrl") or "").replace("http://localhost", "")
             served = client.get(url)
             assert served.status_code == 200
             assert media_file.findtext(f"{MANIFEST}hash") == "md5:" + hashlib.md5(served.data).hexdigest()
-            assert served.data.splitlines()[0] == b"name,label"
+            assert served.data.splitlines()[0].startswith(b"name,label")
 
 
 def test_form_list_filters_by_form_id(client: FlaskClient, device: EnrolledDevice) -> None:
@@ -157,7 +159,8 @@ def test_media_csvs_are_name_and_label_and_a_rename_changes_the_manifest_hash(
 
     rows = list(csv.reader(io.StringIO(_sites_csv(client, device).decode("utf-8"))))
     assert rows[0] == ["name", "label"]  # no Arabic column: it broke ODK Web Forms, and Collect ignores it
-    assert ["ly-mp-tripoli", "Tripoli central"] in rows
+    # So the Arabic name shares the one label Collect shows, in either form language (issue 30 §5).
+    assert ["ly-mp-tripoli", "Tripoli central / مستشفى طرابلس، المركزي"] in rows
     # The bytes are deterministic: a renamed site changes them, so it reaches tablets via the manifest hash.
     before = _manifest_hash(client, device)
     site.name = "Tripoli central hospital"
@@ -167,7 +170,7 @@ def test_media_csvs_are_name_and_label_and_a_rename_changes_the_manifest_hash(
     items = client.get(f"{base(device)}/forms/fieldsync_distribution/media/items.csv").data.decode("utf-8")
     item_rows = list(csv.reader(io.StringIO(items)))
     assert item_rows[0] == ["name", "label"]
-    assert [item.code, item.name] in item_rows
+    assert [item.code, item.name] in item_rows  # no Arabic name: the English one alone
 
 
 def test_unknown_form_and_media_are_openrosa_404s(client: FlaskClient, device: EnrolledDevice) -> None:

@@ -44,7 +44,8 @@ def test_a_coordinator_lists_the_teams_of_their_countries(client, session) -> No
     assert by_id["ly-mmt-tripoli"] == {"id": "ly-mmt-tripoli", "name": by_id["ly-mmt-tripoli"]["name"],
                                        "team_type": "mobile_medical", "country": "LY",
                                        "site_ids": session.get(Team, "ly-mmt-tripoli").site_ids,
-                                       "name_ar": None, "active": True}  # issue 15 added the last two
+                                       "name_ar": "الفريق الطبي المتنقل في طرابلس",  # the demo's (issue 30)
+                                       "active": True}  # issue 15 added the last two
     assert "ly-mp-tripoli" in by_id["ly-mmt-tripoli"]["site_ids"]
     assert [team["id"] for team in body["items"]] == sorted(by_id)
 

@@ -94,7 +94,8 @@ def test_the_cli_adds_a_country_with_cldrs_arabic_name_and_validates_the_code(ap
         assert refused.exit_code == 1 and message in refused.stderr, (code, refused.stderr)
     named = runner.invoke(args=["reference", "set-name-ar", "area", "ly-tripoli", "طرابلس"])
     assert named.exit_code == 0, named.stderr
-    assert [entry.actor for entry in audit_of(session, "TN")] == ["cli"]
+    # The country, then its default public statements (server/operations/statements.py).
+    assert [(e.actor, e.target_type) for e in audit_of(session, "TN")] == [("cli", "country"), ("cli", "statements")]
 
 
 # --- areas, sites, teams: scope, seqs, audit, pull --------------------------------------------
@@ -138,7 +139,8 @@ def test_edits_take_a_new_seq_and_record_before_and_after(client, session, ly) -
     assert session.get(Team, "ly-mmt-tripoli").seq > seq
     entry = audit_of(session, "ly-mmt-tripoli")[-1]
     assert entry.action == "update" and entry.after["site_ids"] == ["ly-mp-tripoli"]
-    assert entry.before["name_ar"] is None and entry.after["name_ar"].startswith("الفريق")
+    assert entry.before["name_ar"] == "الفريق الطبي المتنقل في طرابلس"  # the demo's Arabic name (issue 30)
+    assert entry.after["name_ar"] == "الفريق الطبي المتنقل طرابلس"
     unchanged_seq = session.get(Team, "ly-mmt-tripoli").seq
     again = client.patch("/api/v1/teams/ly-mmt-tripoli", json={"site_ids": ["ly-mp-tripoli"]}, headers=ly)
     assert again.status_code == 200

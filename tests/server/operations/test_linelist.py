@@ -6,7 +6,7 @@ import csv
 import dataclasses
 import io
 import json
-from datetime import date
+from datetime import date, datetime
 from itertools import islice
 from typing import Any
 
@@ -200,9 +200,49 @@ def test_csv_and_xlsx_hold_the_same_rows_as_jsonl(client, coordinator, records) 
     assert response.status_code == 200
     assert response.headers["Content-Disposition"] == 'attachment; filename="records.xlsx"'
     workbook = openpyxl.load_workbook(io.BytesIO(response.get_data()), read_only=True)
-    sheet_rows = [["" if cell is None else str(cell) for cell in row] for row in workbook.worksheets[0].values]
+    sheet_rows = [list(row) for row in workbook.worksheets[0].values]
     assert sheet_rows[0] == list(linelist.COLUMNS)
-    assert sheet_rows[1:] == [flat(row) for row in listed]
+    assert sheet_rows[1:] == [typed(row) for row in listed]
+
+
+def typed(row: dict[str, Any]) -> list[Any]:
+    """A JSON line as Excel holds it (issue 30 §7): dates and UTC times as dates, the rest as is."""
+    cells = []
+    for name in linelist.COLUMNS:
+        value = row[name]
+        if name == "occurred_on":
+            value = datetime.fromisoformat(value)
+        elif name in ("recorded_at", "received_at"):
+            value = datetime.fromisoformat(value.removesuffix("Z"))
+        elif isinstance(value, dict):
+            value = json.dumps(value, separators=(",", ":"), sort_keys=True)
+        cells.append(value)
+    return cells
+
+
+def test_xlsx_cells_are_dates_numbers_and_booleans_and_times_are_utc(client, session, coordinator) -> None:
+    state = make_state(Entity.CONSULTATION, "ly-mmt-tripoli", "ly-mp-tripoli", date(2016, 1, 5),
+                       {"population_group": "refugee", "sex": "f", "age_years": 31, "age_band": "18-59",
+                        "visit": "new", "service": "general", "referral": True})
+    # ODK Collect sends its local time with its offset.
+    state = dataclasses.replace(state, seq=next_seq(session), recorded_at="2016-01-05T11:30:00.000+02:00")
+    write_record(session, None, state)
+    session.commit()
+
+    [line] = _jsonl(client.get("/api/v1/records", headers=coordinator))
+    assert (line["recorded_at"], line["recorded_at_offset_minutes"]) == ("2016-01-05T09:30:00Z", 120)
+    assert line["received_at"].endswith("Z")
+
+    body = client.get("/api/v1/records?format=xlsx", headers=coordinator).get_data()
+    header, row = [list(r) for r in openpyxl.load_workbook(io.BytesIO(body)).worksheets[0].iter_rows()]
+    cell = {h.value: c for h, c in zip(header, row, strict=True)}
+    assert cell["occurred_on"].value == datetime(2016, 1, 5) and cell["occurred_on"].is_date
+    assert cell["recorded_at"].value == datetime(2016, 1, 5, 9, 30) and cell["recorded_at"].is_date
+    assert cell["received_at"].is_date
+    assert cell["referral"].value is True and cell["referral"].data_type == "b"
+    assert cell["clock_suspect"].value is False
+    assert cell["age_years"].value == 31 and cell["version"].data_type == "n"
+    assert cell["recorded_at_offset_minutes"].value == 120
 
 
 def test_an_empty_list_is_a_header_only(client, coordinator) -> None:

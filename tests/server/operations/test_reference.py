@@ -54,14 +54,15 @@ def test_initial_reference_pull_has_the_whole_country(client: FlaskClient, sessi
     assert len([k for k in keys if k[0] == "service"]) >= len(SERVICES)
     assert keys[("team", "ly-chw-tripoli")]["data"] == {
         "id": "ly-chw-tripoli", "country": "LY", "name": "Community health workers Tripoli", "team_type": "chw",
-        "site_ids": ["ly-cdc-tripoli-1", "ly-cdc-tripoli-2", "ly-mp-tripoli"]}
+        "site_ids": ["ly-cdc-tripoli-1", "ly-cdc-tripoli-2", "ly-mp-tripoli"],
+        "name_ar": "عاملو الصحة المجتمعية في طرابلس"}  # the demo's Arabic names: issue 30
     assert keys[("site", "ly-mp-tripoli")]["data"] == {
         "id": "ly-mp-tripoli", "area_id": "ly-tripoli", "name": "Mobile point for displaced people, Tripoli",
-        "site_type": "mobile_point", "active": True}
+        "site_type": "mobile_point", "active": True, "name_ar": "نقطة متنقلة للنازحين، طرابلس"}
     assert keys[("area", "ly-sabha")]["data"] == {"id": "ly-sabha", "country": "LY", "name": "Sabha", "pcode": None,
                                                   "name_ar": "سبها"}
     assert keys[("item", "hk-family")]["data"] == {"code": "hk-family", "name": "Hygiene kit (family)",
-                                                   "category": "hygiene_kit"}
+                                                   "category": "hygiene_kit", "name_ar": "حقيبة نظافة (للأسرة)"}
     assert keys[("service", "mhpss")]["data"]["code"] == "mhpss"
     assert all(c["op"] == "upsert" and "version" not in c for c in changes)
 
