@@ -12,8 +12,18 @@ threads = int(os.environ.get("THREADS", "4"))
 timeout = 120
 graceful_timeout = 30
 keepalive = 5
-# The access log never shows headers, so bearer tokens cannot leak into it.
+# The access log never shows headers. Its request line holds the path (Collect's key is a path segment)
+# and the query string: every access and error line goes through server/web/redaction.py (the logger class
+# below), which removes keys, tokens, URL credentials and query values before the line is written.
 accesslog = "-"
+logger_class = "server.web.serving.RedactingLogger"
+# X-Forwarded-Proto (and the scheme of every URL the app builds from the request, such as a Collect
+# tablet's server_url, which holds its key) is believed only when reverse proxies are declared
+# (TRUSTED_PROXIES > 0, as the rate limiter counts them): gunicorn's default believes any local peer.
+if int(os.environ.get("TRUSTED_PROXIES") or "0") > 0:
+    forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
+else:
+    forwarded_allow_ips = ""
 # The worker's pid tells an operator (and the deployment tests) which process answered.
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'
 # The app is imported once, in the master, and each worker is forked from it: a worker (a new one after

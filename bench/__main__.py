@@ -9,6 +9,7 @@
 - aggregates (bench/aggregates.py): aggregates and public totals at `--small` and `--large` records.
 - interop (bench/interop.py, opt-in: `--only interop` or `make bench-interop`): line-list rate and
   server memory, DHIS2 export time and payload size, over `--interop-records` records in one year.
+- durability (bench/durability.py, SQLite): pushes with synchronous=FULL against NORMAL, one run.
 - openrosa (bench/openrosa.py): OpenRosa submissions/s (one record per request, as ODK Collect sends
   them) against the JSON push of the same records, one per request and batched.
 
@@ -24,11 +25,11 @@ import os
 import platform
 import time
 
-from bench import aggregates, interop, maintenance, openrosa, push, slow_clients
+from bench import aggregates, durability, interop, maintenance, openrosa, push, slow_clients
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "interop")
-DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa")
+BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability", "interop")
+DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability")
 
 
 def main() -> None:
@@ -65,6 +66,8 @@ def main() -> None:
                          clients=args.clients)
             if "slow" in only and name == "sqlite":  # the server, not the database, is measured
                 slow_clients.run(eng, results, workers=args.workers)
+            if "durability" in only:  # SQLite's synchronous FULL vs NORMAL (PostgreSQL: nothing to compare)
+                durability.run(eng, results, workers=args.workers)
             if "maintenance" in only:
                 maintenance.run(eng, results, records=args.maintenance)
             if "openrosa" in only:

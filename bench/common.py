@@ -24,7 +24,7 @@ from typing import Any
 
 import psycopg
 
-from server.extensions import db
+from server.extensions import SQLITE_SYNCHRONOUS, db
 from tests.e2e.live_server import direct_app
 from tests.factories import make_device, make_token, make_user
 from tests.pg_cluster import Cluster, start_cluster
@@ -234,12 +234,12 @@ def env_flag(name: str) -> bool:
 def durable_connection(database_url: str) -> Any:
     """A DB-API connection beside the application's, paying the same durability (server/extensions.py):
     SQLite in autocommit mode (the caller writes `BEGIN IMMEDIATE` and `COMMIT`), WAL,
-    synchronous=NORMAL and a 60 s busy timeout; PostgreSQL as the cluster is configured (fsync and
+    synchronous as the app sets it (FULL) and a 60 s busy timeout; PostgreSQL as the cluster is configured (fsync and
     synchronous_commit on). For the reference implementations the benchmarks judge Fieldsync by."""
     if database_url.startswith("sqlite"):
         connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA synchronous={SQLITE_SYNCHRONOUS}")
         connection.execute("PRAGMA busy_timeout=60000")
         return connection
     return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))

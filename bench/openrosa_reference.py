@@ -8,7 +8,7 @@ store the submission row in `openrosa_submissions` in one durable transaction (I
 answering 201 with an OpenRosaResponse. No validation, record, history, seq, rollup, request log,
 metrics or hooks. The same gunicorn worker class, workers, threads and access log as `make run`
 (bench/openrosa_reference_gunicorn.py); the same database settings (SQLite WAL with
-synchronous=NORMAL; PostgreSQL as the cluster is configured), one connection per thread, kept.
+synchronous=FULL; PostgreSQL as the cluster is configured), one connection per thread, kept.
 
 With `REFERENCE_ROWS=guarantees` it also writes, in the same transaction, the rows Fieldsync's
 guarantees cannot do without: the instance read into record fields (Fieldsync's own

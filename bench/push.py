@@ -8,7 +8,7 @@ One fresh database and one `gunicorn --config gunicorn.conf.py` per engine:
 2. **reference ingest**: the same records into a second, identically migrated database on the same
    engine by the leanest durable path we could write: per batch one transaction holding one
    `executemany` INSERT into `records` (no validation, no HTTP, no history, no rollups), with the
-   application's own durability settings (SQLite WAL + synchronous=NORMAL; PostgreSQL fsync and
+   application's own durability settings (SQLite WAL + synchronous=FULL; PostgreSQL fsync and
    synchronous_commit on). Fieldsync / reference is the figure to judge: it factors out the
    machine and the disk. Then the **floor with the guarantees' rows** (`floor_ingest`): each record
    also validated with Fieldsync's schema, with its revision and op-memory rows (COPY on

@@ -21,13 +21,18 @@ class UtcDateTime(fields.DateTime):
 
 
 # PostgreSQL refuses NUL in text (a driver error, so a 500), and no name or code needs control characters.
-_NO_CONTROL_CHARACTERS = validate.Regexp(r"\A[^\x00-\x1f\x7f]*\Z", error="Must not contain control characters.")
+# Control characters, and the invisible format characters that reorder or hide text (U+202E RIGHT-TO-LEFT
+# OVERRIDE shows "exe.txt" as "txt.exe"): refused in names, as the CLI's Name refuses them (issue 29
+# item 9). ZWNJ and ZWJ (U+200C, U+200D) stay: Arabic-script and other writing needs them.
+NO_CONTROL_CHARACTERS = validate.Regexp(r"\A[^\x00-\x1f\x7f-\x9f\u200b\u200e\u200f\u202a-\u202e\u2060-\u206f\ufeff"
+                                        r"\ufff9-\ufffb]*\Z",
+                                        error="Must not contain control characters or invisible formatting characters.")
 
 
 def bounded_text(max_length: int, *, control_characters: bool = False, **kwargs: Any) -> fields.String:
     validators = [validate.Length(min=1, max=max_length)]
     if not control_characters:
-        validators.append(_NO_CONTROL_CHARACTERS)
+        validators.append(NO_CONTROL_CHARACTERS)
     return fields.String(required=True, validate=validators, **kwargs)
 
 

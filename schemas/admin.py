@@ -11,7 +11,7 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.accounts import UtcDateTime
+from schemas.accounts import NO_CONTROL_CHARACTERS, UtcDateTime
 from schemas.pagination import PageArgsSchema
 from sync.codes import ITEM_CATEGORIES, ROLES, SITE_TYPES, TEAM_TYPES
 
@@ -19,7 +19,7 @@ from sync.codes import ITEM_CATEGORIES, ROLES, SITE_TYPES, TEAM_TYPES
 ID_PATTERN = r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z"
 _ID = validate.Regexp(ID_PATTERN, error="Use 1 to 64 characters: letters, digits, '.', '_' or '-', "
                                         "starting with a letter or digit.")
-_NO_CONTROL = validate.Regexp(r"\A[^\x00-\x1f\x7f]*\Z", error="Must not contain control characters.")
+_NO_CONTROL = NO_CONTROL_CHARACTERS
 _COUNTRY = validate.Regexp(r"\A[A-Za-z]{2}\Z", error="Use a two-letter ISO 3166-1 code, e.g. LY.")
 
 

@@ -1,8 +1,16 @@
-"""The error envelope's field messages (api.md "Errors"): `{"path.to.field": ["message"]}`."""
+"""The error envelope of api.md "Errors": its field messages, and its schema as the OpenAPI document
+describes every error response.
+
+flask-smorest's default error schema (`{code: integer, status, message, errors}`, no other properties)
+is not what the server sends; a generated client parsed every error into an empty object (issue 29
+item 7). server/extensions.py makes `ErrorSchema` the API's ERROR_SCHEMA.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from marshmallow import INCLUDE, RAISE, Schema, fields
 
 
 def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
@@ -24,3 +32,23 @@ def flatten_messages(messages: Any, prefix: str = "") -> dict[str, list[str]]:
     else:
         flat[prefix or "_request"] = [str(messages)]
     return flat
+
+
+class ErrorBodySchema(Schema):
+    class Meta:
+        unknown = RAISE
+
+    code = fields.String(required=True, metadata={"description": "stable snake_case code to branch on, "
+                                                                 "e.g. validation_failed"})
+    message = fields.String(required=True, metadata={"description": "a human sentence"})
+    fields = fields.Dict(keys=fields.String(), values=fields.List(fields.String()), required=True,
+                         metadata={"description": "messages by field path (`path.to.field`); may be empty"})
+
+
+class ErrorSchema(Schema):
+    class Meta:
+        # Some errors add top-level keys beside `error` (403 device_revoked: `"wipe": true`; a 409 conflict:
+        # `current_version`, `current`).
+        unknown = INCLUDE
+
+    error = fields.Nested(ErrorBodySchema, required=True)

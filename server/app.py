@@ -7,7 +7,18 @@ from flask import Flask
 import config as fieldsync_config
 from server.extensions import api, db, install_sqlite_hooks
 from server.persistence import read_replica
-from server.web import auth, compression, errors, http_body, i18n, metrics, request_log, security_headers, transactions
+from server.web import (
+    auth,
+    compression,
+    errors,
+    http_body,
+    i18n,
+    metrics,
+    redaction,
+    request_log,
+    security_headers,
+    transactions,
+)
 
 
 def create_app(overrides: dict[str, object] | None = None) -> Flask:
@@ -31,6 +42,9 @@ def create_app(overrides: dict[str, object] | None = None) -> Flask:
     configure_subscribers(app)
     configure_cli(app)
     auth.check_declarations(app)
+    # Last, once every logger the app writes to exists: each line is redacted (server/web/redaction.py).
+    app.logger  # noqa: B018 (creating Flask's logger, and its default handler, before protecting it)
+    redaction.protect_all()
     return app
 
 

@@ -102,7 +102,9 @@ def to_csv(result: AggregateResult, *, hxl: bool = False) -> str:
 # OWASP "CSV injection": a spreadsheet runs a cell starting with one of these as a formula (tab and
 # carriage return too, as some spreadsheets strip them first). Names come from reference data an
 # admin typed, and any text may one day come from a tablet.
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# Their full-width forms too (U+FF1D, U+FF0B, U+FF0D, U+FF20): spreadsheets with East Asian input
+# settings read `＝SUM(...)` as a formula (issue 29 item 9).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
 # A number as text stays a number ("-3", "+2.5", "1e-3"): prefixing it would turn it into text.
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 

@@ -45,6 +45,21 @@ def document_security(app: Flask, api: Api) -> None:
                     "403", {"description": f"Allowed to: {who}" + ("; a revoked device gets `device_revoked`"
                                                                   if DEVICE in declaration.audiences else "")})
     _document_csv(paths)
+    _document_error_bodies(paths)
+
+
+def _document_error_bodies(paths: dict[str, dict[str, Any]]) -> None:
+    """Every error response has the envelope as its body (issue 29 item 7): the ones declared with only a
+    description (`alt_response(403, description=...)`, the 401/403 above) said nothing of their body."""
+    error = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for operations in paths.values():
+        for operation in operations.values():
+            if not isinstance(operation, dict):
+                continue
+            for status, response in operation.get("responses", {}).items():
+                if str(status).isdigit() and int(status) >= 400 and "$ref" not in response \
+                        and "content" not in response:
+                    response["content"] = error
 
 
 def _document_csv(paths: dict[str, dict[str, Any]]) -> None:

@@ -1,4 +1,4 @@
-"""Account commands: `create-user`."""
+"""Account commands: `create-user` (audited, actor `cli`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import click
 from flask import Flask
 
 from server.extensions import db
-from server.operations.accounts import create_user
+from server.operations import users
+from server.operations.audit import CLI_ACTOR
 from server.persistence.timeutil import utcnow
 from server.web.auth import ROLES
 from server.web.errors import ApiError
@@ -35,8 +36,10 @@ def register(app: Flask) -> None:
         """Create a user. The password never appears on the command line."""
         password = _read_password(password_stdin)
         try:
-            user = create_user(db.session, username=username, role=role, countries=list(countries),
-                               team_id=team_id, password=password, now=utcnow())
+            # server/operations/users.py, as the API's door: the user and its audit entry (actor `cli`) in one
+            # transaction.
+            user = users.create_user(db.session, None, CLI_ACTOR, username=username, role=role,
+                                     countries=list(countries), team_id=team_id, password=password, now=utcnow())
         except ApiError as error:
             db.session.rollback()
             lines = [error.message]

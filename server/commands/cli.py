@@ -20,6 +20,8 @@ import click
 from flask import Flask
 from sqlalchemy.exc import DBAPIError
 
+from server.web.redaction import redact
+
 COMMAND_MODULES = [
     "server.commands.accounts",
     "server.commands.database",
@@ -70,6 +72,11 @@ def _checked_run(callback: Callable[..., Any]) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:
         try:
             return callback(*args, **kwargs)
+        except click.ClickException as exc:
+            # A command's error line may quote a URL, a path or a driver's message: it is printed
+            # without secrets, as every log line is (server/web/redaction.py).
+            exc.message = redact(exc.message)
+            raise
         except UnicodeError as exc:
             text = getattr(exc, "object", "")
             if isinstance(exc, UnicodeDecodeError) or (isinstance(text, str) and _SURROGATE.search(text)):

@@ -2,7 +2,8 @@
 
 Every edit goes through server.operations.reference, so it takes its seq from the one server counter and
 tablets receive it in the `reference` pull stream (a deactivated or deleted row as `remove`).
-Each command is one transaction: it commits on success and changes nothing on failure.
+Each command is one transaction: it commits on success and changes nothing on failure, and leaves one
+audit entry (actor `cli`, the command as the action, the row as the target) in that transaction.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from flask.cli import AppGroup
 from server.commands.params import COUNTRY_CODE, PCODE, REFERENCE_ID, Name
 from server.extensions import db
 from server.models import Area, Country, Item, Service, Site, Team
-from server.operations import reference
+from server.operations import audit, reference
+from server.persistence.timeutil import utcnow
 from sync import codes
 
 ENTITIES: dict[str, type] = {"country": Country, "area": Area, "site": Site, "team": Team, "item": Item,
@@ -37,8 +39,24 @@ def _run(edit: Callable[[], str]) -> None:
     except reference.ReferenceEditError as exc:
         db.session.rollback()
         raise click.ClickException(str(exc)) from exc
+    _audit()
     db.session.commit()
     click.echo(message)
+
+
+def _audit() -> None:
+    """The command's audit entry, from its own name and parameters (every command here names its row
+    by its first argument; `delete` by its entity and key)."""
+    ctx = click.get_current_context()
+    params = {name: list(value) if isinstance(value, tuple) else value for name, value in ctx.params.items()}
+    command = ctx.command.name or "reference"
+    key_name = next(param.name for param in ctx.command.params
+                    if isinstance(param, click.Argument) and param.name != "entity")
+    target_type = params.get("entity") or command.split("-", 1)[-1]
+    country = params.get("country")
+    audit.record(db.session, audit.CLI_ACTOR, action=command, target_type=str(target_type),
+                 target_id=str(params[key_name]), countries=[country] if isinstance(country, str) else [],
+                 before=None, after=params, now=utcnow())
 
 
 def _given(**fields: Any) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from sqlalchemy import select
 
 from server.extensions import db
 from server.models import Country, ImpactStatement
+from server.operations import audit
 from server.operations.public import fill_year
 from server.operations.statements import statement_errors
 from server.persistence.timeutil import utcnow
@@ -111,6 +112,10 @@ def set_statement(country: str, position: int, indicator: str | None, filter_pai
     else:
         verb = "updated"
     row.indicator, row.filters, row.text, row.text_ar = new_indicator, new_filters, new_text, new_text_ar
+    audit.record(db.session, audit.CLI_ACTOR, action=f"statement_{verb}", target_type="statement",
+                 target_id=f"{code}/{position}", countries=[code], before=None,
+                 after={"indicator": new_indicator, "filters": new_filters, "text": new_text,
+                        "text_ar": new_text_ar}, now=utcnow())
     db.session.commit()
     click.echo(f"{code} statement {position} {verb}: {new_indicator} {json.dumps(new_filters, sort_keys=True)} "
                f"\"{fill_year(new_text, utcnow().year)}\"")
@@ -126,6 +131,9 @@ def remove_statement(country: str, position: int) -> None:
     if row is None:
         raise click.ClickException(f"{code} has no statement {position}")
     db.session.delete(row)
+    audit.record(db.session, audit.CLI_ACTOR, action="statement_removed", target_type="statement",
+                 target_id=f"{code}/{position}", countries=[code],
+                 before={"indicator": row.indicator, "text": row.text}, after=None, now=utcnow())
     db.session.commit()
     click.echo(f"{code} statement {position} removed")
 

@@ -6,6 +6,7 @@ check after the fact: a coordinator sees the teams of their countries, an admin 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -15,9 +16,11 @@ from server.models import Conflict, Device, QuarantinedMutation, Record, RecordR
 from server.persistence.store import record_state
 from server.persistence.timeutil import isoformat_z, utc_z_and_offset
 from server.web.auth import Principal
-from server.web.pagination import Page, paginate
+from server.web.pagination import Page, encode_cursor, paginate
 
 OPEN = "open"
+# A page of the quarantine list stops after the item that takes it past this many bytes (of JSON).
+QUARANTINE_PAGE_MAX_BYTES = 1024 * 1024
 
 
 def _in_scope(stmt: Select[Any], team_column: Any, principal: Principal) -> Select[Any]:
@@ -38,7 +41,16 @@ def quarantine_page(session: Session, principal: Principal, *, limit: int, curso
         select(QuarantinedMutation).where(QuarantinedMutation.status == OPEN), QuarantinedMutation.team_id, principal
     )
     page: Page = paginate(session, stmt, keys=(QuarantinedMutation.id,), limit=limit, cursor=cursor)
-    return page.envelope([quarantine_dict(row) for (row,) in page.rows])
+    # Bounded in bytes as well as items (issue 29 item 2: one page weighed 22 MB): the page ends after the
+    # item that brings it past QUARANTINE_PAGE_MAX_BYTES, and its cursor continues from there.
+    items, size = [], 0
+    for index, (row,) in enumerate(page.rows):
+        item = quarantine_dict(row)
+        items.append(item)
+        size += len(json.dumps(item, default=str))
+        if size > QUARANTINE_PAGE_MAX_BYTES and index + 1 < len(page.rows):
+            return {"items": items, "next_cursor": encode_cursor((row.id,))}
+    return page.envelope(items)
 
 
 def record_history(session: Session, principal: Principal, record_id: str) -> dict[str, Any] | None:

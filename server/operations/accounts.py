@@ -360,6 +360,13 @@ def enroll_device(
         raise refuse()
     _, token = new_device(session, device_id=device_id, team_id=enrollment.team_id, user_id=user.id, label=label,
                           app_version=app_version, now=now)
+    # A new credential that can write the team's records: audited (issue 29 item 6), the worker whose
+    # code it was as the actor, like the Collect enrolment (server/integrations/openrosa/enrolment.py).
+    team = session.get(Team, enrollment.team_id)
+    audit.record(session, audit.Actor(user.id, user.username), action="enrol_device", target_type="device",
+                 target_id=device_id, countries=[team.country_code if team else None], before=None,
+                 after={"team_id": enrollment.team_id, "username": user.username, "label": label,
+                        "app_version": app_version, "enrollment_code_id": enrollment.id}, now=now)
     return NewDevice(device_id=device_id, token=token, team_id=enrollment.team_id)
 
 

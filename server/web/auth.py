@@ -38,6 +38,8 @@ from sync.codes import ROLES as ROLES
 
 # Re-exported: the views declare who may call them with these names.
 
+# Re-exported: the views declare who may call them with these names.
+
 PUBLIC = "public"
 DEVICE = "device"
 # A device whose token is the `key` in the URL instead of a header: OpenRosa clients (ODK Collect)
@@ -187,7 +189,7 @@ _TEAMS = Team.__table__
 # (and loading ORM objects) cost more than the query itself.
 _DEVICE_BY_TOKEN = (
     select(_DEVICES.c.id, _DEVICES.c.team_id, _DEVICES.c.user_id, _DEVICES.c.status, _DEVICES.c.last_seen_at,
-           _TEAMS.c.country_code)
+           _TEAMS.c.country_code, _TEAMS.c.active.label("team_active"))
     .join(_TEAMS, _TEAMS.c.id == _DEVICES.c.team_id)
     .where(_DEVICES.c.token_hash == bindparam("token_hash"))
 )
@@ -230,6 +232,12 @@ def _device_principal(token: str, allow_revoked: bool) -> Principal:
         raise _unauthorized("invalid_token", "The token is not valid.")
     if device.status != "active" and not allow_revoked:
         raise device_revoked_error()
+    if device.status == "active" and device.team_active is False and request.method not in ("GET", "HEAD", "OPTIONS"):
+        # A deactivated team's tablets count nothing (issue 29 item 9, docs/reliability.md): their writes
+        # are refused without a wipe, so each tablet keeps what it has not sent and sends it if the team is
+        # activated again; reads go on (the tablet still learns of reference changes).
+        raise ApiError(403, "team_inactive", "This team is deactivated: nothing is counted for it. "
+                                             "Your tablet keeps what it has not sent; ask your coordinator.")
     now = utcnow()
     # Only touch last_seen_at once a minute, so pulls stay (almost) read-only. The touch is its own
     # short transaction, committed here: the request's body is read next, and a body that trickles

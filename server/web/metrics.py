@@ -2,7 +2,8 @@
 
 - `fieldsync_http_request_duration_seconds{route,method}`: request latency, by route (the Flask
   endpoint name, e.g. `aggregates.get_aggregates`, never the raw path: ids in paths would make a
-  series per record); `fieldsync_http_requests_total{route,method,status}` counts them.
+  series per record; `unmatched` when no route matched) and method (the standard ones, else `other`);
+  `fieldsync_http_requests_total{route,method,status}` counts them. No label grows with what clients send.
 - `fieldsync_push_mutations_total{outcome}`: push item outcomes (applied, duplicate, conflict,
   rejected), counted when a batch is processed (a replayed batch repeats a stored answer: not counted).
 - `fieldsync_quarantine_open{reason}`: open quarantined mutations, counted at scrape time.
@@ -52,8 +53,18 @@ def count_push_outcomes(results: Iterable[dict[str, Any]]) -> None:
             PUSH_MUTATIONS.labels(outcome).inc(counts[outcome])
 
 
+# Every label takes its values from a closed set, so no client can grow the scrape: a method is one
+# of these or `other` (an invented method added ~16 series per request before), a route is the
+# endpoint of the matched rule (a fixed set of the app's) or `unmatched`, a status a 3-digit code.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def route_of() -> str:
     return request.endpoint or "unmatched"
+
+
+def method_of() -> str:
+    return request.method if request.method in KNOWN_METHODS else "other"
 
 
 def _start_timer() -> None:
@@ -63,7 +74,7 @@ def _start_timer() -> None:
 def _observe(response: Response) -> Response:
     started = g.get("metrics_started")
     if started is not None:
-        route, method = route_of(), request.method
+        route, method = route_of(), method_of()
         REQUEST_LATENCY.labels(route, method).observe(time.perf_counter() - started)
         REQUESTS.labels(route, method, str(response.status_code)).inc()
     return response

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import re
 import selectors
 import socket
@@ -31,7 +32,11 @@ from collections import deque
 from functools import partial
 from typing import Any
 
+from gunicorn import util as gunicorn_util
+from gunicorn.glogging import Logger
 from gunicorn.workers.gthread import TConn, ThreadWorker
+
+from server.web.redaction import protect
 
 HEADER_TIMEOUT = 20.0
 BODY_IDLE_TIMEOUT = 60.0
@@ -86,12 +91,59 @@ class BufferedConn(TConn):
         self.deadline = now + BODY_IDLE_TIMEOUT if head_done else self.first_byte_at + HEADER_TIMEOUT
 
 
+class RedactingLogger(Logger):
+    """gunicorn's logger whose access and error logs pass every line through server/web/redaction.py.
+
+    The access line's request (`%(r)s`) holds the path, where Collect's key is, and the query string;
+    gunicorn's warning about an invalid request quotes the request line. Redacting the formatted line
+    on the handlers covers every atom and every message, whatever the configured format says.
+    """
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        protect(self.error_log)
+        protect(self.access_log)
+
+
+# The envelope's codes for what gunicorn refuses before the app sees the request (api.md "Errors").
+_GUNICORN_ERRORS: dict[int, tuple[str, str]] = {
+    400: ("malformed_request", "The request could not be read."),
+    403: ("forbidden", "The request is forbidden."),
+    414: ("request_line_too_long", "The request line (method, URL and version) is longer than 4094 bytes."),
+    417: ("expectation_failed", "The request's Expect header cannot be met."),
+    431: ("headers_too_large", "The request has more than 100 header fields, or one longer than 8190 bytes."),
+    500: ("internal_error", "The server could not complete the request."),
+    501: ("not_implemented", "The request's transfer coding is not supported."),
+}
+
+
+def write_error_envelope(sock: socket.socket, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn's own refusals in the error envelope instead of its HTML page.
+
+    `mesg` (gunicorn's description, which may quote the request line and so a key) is not echoed:
+    the message says which limit was exceeded in words of its own.
+    """
+    code, message = _GUNICORN_ERRORS.get(status_int, ("http_error" if status_int < 500 else "internal_error",
+                                                      reason))
+    body = json.dumps({"error": {"code": code, "message": message, "fields": {}}},
+                      separators=(",", ":")).encode("utf-8")
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n").encode("latin-1")
+    gunicorn_util.write_nonblock(sock, head + body)
+
+
 class BufferingThreadWorker(ThreadWorker):
     """gthread whose event loop collects each new request before a thread serves it."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.arriving: deque[BufferedConn] = deque()
+
+    def init_process(self) -> None:
+        # gunicorn's base worker answers its refusals (414, 431, 400...) through util.write_error;
+        # in this worker process they are written in the envelope (api.md "Additions (v1.2)").
+        gunicorn_util.write_error = write_error_envelope
+        super().init_process()
 
     def accept(self, listener: socket.socket) -> None:
         try:

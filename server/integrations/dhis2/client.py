@@ -3,7 +3,13 @@
 Configuration comes from the environment only, read when a push runs (never at import):
 `DHIS2_URL` (the instance's base URL, e.g. https://hmis.example.org), and either `DHIS2_TOKEN` (a
 personal access token, sent as `Authorization: ApiToken ...`) or `DHIS2_USERNAME` +
-`DHIS2_PASSWORD` (HTTP Basic); `DHIS2_TIMEOUT` (seconds, default 60). Credentials are never printed.
+`DHIS2_PASSWORD` (HTTP Basic); `DHIS2_TIMEOUT` (seconds, default 60). Credentials are never printed,
+and a `DHIS2_URL` holding them (`https://user:password@host`) is refused without being repeated.
+
+The request goes through server/integrations/outbound.py: a redirect is never followed (the token would go to the
+redirect's host, and the POST would become a GET), and only the documented successes below count:
+HTTP 200 (or 201/202) with an ImportSummary whose status is SUCCESS or WARNING, or HTTP 409 with one.
+Anything else (a redirect, an HTML login page, a 2xx without an ImportSummary) is an ERROR.
 
 Two response shapes are read (DHIS2 Web API, "Data values" import):
 - up to 2.35, the ImportSummary itself: `{"responseType": "ImportSummary", "status", "importCount":
@@ -18,11 +24,11 @@ from __future__ import annotations
 import base64
 import json
 import os
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
+
+from server.integrations import outbound
 
 IMPORT_PATH = "/api/dataValueSets"
 
@@ -43,9 +49,10 @@ def settings_from_environment(environ: dict[str, str] | None = None) -> Settings
     url = env.get("DHIS2_URL", "").strip()
     if not url:
         raise Dhis2ConfigError("DHIS2_URL is not set.")
-    scheme = urllib.parse.urlsplit(url).scheme
-    if scheme not in ("http", "https"):
-        raise Dhis2ConfigError("DHIS2_URL must be an http(s) URL.")
+    try:
+        outbound.check_url(url, name="DHIS2_URL")
+    except outbound.OutboundError as error:
+        raise Dhis2ConfigError(str(error)) from None
     token = env.get("DHIS2_TOKEN", "").strip()
     username, password = env.get("DHIS2_USERNAME", ""), env.get("DHIS2_PASSWORD", "")
     if token:
@@ -115,11 +122,17 @@ def parse_summary(http_status: int, body: bytes) -> ImportSummary:
         document = json.loads(body.decode("utf-8")) if body else None
     except (UnicodeDecodeError, ValueError):
         document = None
-    if not isinstance(document, dict):
+    if 300 <= http_status < 400:
+        return ImportSummary(http_status, "ERROR", description=f"DHIS2 answered a redirect (HTTP {http_status}), "
+                             "which is not followed: set DHIS2_URL to the address DHIS2 is served at.")
+    inner = document.get("response") if isinstance(document, dict) else None
+    summary = inner if isinstance(inner, dict) and ("importCount" in inner or "status" in inner) else document
+    if (not isinstance(summary, dict) or not ("importCount" in summary or summary.get("conflicts"))
+            or http_status not in (200, 201, 202, 409)):
+        if isinstance(document, dict) and http_status >= 400 and document.get("message"):
+            return ImportSummary(http_status, "ERROR", description=_text(document.get("message")))
         return ImportSummary(http_status, "ERROR", description=f"DHIS2 answered HTTP {http_status} without an "
                                                                "ImportSummary.")
-    inner = document.get("response")
-    summary = inner if isinstance(inner, dict) and ("importCount" in inner or "status" in inner) else document
     counts = summary.get("importCount") if isinstance(summary.get("importCount"), dict) else {}
     conflicts = []
     for entry in summary.get("conflicts") or []:
@@ -146,15 +159,12 @@ def import_url(settings: Settings, *, id_scheme: str, dry_run: bool) -> str:
 
 
 def post_data_values(settings: Settings, payload: bytes, *, id_scheme: str, dry_run: bool = False) -> ImportSummary:
-    request = urllib.request.Request(
-        import_url(settings, id_scheme=id_scheme, dry_run=dry_run), data=payload, method="POST",
-        headers={"Content-Type": "application/json", "Accept": "application/json",
-                 "Authorization": settings.authorization})
     try:
-        with urllib.request.urlopen(request, timeout=settings.timeout) as response:  # noqa: S310 (http(s) only)
-            return parse_summary(response.status, response.read())
-    except urllib.error.HTTPError as error:  # 409 with conflicts is an ImportSummary too
-        return parse_summary(error.code, error.read())
-    except (urllib.error.URLError, TimeoutError, OSError) as error:
-        reason = getattr(error, "reason", error)
-        return ImportSummary(0, "ERROR", description=f"DHIS2 not reachable at {settings.url}: {reason}")
+        answer = outbound.send(
+            "POST", import_url(settings, id_scheme=id_scheme, dry_run=dry_run), body=payload,
+            headers={"Content-Type": "application/json", "Accept": "application/json",
+                     "Authorization": settings.authorization},
+            timeout=settings.timeout)
+    except outbound.OutboundError as error:  # its message names the URL without credentials or query values
+        return ImportSummary(0, "ERROR", description=f"DHIS2: {error}")
+    return parse_summary(answer.status, answer.body)  # a 409 with conflicts is an ImportSummary too

@@ -20,6 +20,7 @@ import segno
 from flask import current_app, request
 from sqlalchemy.orm import Session
 
+from server.operations import audit
 from server.operations.accounts import ensure_field_worker_of, new_device, team_in_scope
 from server.web.auth import Principal
 
@@ -78,6 +79,11 @@ def enrol_collect_device(
     user = ensure_field_worker_of(session, team, username)
     device, token = new_device(session, team_id=team.id, user_id=user.id, label=label, now=now, kind=COLLECT)
     device_id = device.id
+    # A new credential that can write the team's records: audited like the JSON enrolment code that
+    # precedes a JSON tablet (issue 29 item 6), in the same transaction, without the key.
+    audit.record(session, audit.actor_of(principal), action="enrol_collect", target_type="device",
+                 target_id=device_id, countries=[team.country_code], before=None,
+                 after={"team_id": team.id, "username": user.username, "label": label, "kind": COLLECT}, now=now)
     url = server_url(token)
     settings = collect_settings(url, team.name)
     return CollectDevice(

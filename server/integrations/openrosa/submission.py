@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from server.intake import OPENROSA
 from server.intake.envelope import Translation, same_team, write
+from server.integrations.openrosa.attachments import check_budget
 from server.integrations.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.integrations.openrosa.responses import OpenRosaError
 from server.models import OpenRosaAttachment, OpenRosaSubmission, Record
@@ -135,7 +136,8 @@ class _Submitted(Translation[Answer]):
             session.add(self._row)
             session.flush()  # attachments reference it
         if self._row is not None:
-            _keep_attachments(session, self.key, submission.attachments, now)  # type: ignore[arg-type]
+            _keep_attachments(session, self.key, submission.attachments, now,  # type: ignore[arg-type]
+                              self._device.device_id)
         if submission.incomplete:
             return Answer(201, "Part received; waiting for the rest of this submission.")
         return None
@@ -267,12 +269,15 @@ def _reasons(errors: dict[str, list[str]]) -> str:
     return "; ".join(parts) or "it did not pass the server's checks"
 
 
-def _keep_attachments(session: Session, instance_id: str, attachments: tuple[Attachment, ...], now: datetime) -> None:
+def _keep_attachments(session: Session, instance_id: str, attachments: tuple[Attachment, ...], now: datetime,
+                      device_id: str) -> None:
     if not attachments:
         return
     known = set(
         session.scalars(select(OpenRosaAttachment.filename).where(OpenRosaAttachment.instance_id == instance_id))
     )
+    check_budget(session, device_id, instance_id, [a for a in attachments if a.filename[:255] not in known],
+                 naive_utc(now))
     for attachment in attachments:
         if attachment.filename in known:
             continue  # a part sent again

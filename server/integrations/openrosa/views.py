@@ -24,7 +24,7 @@ from server.integrations.openrosa import media
 from server.integrations.openrosa.body import read_parts
 from server.integrations.openrosa.enrolment import server_url
 from server.integrations.openrosa.forms import MEDIA_OF_FORM, SERVED_FORM_IDS, all_forms, served_form
-from server.integrations.openrosa.instance import parse_instance
+from server.integrations.openrosa.instance import UNKNOWN_NAMED, parse_instance
 from server.integrations.openrosa.responses import OpenRosaError, message_xml
 from server.integrations.openrosa.submission import Attachment, Submission, submit
 from server.web.auth import DEVICE_KEY, access, current_principal, device_revoked_error
@@ -212,7 +212,12 @@ def submission(key: str) -> Response:
     if answer.revoked:
         g.commit_on_error = True  # what was kept in quarantine must survive the 403
     nature = "submit_success" if answer.status < 300 else "error"
-    return _message(answer.status, answer.message, nature)
+    message = answer.message
+    if parsed.instance.unknown_elements > UNKNOWN_NAMED:
+        # The validator named the first few; the rest were counted, not kept (server/integrations/openrosa/instance.py).
+        message += (f" The instance has {parsed.instance.unknown_elements} elements the form does not have; "
+                    f"the first {UNKNOWN_NAMED} are named above.")
+    return _message(answer.status, message, nature)
 
 
 def _revoked() -> bool:

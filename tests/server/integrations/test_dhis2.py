@@ -334,3 +334,97 @@ def test_push_without_configuration_or_a_reachable_server_fails(app, session, mo
 ])
 def test_parse_summary_of_other_answers(status, body, expected) -> None:
     assert client.parse_summary(status, body).status == expected
+
+
+# --- outbound HTTP that cannot be turned (issue 29 item 5) -----------------------------------------
+
+
+@pytest.fixture
+def other_host() -> Iterator[FakeDhis2]:
+    """A second origin, where a redirect would send the token, the POST turned into a GET."""
+    fake = FakeDhis2("", [], [])
+
+    class Handler(BaseHTTPRequestHandler):
+        def _any(self) -> None:
+            fake.received.append({"method": self.command, "path": self.path, "headers": dict(self.headers)})
+            raw = json.dumps(_summary("SUCCESS", imported=1)).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        do_GET = do_POST = _any  # noqa: N815 (http.server's names)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield fake
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_not_followed_and_is_a_failure(app, session, records, monkeypatch, other_host, status) -> None:
+    """The issue's reproduction: the token went to the redirect's host and a GET "succeeded"."""
+    class Redirect(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(status)
+            self.send_header("Location", other_host.url + "/api/dataValueSets")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("DHIS2_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("DHIS2_TOKEN", "d2pat_secret_token")
+        result = _run(app, "push", "--country", "LY", "--period", "201601")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+    assert result.exit_code == 1
+    assert other_host.received == []
+    assert "SUCCESS" not in result.stdout and f"redirect (HTTP {status})" in result.stdout
+    assert "d2pat_secret_token" not in result.stdout + result.stderr
+
+
+def test_a_url_with_credentials_is_refused_without_printing_them(app, session, records, monkeypatch,
+                                                                 other_host) -> None:
+    monkeypatch.setenv("DHIS2_URL", other_host.url.replace("http://", "http://admin:hunter2pass@"))
+    monkeypatch.setenv("DHIS2_TOKEN", "t")
+    result = _run(app, "push", "--country", "LY", "--period", "201601")
+    assert result.exit_code == 1 and "must not hold credentials" in result.stderr
+    assert "hunter2pass" not in result.stdout + result.stderr
+    assert other_host.received == []
+
+
+def test_an_unreachable_url_is_reported_without_its_query_or_credentials(monkeypatch) -> None:
+    from server.integrations import outbound
+
+    with pytest.raises(outbound.OutboundError) as refused:
+        outbound.send("GET", "http://127.0.0.1:9/x?token=abc123secret")
+    assert "abc123secret" not in str(refused.value) and "not reachable" in str(refused.value)
+
+
+@pytest.mark.parametrize(("status", "body"), [
+    (200, b"{}"),
+    (200, b'{"status":"OK"}'),
+    (200, b"<html>login</html>"),
+    (204, b""),
+    (302, b""),
+])
+def test_anything_but_an_import_summary_is_an_error(status, body) -> None:
+    assert client.parse_summary(status, body).status == "ERROR"

@@ -157,3 +157,31 @@ def test_refused_requests_are_logged_too(client, request_log) -> None:
     assert response.status_code == 401
     assert request_log.lines[-1]["status"] == 401 and request_log.lines[-1]["route"] == "records.get_records"
     assert "secret-token-value" not in json.dumps(request_log.lines)
+
+
+def _series(client: Any) -> int:
+    return sum(len(samples) for samples in scrape(client).values())
+
+
+def test_series_count_does_not_grow_with_what_clients_invent(client) -> None:
+    """Issue 29 item 4: each invented method added ~16 series; 2,300 requests grew the scrape 100-fold.
+
+    One round of every kind first (standard methods on known and unknown paths, an invented method),
+    so each bounded series exists; then 1,000 requests with new methods, paths and headers add none."""
+    def send(i: int) -> None:
+        method = "XAAA" + "".join(chr(ord("A") + (i // 26 ** k) % 26) for k in range(3))
+        path = ("/healthz", f"/no/such/{i}", f"/api/v1/records/{i}", f"/openrosa/v1/key/k{i}/x{i}")[i % 4]
+        headers = {f"X-Invented-{i}": str(i), "User-Agent": f"agent-{i}", "X-Request-Id": f"id-{i}"}
+        client.open(path, method=method, headers=headers)
+
+    for i in range(8):
+        send(i)
+        for method in ("GET", "POST", "DELETE"):
+            client.open(("/healthz", f"/no/such/{i}")[i % 2], method=method)
+    before = _series(client)
+    for i in range(8, 1008):
+        send(i)
+    assert _series(client) == before
+    families = scrape(client)
+    methods = {s.labels.get("method") for s in families["fieldsync_http_request_duration_seconds"]}
+    assert "other" in methods and not any(m and m.startswith("XAAA") for m in methods)
