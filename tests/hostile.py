@@ -229,9 +229,10 @@ def policy_texts(draw: st.DrawFn, body: Any) -> tuple[str, str]:
     target = _get(body, path) if path else body
     if category == "lone_surrogate_key":
         return category, _with_key(body, path, draw(st.sampled_from(SURROGATES)) + ": 1")
-    keys = list(target) or ["a"]
-    key = draw(st.sampled_from(keys))
-    return category, _with_key(body, path, f"{json.dumps(key)}: {json.dumps(target.get(key, 1))}")
+    if not target:  # an empty object (e.g. a statement's `filters: {}`): the key twice, or nothing is doubled
+        return category, _with_key(body, path, '"a": 1, "a": 1')
+    key = draw(st.sampled_from(list(target)))
+    return category, _with_key(body, path, f"{json.dumps(key)}: {json.dumps(target[key])}")
 
 
 ENVELOPE_CODE = re.compile(r"[a-z][a-z0-9_]*")

@@ -134,9 +134,12 @@ def update_user(session: Session, principal: Principal | None, actor: Actor, use
     """
     user = find_user(session, principal, username)
     role = changes.get("role", user.role)
-    countries = sorted({code.strip().upper() for code in changes.get("countries", user.countries)})
     # A team belongs to field workers only: a promotion without a team_id leaves the team.
     team_id = changes.get("team_id", user.team_id if role == FIELD_WORKER else None)
+    countries = sorted({code.strip().upper() for code in changes.get("countries", user.countries)})
+    team = session.get(Team, team_id) if team_id is not None and "countries" not in changes else None
+    if role == FIELD_WORKER and team is not None:
+        countries = [team.country_code]  # a field worker works in their team's country: moving follows it
     if principal is not None and principal.countries is not None:
         outside = sorted(set(countries) - principal.countries)
         if outside:

@@ -4,11 +4,18 @@ cursor rules of the other streams."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
+from alembic import command
 from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from server.extensions import db
+from server.operations.quarantine_stream import quarantine_page
+from server.persistence.migrations_state import alembic_config
+from tests.conftest import seeded_app
 from tests.factories import (
     auth_headers,
     consultation_data,
@@ -92,3 +99,32 @@ def test_coordinators_cannot_pull_a_devices_stream(client, session: Session) -> 
     coordinator = auth_headers(make_token(session, make_user(session)))
     session.commit()
     assert client.get("/api/v1/sync/pull?stream=quarantine", headers=coordinator).status_code == 403
+
+
+def test_the_migration_gives_rows_already_kept_a_seq_each(make_database_url, engine_name: str) -> None:
+    # Quarantine rows kept before migration 0014 had no seq: the upgrade gives each one, in id order,
+    # above every seq handed out, so a tablet's first pull of the stream lists them too.
+    url = make_database_url(engine_name)
+    app = seeded_app(url)
+    cfg = alembic_config(url)
+    cfg.attributes["configure_logging"] = False
+    command.downgrade(cfg, "0011")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        before = connection.execute(text("SELECT value FROM seq_counter WHERE name = 'global'")).scalar_one()
+        for op_id in ("first", "second"):
+            connection.execute(text("INSERT INTO quarantine (device_id, reason, mutation, errors, status, created_at, "
+                                    "op_id) VALUES ('old-tablet', 'rejected', '{}', '{}', 'open', :at, :op)"),
+                               {"at": datetime(2026, 1, 1), "op": op_id})
+    command.upgrade(cfg, "head")
+    with engine.connect() as connection:
+        seqs = connection.execute(text("SELECT op_id, seq FROM quarantine ORDER BY id")).all()
+        after = connection.execute(text("SELECT value FROM seq_counter WHERE name = 'global'")).scalar_one()
+    engine.dispose()
+    assert [op for op, _ in seqs] == ["first", "second"]
+    assert before < seqs[0][1] < seqs[1][1] <= after
+    with app.app_context():
+        page = quarantine_page(db.session, device_id="old-tablet", after_seq=0, limit=10)
+        assert [c["data"]["op_id"] for c in page.changes] == ["first", "second"]
+        db.session.remove()
+        db.engine.dispose()

@@ -88,6 +88,16 @@ def test_a_promotion_leaves_the_team_and_its_tablets(client, session) -> None:
     assert client.get("/api/v1/sync/hello", headers=tablet.headers).status_code == 403
 
 
+def test_a_field_worker_moved_to_a_team_abroad_follows_it_to_its_country(client, session) -> None:
+    make_team(session)
+    root = _headers(session, "admin", ())
+    make_user(session, username="nadia", role="field_worker", team_id="ly-mmt-tripoli")
+    session.commit()
+    moved = client.patch("/api/v1/users/nadia", json={"team_id": "tn-mmt-tunis"}, headers=root)
+    assert moved.status_code == 200, moved.get_json()
+    assert (moved.get_json()["team_id"], moved.get_json()["countries"]) == ("tn-mmt-tunis", ["TN"])
+
+
 def test_coordinators_change_only_within_their_countries_and_never_to_admin(client, session) -> None:
     make_team(session)
     ly = _headers(session)
@@ -101,6 +111,8 @@ def test_coordinators_change_only_within_their_countries_and_never_to_admin(clie
     assert to_admin.status_code == 422 and "role" in to_admin.get_json()["error"]["fields"]
     abroad = client.patch("/api/v1/users/worker", json={"countries": ["TN"], "team_id": "tn-mmt-tunis"}, headers=ly)
     assert abroad.status_code == 403 and abroad.get_json()["error"]["code"] == "out_of_scope"
+    # Moving them to a team abroad takes them abroad: as out of scope.
+    assert client.patch("/api/v1/users/worker", json={"team_id": "tn-mmt-tunis"}, headers=ly).status_code == 403
     assert client.patch("/api/v1/users/both", json={"countries": ["LY"]}, headers=ly).status_code == 403
     assert client.patch("/api/v1/users/tunisian", json={"countries": ["LY"]}, headers=ly).status_code == 404
     assert client.patch("/api/v1/users/chief", json={"countries": ["LY"]}, headers=ly).status_code == 404
@@ -126,7 +138,7 @@ def test_bad_changes_are_422s_naming_the_fields(client, session) -> None:
     assert fields("worker", {"countries": ["L1"]}) == {"countries.0"}
     assert fields("worker", {"countries": ["LY", "ZZ"]}) == {"countries"}
     assert fields("worker", {"team_id": "no-such-team"}) == {"team_id"}
-    assert fields("worker", {"team_id": "tn-mmt-tunis"}) == {"team_id"}  # a team of another country
+    assert fields("worker", {"countries": ["LY"], "team_id": "tn-mmt-tunis"}) == {"team_id"}  # another country's
     assert fields("worker", {"team_id": None}) == {"team_id"}  # a field worker needs one
     assert fields("worker", {"username": "renamed"}) == {"username"}
     assert fields("me-admin", {"role": "coordinator", "countries": ["LY"]}, mine) == {"role"}
