@@ -34,14 +34,6 @@ from sync.codes import COORDINATOR as COORDINATOR
 from sync.codes import FIELD_WORKER as FIELD_WORKER
 from sync.codes import ROLES as ROLES
 
-# Re-exported: the views declare who may call them with these names.
-
-# Re-exported: the views declare who may call them with these names.
-
-# Re-exported: the views declare who may call them with these names.
-
-# Re-exported: the views declare who may call them with these names.
-
 PUBLIC = "public"
 DEVICE = "device"
 # A device whose token is the `key` in the URL instead of a header: OpenRosa clients (ODK Collect)
