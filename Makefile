@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help run test lint bench bench-interop load install install-dev postgres-binaries browser webforms clean translations compile-translations
+.PHONY: help run test lint bench bench-interop load install install-dev postgres-binaries browser webforms axe clean translations compile-translations
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -50,6 +50,18 @@ $(WEBFORMS)/node_modules/.installed: $(WEBFORMS)/package.json
 	cd $(WEBFORMS) && npm install --no-audit --no-fund --no-package-lock --loglevel=error
 	@touch $@
 
+AXE := tests/e2e/axe
+axe: $(AXE)/node_modules/.installed ## Install axe-core (npm) for the accessibility test of every page
+
+$(AXE)/node_modules/.installed: $(AXE)/package.json
+	@if ! command -v npm >/dev/null; then \
+		echo "installing nodejs and npm"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; \
+	fi
+	# The exact version is pinned in package.json; no lockfile is kept (as for webforms).
+	cd $(AXE) && npm install --no-audit --no-fund --no-package-lock --loglevel=error
+	@touch $@
+
 compile-translations: install ## Compile the en/ar message catalogues (server/translations/*.po -> .mo)
 	$(BIN)/pybabel compile --use-fuzzy -d server/translations
 
@@ -71,7 +83,7 @@ lint: install-dev ## ruff, and the import contracts of pyproject.toml (import-li
 # them running alone at the end).
 TEST_WORKERS ?= 2
 
-test: install-dev postgres-binaries browser webforms compile-translations lint ## Lint, then the whole test suite on SQLite and PostgreSQL
+test: install-dev postgres-binaries browser webforms axe compile-translations lint ## Lint, then the whole test suite on SQLite and PostgreSQL
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 bench: install-dev postgres-binaries ## Benchmarks (push, replay, pull, aggregates, memory) on SQLite and PostgreSQL

@@ -385,7 +385,9 @@ def render_html(impact: Impact, language: str = "en") -> bytes:
             as_of_label=gettext("Figures as of"),
             suppression_note=gettext("Counts from 1 to 9 are shown as “fewer than 10” to protect the people we "
                                      "serve."),
+            # Only when an area is in fact withheld: a page whose areas are all shown says nothing of hiding.
             area_note=gettext("Some area figures are not shown, so that small counts cannot be worked out from "
-                              "the others.") if impact.by == "area" else "",
+                              "the others.") if any(a["value"] is None for s in impact.statements
+                                                    for a in s.get("areas", [])) else "",
         )
     return html.encode("utf-8")

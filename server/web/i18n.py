@@ -30,6 +30,11 @@ TRANSLATIONS = Path(__file__).resolve().parent.parent / "translations"
 babel = Babel()
 
 
+def N_(message: str) -> str:
+    """Marks a string for the catalogue (pybabel extract -k N_); it is translated when rendered."""
+    return message
+
+
 def requested_language() -> str | None:
     """`?lang=` if it names a supported language (anything else is ignored, not an error)."""
     lang = request.args.get("lang")

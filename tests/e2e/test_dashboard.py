@@ -275,7 +275,7 @@ def test_data_quality_resolves_a_conflict_and_applies_a_fixed_mutation(
     conflict = find(browser, "article[data-conflict-id]")
     assert programme.conflict_record_id in conflict.text and "asked again" in conflict.text
     quarantined = find(browser, "article[data-quarantine-id]")
-    assert "data.reached.q" in quarantined.text
+    assert "People reached › q" in quarantined.text  # the field by its name, the bad key as sent
     screenshot(browser, "dashboard-quality.png")
 
     find(conflict, "button[data-use='device']").click()
@@ -283,7 +283,9 @@ def test_data_quality_resolves_a_conflict_and_applies_a_fixed_mutation(
     history = api(programme, f"/api/v1/records/{programme.conflict_record_id}/history")
     assert (history["version"], history["data"]["sex"]) == (3, "x")
 
-    # A fix that is still wrong shows the API's field message; the corrected one applies.
+    # A fix that is still wrong shows the API's field message; the corrected one applies. The JSON
+    # editor is folded while the form covers every field a problem names.
+    find(quarantined, ".json-editor summary").click()
     textarea = find(quarantined, "textarea")
     mutation = json.loads(textarea.get_attribute("value"))
     mutation["data"]["reached"] = {"z": {"18-59": 9}}

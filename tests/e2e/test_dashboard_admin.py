@@ -8,6 +8,7 @@ photographed in both languages at desktop width and at 400 px (tests/artifacts/,
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -18,8 +19,10 @@ import pytest
 import requests
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.ui import Select
 
 from server.extensions import db
+from tests.e2e.accessibility import latin_words, require_axe, serious_violations
 from tests.e2e.browser import (
     ARTIFACTS,
     chromium,
@@ -46,7 +49,12 @@ const out = [...document.querySelectorAll('body *')].filter((e) => {
   + '..' + Math.round(e.getBoundingClientRect().right));
 return {width, out};
 """
-PAGES = ["overview", "places", "users", "devices", "quality", "audit", "catalogue", "login"]
+MONTH_LABELS_OVERLAP = """
+const boxes = [...document.querySelectorAll('#chart-month svg text[text-anchor="middle"]')]
+  .map((t) => t.getBoundingClientRect()).sort((a, b) => a.left - b.left);
+return boxes.slice(1).filter((box, i) => box.left < boxes[i].right + 2).map((box) => Math.round(box.left));
+"""
+PAGES = ["overview", "places", "users", "devices", "quality", "audit", "catalogue", "login", "error"]
 
 
 @dataclass(frozen=True)
@@ -92,8 +100,10 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
 def browser(setup: Setup) -> Iterator[WebDriver]:
     with chromium(setup.workdir) as driver:
         yield driver
-        # 422s are provoked on purpose (a duplicate id); nothing else may reach the console.
-        assert console_errors(driver, expected_statuses=(409, 422)) == []
+        # 422s are provoked on purpose (a duplicate id); nothing else may reach the console (but the
+        # catalogue's 404 for the statements API where this branch does not serve it yet).
+        expected = (409, 422) if served(setup, "GET", "/api/v1/countries/LY/statements") else (404, 409, 422)
+        assert console_errors(driver, expected_statuses=expected) == []
 
 
 def api(setup: Setup, path: str, **params: str) -> Any:
@@ -243,23 +253,41 @@ def test_a_coordinator_runs_the_programme_from_the_dashboard(browser: WebDriver,
     wait_for(browser, lambda d: d.execute_script("return document.documentElement.dir") == "ltr")
 
 
-def test_a_quarantined_mutation_is_fixed_through_its_form_fields(browser: WebDriver, setup: Setup) -> None:
-    bad = create_mutation(data=consultation_data(occurred_on=f"{setup.year}-06-01", sex="q"))
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_a_quarantined_mutation_is_fixed_through_its_form_fields(browser: WebDriver, setup: Setup, lang: str) -> None:
+    # Sent with an unknown sex code and a site of another team: both fixed by choosing names (the site is
+    # offered among the team's sites only).
+    bad = create_mutation(data=consultation_data(occurred_on=f"{setup.year}-06-01", sex="q", site_id="ly-dc-sabha"))
     body = push_body([bad])
     pushed = requests.post(setup.server.url + "/api/v1/sync/push", json=body, timeout=30,
                            headers={**setup.tablet, "Idempotency-Key": body["batch_id"]})
     assert pushed.json()["results"][0]["status"] == "rejected"
-    open_page(browser, setup, "/dashboard/quality")
+    open_page(browser, setup, f"/dashboard/quality?lang={lang}")
     wait_for(browser, lambda d: find_all(d, "article[data-quarantine-id]"), "the rejected mutation is listed")
+    wait_for(browser, loaded)
     article = find(browser, "article[data-quarantine-id]")
-    sex = find(article, "input[data-key='sex']")
+    assert "(1)" in find(browser, "#quarantine-count").text and not find_all(browser, "#quarantine .empty")
+    sex = find(article, "select[data-key='sex']")
+    site = find(article, "select[data-key='site_id']")
     assert sex.get_attribute("aria-invalid") == "true" and sex.get_attribute("value") == "q"
-    sex.clear()
-    sex.send_keys("f")
-    # The JSON stays available and follows the fields.
-    assert '"sex": "f"' in find(article, "textarea").get_attribute("value")
+    assert site.get_attribute("value") == "ly-dc-sabha" and len(find_all(site, "option")) == 2  # sent + the team's
+    labels = {find(article, f"label[for='{control.get_attribute('id')}']").text for control in (sex, site)}
+    options = [option.text for option in find_all(site, "option")]
+    if lang == "en":
+        assert labels == {"Sex", "Site"} and "Mobile point for displaced people, Tripoli" in options
+        assert find(article, ".problems").text == "Sex: Choose one of the listed values."
+    else:
+        assert labels == {"الجنس", "الموقع"}
+        assert find(article, ".problems").text == "الجنس: اختر إحدى القيم المعروضة."  # the reason in Arabic
+        assert find(article, "textarea").get_attribute("dir") == "ltr"  # JSON stays left to right
+    page_shot(browser, f"i30-quarantine-form-{lang}.png")
+    Select(sex).select_by_value("f")
+    Select(site).select_by_value("ly-mp-tripoli")
+    mutation = json.loads(find(article, "textarea").get_attribute("value"))  # the JSON follows the fields
+    assert (mutation["data"]["sex"], mutation["data"]["site_id"]) == ("f", "ly-mp-tripoli")
     find(article, "button.apply").click()
     wait_for(browser, lambda d: not find_all(d, "article[data-quarantine-id]"), "the fixed mutation stays listed")
+    assert find_all(browser, "#quarantine .empty")  # now, and only now, nothing in quarantine
     record = requests.get(f"{setup.server.url}/api/v1/records/{bad['id']}/history", headers=setup.headers, timeout=30)
     assert record.status_code == 200 and record.json()["data"]["sex"] == "f"
 
@@ -286,17 +314,141 @@ def test_an_admin_adds_an_item_a_coordinator_only_reads_the_catalogue(browser: W
     wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
 
 
+def sign_in_as(driver: WebDriver, setup: Setup, username: str, path: str) -> None:
+    driver.get(setup.server.url + "/dashboard/login")
+    driver.execute_script("sessionStorage.clear()")
+    find(driver, "#username").send_keys(username)
+    find(driver, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
+    wait_for(driver, lambda d: "/dashboard/login" not in d.current_url)
+    open_page(driver, setup, path)
+
+
+def served(setup: Setup, method: str, path: str) -> bool:
+    """Whether the API answers this route (uiapi's v1.2 routes land on another branch; these pages
+    are coded against api.md and their tests run once both are merged)."""
+    body = {} if method != "GET" else None  # an empty change: 422 where the route exists
+    answer = requests.request(method, setup.server.url + path, headers=setup.headers, timeout=30, json=body)
+    return answer.status_code not in (404, 405)
+
+
+def test_a_new_country_has_hints_not_bare_tables(browser: WebDriver, setup: Setup) -> None:
+    admin = requests.post(setup.server.url + "/api/v1/auth/token", timeout=30,
+                          json={"username": ADMIN, "password": DEFAULT_PASSWORD}).json()
+    requests.post(setup.server.url + "/api/v1/countries", headers={"Authorization": f"Bearer {admin['token']}"},
+                  timeout=30, json={"code": "TN", "name": "Tunisia", "name_ar": "تونس"})
+    sign_in_as(browser, setup, ADMIN, "/dashboard/places?country=TN&lang=ar")
+    # The status line is empty before the script starts too: wait for what the page writes.
+    wait_for(browser, lambda d: find_all(d, "#areas-table tr.empty-row"), "the empty areas table's hint")
+    assert find(browser, "#p-country option[value='TN']").text == "تونس"  # the country by name
+    for table, words in (("#areas-table", "لا توجد مناطق بعد"), ("#sites-table", "لا توجد مواقع بعد"),
+                         ("#teams-table", "لا توجد فرق بعد")):
+        assert words in find(browser, f"{table} tbody").text
+    assert "ly-" not in find(browser, "main").text  # no Libyan example in a Tunisian page's hints
+    find(browser, "#logout").click()
+    wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
+
+
+def test_all_my_countries_on_the_overview(browser: WebDriver, setup: Setup) -> None:
+    admin = requests.post(setup.server.url + "/api/v1/auth/token", timeout=30,
+                          json={"username": ADMIN, "password": DEFAULT_PASSWORD}).json()
+    headers = {"Authorization": f"Bearer {admin['token']}"}
+    requests.post(setup.server.url + "/api/v1/countries", headers=headers, timeout=30,
+                  json={"code": "TN", "name": "Tunisia", "name_ar": "تونس"})
+    team = requests.post(setup.server.url + "/api/v1/teams", headers=headers, timeout=30,
+                         json={"id": "tn-mmt-tunis", "country": "TN", "name": "Mobile team Tunis",
+                               "team_type": "mobile_medical", "site_ids": []})
+    assert team.status_code in (201, 409), team.text
+    sign_in_as(browser, setup, ADMIN, f"/dashboard?year={setup.year}&lang=en")
+    wait_for(browser, figures_loaded)
+    names = {option.get_attribute("value"): option.text for option in find_all(browser, "#f-country option")}
+    assert names["LY"] == "Libya" and names["TN"] == "Tunisia" and names["*"] == "All my countries"
+    libya = headlines(browser)
+    select(browser, "#f-country", "*")
+    find(browser, "#apply-filters").click()
+    wait_for(browser, lambda d: "country=LY%2CTN" in d.current_url or "country=LY,TN" in d.current_url)
+    wait_for(browser, figures_loaded)
+    assert headlines(browser) == libya  # Tunisia has no records yet: the sum is Libya's
+    assert find(browser, "#f-country").get_attribute("value") == "*"  # the choice stays
+    find(browser, "#logout").click()
+    wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_an_admin_gives_the_coordinator_a_second_country(browser: WebDriver, setup: Setup, lang: str) -> None:
+    if not served(setup, "PATCH", f"/api/v1/users/{COORDINATOR}"):
+        pytest.skip("PATCH /api/v1/users/<username> is not served on this branch (uiapi)")
+    admin = requests.post(setup.server.url + "/api/v1/auth/token", timeout=30,
+                          json={"username": ADMIN, "password": DEFAULT_PASSWORD}).json()
+    admin_headers = {"Authorization": f"Bearer {admin['token']}"}
+    requests.post(setup.server.url + "/api/v1/countries", headers=admin_headers, timeout=30,
+                  json={"code": "TN", "name": "Tunisia", "name_ar": "تونس"})
+    requests.patch(f"{setup.server.url}/api/v1/users/{COORDINATOR}", headers=admin_headers, timeout=30,
+                   json={"countries": ["LY"]})
+    sign_in_as(browser, setup, ADMIN, f"/dashboard/users?lang={lang}")
+    wait_for(browser, lambda d: find_all(d, f"tr[data-username='{COORDINATOR}'] button.edit"), "users listed")
+    find(browser, f"tr[data-username='{COORDINATOR}'] button.edit").click()
+    wait_for(browser, lambda d: find(d, "#edit-dialog").get_attribute("open") is not None)
+    country_names = {find(browser, f"label[for='{box.get_attribute('id')}']").text
+                     for box in find_all(browser, "#edit-countries input")}
+    assert {"Tunisia", "Libya"} <= country_names if lang == "en" else {"تونس", "ليبيا"} <= country_names
+    find(browser, "#edit-country-TN").click()
+    find(browser, "#edit-save").click()
+    wait_for(browser, lambda d: find(d, "#edit-dialog").get_attribute("open") is None, "the dialog stays open")
+    wait_for(browser, lambda d: ("تونس" if lang == "ar" else "Tunisia") in
+             find(d, f"tr[data-username='{COORDINATOR}']").text, "the row shows the new country by name")
+    users = requests.get(setup.server.url + "/api/v1/users", headers=admin_headers, timeout=30).json()["items"]
+    assert next(u for u in users if u["username"] == COORDINATOR)["countries"] == ["LY", "TN"]
+    find(browser, "#logout").click()
+    wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
+
+
+@pytest.mark.parametrize("lang", ["en", "ar"])
+def test_a_coordinator_edits_the_public_statements_with_a_live_preview(browser: WebDriver, setup: Setup,
+                                                                       lang: str) -> None:
+    if not served(setup, "GET", "/api/v1/countries/LY/statements"):
+        pytest.skip("GET/PUT /api/v1/countries/<code>/statements are not served on this branch (uiapi)")
+    open_page(browser, setup, f"/dashboard/catalogue?lang={lang}")
+    wait_for(browser, lambda d: find_all(d, "#statements fieldset.statement"), "the statements are listed")
+    wait_for(browser, loaded)
+    find(browser, "#st-year").clear()
+    find(browser, "#st-year").send_keys(str(setup.year) + Keys.TAB)
+    first = find(browser, "#statements fieldset.statement")
+    english, arabic = find(first, ".st-text"), find(first, ".st-text_ar")
+    english.clear()
+    english.send_keys("consultations in {year}")
+    arabic.clear()
+    arabic.send_keys("استشارة في {year}")
+    # Both languages preview live, the figure first, {year} replaced; the Arabic right to left.
+    wait_for(browser, lambda d: find(first, ".st-preview-en").text.endswith(f"consultations in {setup.year}"))
+    assert find(first, ".st-preview-ar").text.endswith(f"استشارة في {setup.year}")
+    assert find(first, ".st-preview-ar").get_attribute("dir") == "rtl"
+    find(browser, "#st-save").click()
+    wait_for(browser, lambda d: find(d, "#status").text != "" and not find(d, "#statements-form .field-errors").text)
+    saved = api(setup, "/api/v1/countries/LY/statements")
+    items = saved["items"] if isinstance(saved, dict) else saved
+    assert (items[0]["text"], items[0]["text_ar"]) == ("consultations in {year}", "استشارة في {year}")
+    page = requests.get(f"{setup.server.url}/public/v1/countries/LY/impact", timeout=30,
+                        params={"year": str(setup.year), "lang": lang}).json()
+    expected = "استشارة في" if lang == "ar" else "consultations in"
+    assert page["statements"][0]["text"] == f"{expected} {setup.year}"
+
+
 def test_every_page_in_both_languages_at_desktop_and_phone_width(browser: WebDriver, setup: Setup) -> None:
+    """Screenshots of every page (tests/artifacts/), nothing wider than the window; at desktop width
+    axe-core finds no serious or critical violation, and the Arabic pages show no English word outside
+    codes, ids and names (issue 30)."""
+    require_axe()
     shots = []
+    problems: dict[str, Any] = {}
     for width, size in ((1280, "desktop"), (400, "400px")):
         browser.set_window_size(width, 1000)
         for lang in ("en", "ar"):
             for page in PAGES:
-                path = "/dashboard" if page == "overview" else f"/dashboard/{page}"
+                path = {"overview": "/dashboard", "error": "/dashboard/no-such-page"}.get(page, f"/dashboard/{page}")
                 open_page(browser, setup, f"{path}?lang={lang}")
                 if page == "overview":
                     wait_for(browser, figures_loaded)
-                elif page != "login":
+                elif page not in ("login", "error"):
                     wait_for(browser, loaded, f"{page} did not finish loading")
                 assert browser.execute_script("return document.documentElement.lang") == lang
                 # Nothing wider than the window (at 400 px the tables stack into cards), in both directions.
@@ -305,13 +457,30 @@ def test_every_page_in_both_languages_at_desktop_and_phone_width(browser: WebDri
                     f"{page} ({lang}) overflows at {width} px: {overflow}")
                 if width == 400 and page == "overview":
                     assert browser.execute_script("return document.getElementById('filters-panel').open") is False
+                if page == "overview":  # the month axis: no two labels overlap, at either width and language
+                    overlaps = browser.execute_script(MONTH_LABELS_OVERLAP)
+                    assert overlaps == [], f"month labels touch ({lang}, {width} px)"
+                if width == 1280:
+                    if violations := serious_violations(browser):
+                        problems[f"axe {page} {lang}"] = violations
+                    if lang == "ar" and (english := latin_words(browser)):
+                        problems[f"English on {page} ar"] = english
                 shots.append(page_shot(browser, f"i15-{page}-{lang}-{size}.png"))
-        # The public page too (no sign-in), in both languages.
+        # The public page too (no sign-in), in both languages, and its error page.
         for lang in ("en", "ar"):
-            browser.get(f"{setup.server.url}/public/v1/countries/LY/impact.html?year={setup.year}&by=area&lang={lang}")
-            shots.append(page_shot(browser, f"i15-impact-{lang}-{size}.png"))
+            for name, query in (("impact", f"year={setup.year}&by=area"), ("impact-error", "year=1999")):
+                browser.get(f"{setup.server.url}/public/v1/countries/LY/impact.html?{query}&lang={lang}")
+                if width == 1280:
+                    if violations := serious_violations(browser):
+                        problems[f"axe {name} {lang}"] = violations
+                    if lang == "ar" and (english := latin_words(browser)):
+                        problems[f"English on {name} ar"] = english
+                shots.append(page_shot(browser, f"i15-{name}-{lang}-{size}.png"))
     browser.set_window_size(1280, 1000)
-    assert len(shots) == 2 * (2 * len(PAGES) + 2)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "i30-page-problems.json").write_text(json.dumps(problems, indent=2, ensure_ascii=False))
+    assert problems == {}
+    assert len(shots) == 2 * (2 * len(PAGES) + 4)
     public = requests.get(f"{setup.server.url}/public/v1/countries/LY/impact",
                           params={"year": str(setup.year), "lang": "ar"}, timeout=30).json()
     assert public["statements"][0]["text"].startswith("استشارة")

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
 
-from server.dashboard import STATIC_DIR
+from server.dashboard import SCRIPTS
 
 PAGES = ["/dashboard", "/dashboard/", "/dashboard/login", "/dashboard/devices", "/dashboard/quality",
          "/dashboard/places", "/dashboard/users", "/dashboard/audit", "/dashboard/catalogue",
          "/dashboard/users?lang=ar"]
-ASSETS = ["/dashboard/static/dashboard.js", "/dashboard/static/dashboard.css", "/dashboard/static/favicon.svg"]
+ASSETS = ["/dashboard/static/dashboard.js", "/dashboard/static/js/api.js", "/dashboard/static/js/pages/overview.js",
+          "/dashboard/static/dashboard.css", "/dashboard/static/favicon.svg"]
 
 
 @pytest.mark.parametrize("path", PAGES + ASSETS)
@@ -67,9 +67,11 @@ def test_only_the_static_folder_is_served(client: FlaskClient, path: str) -> Non
 def test_the_script_never_writes_markup_or_evaluates_strings() -> None:
     # Data goes into the page through textContent and attributes only: a hostile value in a record
     # (a team name, a mutation's JSON) must never become markup or code.
-    source = (Path(STATIC_DIR) / "dashboard.js").read_text()
-    for risky in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
-        assert risky not in source
+    assert len(SCRIPTS) > 5  # the entry, the shared modules and the pages' modules
+    for script in SCRIPTS:
+        source = script.read_text()
+        for risky in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"):
+            assert risky not in source, f"{risky} in {script.name}"
 
 
 def test_the_language_follows_lang_then_the_cookie_then_accept_language(client: FlaskClient) -> None:
@@ -106,3 +108,32 @@ def test_the_arabic_sync_health_page_has_the_collect_enrolment_in_arabic(client:
         assert english not in page, english
     # The script's sentences for this section come with the page, translated.
     assert "<data value=\"The QR code is hidden; it cannot be shown again.\">أُخفي رمز QR" in page
+
+
+def test_the_script_is_a_native_module_served_as_javascript(client: FlaskClient) -> None:
+    # A module script is refused unless its MIME type is JavaScript (with nosniff, strictly so).
+    html = client.get("/dashboard").get_data(as_text=True)
+    assert '<script type="module" src="/dashboard/static/dashboard.js">' in html
+    for path in ("/dashboard/static/dashboard.js", "/dashboard/static/js/pages/quality.js"):
+        with client.get(path) as response:
+            assert response.mimetype in ("text/javascript", "application/javascript")
+
+
+@pytest.mark.parametrize(("path", "lang", "heading"), [
+    ("/dashboard/nowhere", "en", "There is no dashboard page at this address"),
+    ("/dashboard/nowhere?lang=ar", "ar", "لا توجد صفحة في لوحة المنسق على هذا العنوان"),
+    ("/dashboard/users/extra/parts", "en", "There is no dashboard page at this address"),
+])
+def test_a_wrong_dashboard_address_is_a_page_in_the_dashboards_language(client: FlaskClient, path: str, lang: str,
+                                                                       heading: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 404 and response.mimetype == "text/html"
+    assert f'<html lang="{lang}"' in response.text and f"<h1>{heading}</h1>" in response.text
+    assert '{"error"' not in response.text  # no JSON envelope
+    assert response.headers["Content-Security-Policy"].startswith("default-src 'self'")  # the dashboard's CSP
+    assert 'href="/dashboard/users"' in response.text  # the menu, to find the way back
+
+
+def test_the_api_keeps_its_json_errors(client: FlaskClient) -> None:
+    response = client.get("/api/v1/nowhere")
+    assert response.status_code == 404 and response.get_json()["error"]["code"] == "not_found"

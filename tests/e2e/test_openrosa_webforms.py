@@ -262,13 +262,18 @@ def test_dashboard_enrols_a_collect_tablet_and_shows_its_qr_code_once(browser: W
     wait_for(browser, lambda d: d.current_url.endswith("/dashboard/devices"))
     wait_for(browser, lambda d: find_all(d, "#collect-team option[value='ly-mmt-tripoli']"))
     find(browser, "#collect-team option[value='ly-mmt-tripoli']").click()
-    find(browser, "#collect-username").send_keys(WORKER)
+    # The field worker is chosen among the team's, not typed.
+    wait_for(browser, lambda d: find_all(d, f"#collect-username option[value='{WORKER}']"), "the team's workers")
+    find(browser, f"#collect-username option[value='{WORKER}']").click()
     find(browser, "#collect-label").send_keys("Tablet 7")
     find(browser, "#collect-enrol").click()
     wait_for(browser, lambda d: find(d, "#collect-result").is_displayed(), "the QR code was not shown")
     # The PNG really displays (the page's Content-Security-Policy lets its data: URI through).
     wait_for(browser, lambda d: d.execute_script("return document.getElementById('collect-qr').naturalWidth") > 100)
     assert find(browser, "#collect-qr").get_attribute("src").startswith("data:image/png;base64,")
+    # The page says which server the code sends the tablet to, and that a loopback one is useless.
+    assert setup.server.url in find(browser, "#collect-server").text
+    assert find(browser, "#collect-loopback").is_displayed()
     wait_for(browser, lambda d: "Tablet 7" in find(d, "#devices-table").text, "the new tablet is listed")
     screenshot(browser, "dashboard-collect-qr.png")
     find(browser, "#collect-done").click()

@@ -203,6 +203,16 @@ def test_a_suppressed_area_cannot_be_worked_out_from_the_total(client: FlaskClie
     assert statement(impact(client).get_json(), "health_consultations")["value"] == 33
 
 
+def test_the_by_area_footnote_speaks_of_hidden_areas_only_when_one_is_hidden(client: FlaskClient, tripoli,
+                                                                             sabha) -> None:
+    note = "Some area figures are not shown"
+    html = f"/public/v1/countries/LY/impact.html?year={YEAR}&by=area"
+    assert note not in client.get(html).text  # no records: every area shows 0, nothing is hidden
+    push(client, tripoli, consultations(tripoli, 30))
+    push(client, sabha, consultations(sabha, 3))
+    assert note in client.get(html).text
+
+
 def test_nothing_names_a_site_team_device_or_person(client: FlaskClient, session: Session, tripoli) -> None:
     push(client, tripoli, consultations(tripoli, 12, beneficiary_ref="ben-0042"))
     push(client, tripoli, [create_mutation("distribution", distribution_data(
