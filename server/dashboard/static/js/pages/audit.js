@@ -59,7 +59,9 @@ function actionLabel(action) {
   const names = {
     create: t("created"), update: t("changed"), deactivate: t("deactivated"), activate: t("activated"),
     reset_password: t("password reset"), unlock: t("login unlocked"), enrollment_code: t("enrollment code issued"),
-    revoke: t("tablet revoked"), delete: t("deleted"),
+    revoke: t("tablet revoked"), delete: t("deleted"), enrol_device: t("tablet enrolled"),
+    enrol_collect: t("ODK Collect tablet enrolled"), statement_added: t("statement added"),
+    statement_updated: t("statement changed"), statement_removed: t("statement removed"),
   };
   return names[action] || action;
 }
