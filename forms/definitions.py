@@ -1,4 +1,4 @@
-"""The three XLSForms as data: `python -m forms.build` writes them to forms/*.xlsx.
+"""The XLSForms as data: `python -m forms.build` writes them to forms/*.xlsx.
 
 Instance element names are the record field names of domain.md (openrosa.md "The forms"), choice
 values its wire codes, and constraints mirror the server's rules so Collect refuses what the server
@@ -14,13 +14,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from sync.domain import Entity
+from sync.record_types import AGE_BAND, CHOICE_LISTS, RECORD_TYPES, SEX
+from sync.record_types import FORM_IDS as _FORM_IDS
+
 # Bumped whenever a form changes: Collect's "match exactly" update mode compares it.
 VERSION = "2026120101"
 
 EN = "English (en)"
 AR = "Arabic (ar)"
 
-FORM_IDS = ("fieldsync_consultation", "fieldsync_distribution", "fieldsync_outreach")
+# The forms, their titles, choice lists and media are declared with their record types.
+FORM_IDS = _FORM_IDS
 
 SURVEY_COLUMNS = (
     "type",
@@ -42,51 +47,23 @@ CHOICE_COLUMNS = ("list_name", "name", f"label::{EN}", f"label::{AR}")
 SETTINGS_COLUMNS = ("form_title", "form_id", "version", "default_language", "instance_name")
 
 # domain.md age bands and the element-name form of each (non-alphanumerics as "_", trimmed).
-AGE_BANDS = (("0-4", "0_4"), ("5-17", "5_17"), ("18-59", "18_59"), ("60+", "60"))
-SEXES = (("f", "Female", "أنثى"), ("m", "Male", "ذكر"), ("x", "Other / not recorded", "آخر / غير مسجل"))
+AGE_BANDS = tuple((band, "_".join(band.replace("+", "").split("-"))) for band in AGE_BAND.values)
+SEXES = tuple((code.code, code.en, code.ar) for code in SEX.codes)
 
+# Each choice list (a dimension's codes, or yes/no) as (value, English label, Arabic label).
 CHOICES: dict[str, list[tuple[str, str, str]]] = {
-    "population_group": [
-        ("refugee", "Refugee", "لاجئ"),
-        ("asylum_seeker", "Asylum seeker", "طالب لجوء"),
-        ("migrant", "Migrant", "مهاجر"),
-        ("idp", "Internally displaced person", "نازح داخلياً"),
-        ("returnee", "Returnee", "عائد"),
-        ("host", "Host community", "المجتمع المضيف"),
-    ],
-    "sex": list(SEXES),
-    "age_band": [
-        ("0-4", "0-4 years", "0-4 سنوات"),
-        ("5-17", "5-17 years", "5-17 سنة"),
-        ("18-59", "18-59 years", "18-59 سنة"),
-        ("60+", "60 years or older", "60 سنة فأكثر"),
-    ],
-    "visit": [("new", "New visit", "زيارة جديدة"), ("follow_up", "Follow-up visit", "زيارة متابعة")],
-    "yes_no": [("yes", "Yes", "نعم"), ("no", "No", "لا")],
-    "activity": [
-        ("awareness_session", "Awareness session", "جلسة توعية"),
-        ("household_visit", "Household visit", "زيارة منزلية"),
-        ("screening", "Screening", "فحص"),
-        ("group_session", "Group session", "جلسة جماعية"),
-    ],
+    name: [(code.code, code.en, code.ar) for code in codes] for name, codes in CHOICE_LISTS.items()
 }
 
+_TYPES = {record_type.form_id: record_type for record_type in RECORD_TYPES.values()}
 # Which choice lists each form uses (a form lists only its own, so ODK Validate sees no unused list).
-FORM_CHOICES = {
-    "fieldsync_consultation": ("population_group", "sex", "age_band", "visit", "yes_no"),
-    "fieldsync_distribution": ("population_group", "sex", "age_band"),
-    "fieldsync_outreach": ("population_group", "activity"),
-}
-
-TITLES = {
-    "fieldsync_consultation": "Fieldsync: health consultation",
-    "fieldsync_distribution": "Fieldsync: distribution",
-    "fieldsync_outreach": "Fieldsync: outreach",
-}
+FORM_CHOICES = {form_id: record_type.form.choice_lists for form_id, record_type in _TYPES.items()}
+TITLES = {form_id: record_type.form.title for form_id, record_type in _TYPES.items()}
 
 # Elements the forms add that are not record fields; the server reads `end` as recorded_at and
 # ignores the rest (server/integrations/openrosa/instance.py).
-HELPER_ELEMENTS = frozenset({"start", "end", "reached_total", "reached_note", "meta"})
+HELPER_ELEMENTS = frozenset({"start", "end", "reached_total", "reached_note", "participants_total",
+                             "participants_note", "meta"})
 
 
 def _row(type_: str, name: str, en: str = "", ar: str = "", **extra: str) -> dict[str, str]:
@@ -181,7 +158,9 @@ def _distribution() -> list[dict[str, str]]:
 
 def reached_names() -> list[tuple[str, str, str]]:
     """(element name, sex code, age band) for each count of the outreach form's `reached` group."""
-    return [(f"{sex}_{suffix}", sex, band) for sex, _, _ in SEXES for band, suffix in AGE_BANDS]
+    tally = RECORD_TYPES[Entity.OUTREACH].tally
+    assert tally is not None  # noqa: S101 - outreach declares `reached`
+    return [(name, sex, band) for name, (sex, band) in tally.element_names()]
 
 
 def _outreach() -> list[dict[str, str]]:
@@ -218,10 +197,51 @@ def _outreach() -> list[dict[str, str]]:
     ]
 
 
+def _training() -> list[dict[str, str]]:
+    tally = RECORD_TYPES[Entity.TRAINING].tally
+    assert tally is not None  # noqa: S101 - training declares `participants`
+    high = tally.total[1]  # at least one participant in all is the server's check (a quarantine reason)
+    sex_labels = {code: (en, ar) for code, en, ar in SEXES}
+    counts = [
+        _row(
+            "integer", name, *sex_labels[sex],
+            constraint=f". >= 0 and . <= {high} and ${{participants_total}} <= {high}",
+            message_en=f"Counts are 0 or more, at most {high} in all.",
+            message_ar=f"الأعداد 0 أو أكثر، وبحد أقصى {high} إجمالاً.",
+        )
+        for name, (sex,) in tally.element_names()
+    ]
+    total = " + ".join(f"coalesce(${{{name}}}, 0)" for name, _ in tally.element_names())
+    return [
+        *_common_head(),
+        _row("select_one topic", "topic", "Topic", "الموضوع", required="yes"),
+        _row("select_one participant_type", "participant_type", "Participants were", "المشاركون هم", required="yes"),
+        _row(
+            "integer", "days", "Days of training", "أيام التدريب", required="yes",
+            constraint=". >= 1 and . <= 60", message_en="Between 1 and 60.", message_ar="بين 1 و60.",
+        ),
+        _row(
+            "text", "title", "Title", "العنوان", constraint="string-length(.) <= 200",
+            message_en="At most 200 characters.", message_ar="200 حرف كحد أقصى.",
+        ),
+        _row("begin_group", "participants", "Participants", "المشاركون",
+             hint_en="Leave empty for none.", hint_ar="اتركه فارغاً إذا لم يكن هناك أحد."),
+        *counts,
+        _row("end_group", ""),
+        _row("calculate", "participants_total", calculation=total),
+        _row(
+            "note", "participants_note", "Participants in all: ${participants_total}",
+            "مجموع المشاركين: ${participants_total}",
+        ),
+    ]
+
+
+# Each form's questions (the record type's fields, in the order a field worker answers them).
 SURVEYS = {
     "fieldsync_consultation": _consultation,
     "fieldsync_distribution": _distribution,
     "fieldsync_outreach": _outreach,
+    "fieldsync_training": _training,
 }
 
 

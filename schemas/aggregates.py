@@ -13,6 +13,7 @@ from typing import Any
 from marshmallow import INCLUDE, Schema, ValidationError, fields, post_load, validate
 
 from schemas.pagination import page_schema
+from sync.record_types import ALL_DIMENSIONS
 
 FORMATS = ("json", "csv", "hxl")
 
@@ -67,7 +68,7 @@ class IndicatorSchema(Schema):
     code = fields.String()
     label = fields.String()
     entity = fields.String()
-    measure = fields.String(metadata={"description": "count | sum | sum_reached | distinct_people"})
+    measure = fields.String(metadata={"description": "count | sum | sum_reached | sum_participants | distinct_people"})
     field = fields.String(allow_none=True)
     item_category = fields.String(allow_none=True)
     dimensions = fields.List(fields.String())
@@ -90,9 +91,7 @@ def _filter_fields() -> dict[str, fields.Field]:
     Still judged by the aggregation layer (which names an unknown code in its 422); undeclared
     names stay accepted (INCLUDE) and are answered 422 there too, naming them.
     """
-    from server.aggregation.indicators import COMMON_DIMENSIONS, ENTITY_DIMENSIONS
-
-    names = dict.fromkeys([*COMMON_DIMENSIONS, *(d for dims in ENTITY_DIMENSIONS.values() for d in dims)])
+    names = ALL_DIMENSIONS
     declared: dict[str, fields.Field] = {
         name: CommaList(metadata={"description": f"filter on `{name}`: comma-separated codes"
                                                  + (" or ids" if name in ("area", "site", "team") else "")})

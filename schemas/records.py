@@ -27,21 +27,29 @@ from sync.domain import (
     Activity,
     AgeBand,
     Entity,
+    ParticipantType,
     PopulationGroup,
     Sex,
+    TrainingTopic,
     Visit,
     age_band_for_years,
 )
+from sync.record_types import RECORD_TYPES, Tally
 
 EARLIEST_OCCURRED_ON = date(2000, 1, 1)
 MAX_AGE_YEARS = 130
-REACHED_TOTAL = (1, 5000)
 
 Errors = dict[str, list[str]]
 
 
 def _codes(enum: type[Any]) -> list[str]:
     return [member.value for member in enum]
+
+
+def _tally(entity: Entity) -> Tally:
+    tally = RECORD_TYPES[entity].tally
+    assert tally is not None  # noqa: S101 - the registry declares one for this entity
+    return tally
 
 
 class StrictInteger(fields.Integer):
@@ -79,35 +87,49 @@ class IsoDateTime(fields.DateTime):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-class ReachedCounts(fields.Field):
-    """``{"f": {"18-59": 12}, "m": {"5-17": 3}}``: people reached by sex and age band."""
+class TallyCounts(fields.Field):
+    """Counts by the codes of a record type's tally keys (sync/record_types.py), nested in their
+    order: ``reached`` is ``{"f": {"18-59": 12}, "m": {"5-17": 3}}`` (by sex, then age band),
+    ``participants`` is ``{"f": 12, "m": 7}`` (by sex). Ints >= 0, their total within the tally's."""
 
-    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, dict[str, int]]:
+    def __init__(self, tally: Tally, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.tally = tally
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> dict[str, Any]:
+        words = [key.name.replace("_", " ") for key in self.tally.keys]
         if not isinstance(value, dict):
-            raise ValidationError("Must be an object of counts by sex, then age band.")
+            raise ValidationError("Must be an object of counts by " + ", then ".join(words) + ".")
         errors: dict[str, Any] = {}
-        clean: dict[str, dict[str, int]] = {}
-        sexes, bands = _codes(Sex), _codes(AgeBand)
-        for sex, by_band in value.items():
-            if sex not in sexes:
-                errors[sex] = ["Unknown sex. Must be one of: " + ", ".join(sexes) + "."]
-                continue
-            if not isinstance(by_band, dict):
-                errors[sex] = ["Must be an object of counts by age band."]
-                continue
-            for band, count in by_band.items():
-                if band not in bands:
-                    errors.setdefault(sex, {})[band] = ["Unknown age band. Must be one of: " + ", ".join(bands) + "."]
-                elif isinstance(count, bool) or not isinstance(count, int) or count < 0:
-                    errors.setdefault(sex, {})[band] = ["Must be an integer of at least 0."]
-                else:
-                    clean.setdefault(sex, {})[band] = count
+        clean = self._level(value, 0, words, errors)
         if errors:
             raise ValidationError(errors)
-        total = sum(count for by_band in clean.values() for count in by_band.values())
-        low, high = REACHED_TOTAL
+        total = sum(count for _, count in self.tally.counts(clean))
+        low, high = self.tally.total
         if not low <= total <= high:
             raise ValidationError(f"Total must be between {low} and {high}, got {total}.")
+        return clean
+
+    def _level(self, node: dict[str, Any], depth: int, words: list[str], errors: dict[str, Any]) -> dict[str, Any]:
+        codes, last = self.tally.keys[depth].values, depth == len(self.tally.keys) - 1
+        clean: dict[str, Any] = {}
+        for key, child in node.items():
+            if key not in codes:
+                errors[key] = [f"Unknown {words[depth]}. Must be one of: " + ", ".join(codes) + "."]
+            elif last:
+                if isinstance(child, bool) or not isinstance(child, int) or child < 0:
+                    errors[key] = ["Must be an integer of at least 0."]
+                else:
+                    clean[key] = child
+            elif not isinstance(child, dict):
+                errors[key] = ["Must be an object of counts by " + ", then ".join(words[depth + 1:]) + "."]
+            else:
+                inner: dict[str, Any] = {}
+                clean_child = self._level(child, depth + 1, words, inner)
+                if inner:
+                    errors[key] = inner
+                if clean_child:
+                    clean[key] = clean_child
         return clean
 
 
@@ -121,7 +143,6 @@ class _RecordSchema(Schema):
     team_id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     occurred_on = fields.Date(required=True)
     recorded_at = IsoDateTime(required=True)
-    population_group = fields.String(required=True, validate=validate.OneOf(_codes(PopulationGroup)))
 
     def __init__(self, *, today: date, **kwargs: Any) -> None:
         # marshmallow 4 has no schema context; the date is an explicit input
@@ -137,7 +158,13 @@ class _RecordSchema(Schema):
             raise ValidationError(f"Must be between {EARLIEST_OCCURRED_ON.isoformat()} and {latest.isoformat()}.")
 
 
-class _PersonSchema(_RecordSchema):
+class _PopulationSchema(_RecordSchema):
+    """A record about people of one population group."""
+
+    population_group = fields.String(required=True, validate=validate.OneOf(_codes(PopulationGroup)))
+
+
+class _PersonSchema(_PopulationSchema):
     """A record about one person: sex and age, optional pseudonymous ref."""
 
     sex = fields.String(required=True, validate=validate.OneOf(_codes(Sex)))
@@ -176,17 +203,33 @@ class DistributionSchema(_PersonSchema):
     household_size = StrictInteger(allow_none=True, validate=validate.Range(min=1, max=50))
 
 
-class OutreachSchema(_RecordSchema):
+class OutreachSchema(_PopulationSchema):
     activity = fields.String(required=True, validate=validate.OneOf(_codes(Activity)))
     topic = fields.String(allow_none=True, validate=validate.Length(max=200))
-    reached = ReachedCounts(required=True)
+    reached = TallyCounts(_tally(Entity.OUTREACH), required=True)
+
+
+class TrainingSchema(_RecordSchema):
+    """Health workers and volunteers trained: no population group, no age (domain.md)."""
+
+    topic = fields.String(required=True, validate=validate.OneOf(_codes(TrainingTopic)))
+    participant_type = fields.String(required=True, validate=validate.OneOf(_codes(ParticipantType)))
+    participants = TallyCounts(_tally(Entity.TRAINING), required=True)
+    days = StrictInteger(required=True, validate=validate.Range(min=1, max=60))
+    title = fields.String(allow_none=True, validate=validate.Length(max=200))
 
 
 SCHEMAS: dict[Entity, type[_RecordSchema]] = {
     Entity.CONSULTATION: ConsultationSchema,
     Entity.DISTRIBUTION: DistributionSchema,
     Entity.OUTREACH: OutreachSchema,
+    Entity.TRAINING: TrainingSchema,
 }
+# Each record type's schema declares exactly the fields its registry entry names.
+for _entity, _schema_class in SCHEMAS.items():
+    _own = set(_schema_class._declared_fields) - set(_RecordSchema._declared_fields)
+    if _own - {"population_group", "beneficiary_ref"} != set(RECORD_TYPES[_entity].fields):
+        raise RuntimeError(f"{_schema_class.__name__} does not declare the fields of record type {_entity}")
 
 
 def _to_json(loaded: dict[str, Any]) -> dict[str, Any]:

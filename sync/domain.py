@@ -22,6 +22,7 @@ class Entity(StrEnum):
     CONSULTATION = "consultation"
     DISTRIBUTION = "distribution"
     OUTREACH = "outreach"
+    TRAINING = "training"
 
 
 class PopulationGroup(StrEnum):
@@ -56,6 +57,24 @@ class Activity(StrEnum):
     HOUSEHOLD_VISIT = "household_visit"
     SCREENING = "screening"
     GROUP_SESSION = "group_session"
+
+
+class TrainingTopic(StrEnum):
+    SRH = "srh"
+    MHPSS = "mhpss"
+    GBV = "gbv"
+    CMR = "cmr"  # clinical management of rape
+    FIRST_AID = "first_aid"
+    IPC = "ipc"
+    NUTRITION = "nutrition"
+    OTHER = "other"
+
+
+class ParticipantType(StrEnum):
+    MOH_STAFF = "moh_staff"
+    CHW = "chw"
+    VOLUNTEER = "volunteer"
+    STAFF = "staff"
 
 
 class RecordStatus(StrEnum):

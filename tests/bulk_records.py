@@ -43,7 +43,7 @@ def record_row(state: RecordState) -> dict[str, Any]:
     return {
         "id": state.id, "entity": state.entity.value, "team_id": state.team_id, "site_id": state.site_id,
         "occurred_on": state.occurred_on, "recorded_at": state.recorded_at,
-        "population_group": state.data.get("population_group", ""),
+        "population_group": state.data.get("population_group"),
         "beneficiary_ref": state.data.get("beneficiary_ref"), "data": dict(state.data),
         "version": state.version, "seq": state.seq, "status": state.status.value,
         "clock_suspect": state.clock_suspect, "device_id": state.device_id,

@@ -132,9 +132,17 @@ def outreach_data(*, team_id: str = "ly-mmt-tripoli", site_id: str = "ly-mp-trip
             "reached": {"f": {"18-59": 12}, "m": {"5-17": 3}}, **overrides}
 
 
+def training_data(*, team_id: str = "ly-mmt-tripoli", site_id: str = "ly-mp-tripoli", **overrides: object) -> dict:
+    """A training has no population group and no age (domain.md)."""
+    common = {key: value for key, value in _record_common(team_id, site_id).items() if key != "population_group"}
+    return {**common, "topic": "mhpss", "participant_type": "moh_staff", "participants": {"f": 12, "m": 7},
+            "days": 3, **overrides}
+
+
 def create_mutation(entity: str = "consultation", data: dict | None = None, *, record_id: str | None = None,
                     op_id: str | None = None) -> dict:
-    builders = {"consultation": consultation_data, "distribution": distribution_data, "outreach": outreach_data}
+    builders = {"consultation": consultation_data, "distribution": distribution_data, "outreach": outreach_data,
+                "training": training_data}
     return {"op_id": op_id or str(uuid.uuid4()), "kind": "create", "entity": entity,
             "id": record_id or str(uuid.uuid4()), "data": data if data is not None else builders[entity]()}
 

@@ -2,7 +2,8 @@
 
 `fill(form_xml, values)` takes the XForm's primary instance (the `<data id=... version=...>` element
 pyxform generated), fills the given elements and `meta/instanceID`, and serialises it as Collect
-does. Values are strings (Collect's wire form); `reached` takes {"f_18_59": "12", ...}.
+does. Values are strings (Collect's wire form); the count groups take their children:
+`reached` {"f_18_59": "12", ...}, `participants` {"f": "12", ...}.
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def fill(form_xml: bytes, values: dict[str, Any], *, instance_id: str | None = N
     if end_element is not None:
         end_element.text = end if end is not None else now.isoformat(timespec="milliseconds")
     for name, value in values.items():
-        if name == "reached":
-            group = data.find("reached")
+        if name in ("reached", "participants"):
+            group = data.find(name)
             assert group is not None
             for child, count in value.items():
                 node = group.find(child)
@@ -83,10 +84,16 @@ def outreach_values(site_id: str = "ly-mp-tripoli", **overrides: Any) -> dict[st
             "reached": {"f_18_59": "12", "m_5_17": "3"}, **overrides}
 
 
+def training_values(site_id: str = "ly-mp-tripoli", **overrides: Any) -> dict[str, Any]:
+    return {"site_id": site_id, "occurred_on": yesterday(), "topic": "mhpss", "participant_type": "moh_staff",
+            "days": "3", "title": "PFA refresher", "participants": {"f": "12", "m": "7"}, **overrides}
+
+
 VALUES = {
     "fieldsync_consultation": consultation_values,
     "fieldsync_distribution": distribution_values,
     "fieldsync_outreach": outreach_values,
+    "fieldsync_training": training_values,
 }
 
 

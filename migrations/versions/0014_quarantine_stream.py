@@ -1,7 +1,7 @@
 """quarantine stream: a seq on quarantined mutations, for the device's `quarantine` pull stream
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0012
 Create Date: 2026-12-07 01:20:00
 
 `GET /api/v1/sync/pull?stream=quarantine` pages a device's quarantined mutations by seq, with the
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0014'
-down_revision: Union[str, Sequence[str], None] = '0011'
+down_revision: Union[str, Sequence[str], None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

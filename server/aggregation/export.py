@@ -14,6 +14,7 @@ HXL choices (HXL core schema, https://hxlstandard.org/standard/dictionary), chec
 `+idps`, `+returnees` on the counted column, which only fits when every row is about one of them:
 so the value tag gets those attributes when the query is filtered to one sex or one such group and
 not grouped by it; a `sex` or `age_band` column (rows of several) is tagged `#meta+sex`/`#meta+age`.
+The tags of the dimensions read from records' data are declared with them (sync/record_types.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import Any
 from flask import Response
 
 from server.aggregation.query import NAMED_DIMENSIONS, AggregateResult
+from sync.record_types import DATA_DIMENSIONS
 
 # Excel opens a CSV as the machine's ANSI code page unless it starts with a UTF-8 byte-order mark.
 BOM = "\ufeff"
@@ -43,13 +45,8 @@ HXL_TAGS: dict[str, str] = {
     "quarter": "#date+quarter",
     "month": "#date+month",
     "indicator": "#indicator+code",
-    "population_group": "#group+code",
-    "sex": "#meta+sex",
-    "age_band": "#meta+age",
-    "service": "#service+code",
-    "visit": "#meta+visit",
-    "item": "#item+code",
-    "activity": "#activity+code",
+    # population_group, sex, age_band and each record type's own (sync/record_types.py).
+    **{name: dim.hxl for name, dim in DATA_DIMENSIONS.items()},
 }
 
 

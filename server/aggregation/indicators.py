@@ -1,38 +1,22 @@
-"""The indicator registry (domain.md "Indicators"), as data.
+"""The indicator registry (domain.md "Indicators"), as the aggregation reads it.
 
-A new indicator is one more `Indicator(...)` in `INDICATORS`: the rollups, the queries, verify and
-the API read everything they need from here.
+Indicators are declared with their record type in sync/record_types.py; this module names what the
+rollups, the queries, verify and the API read of them.
 """
 
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
-from enum import StrEnum
 
-from sync.domain import Entity
+from sync.record_types import ALL_DIMENSIONS, INDICATORS, PERSON_DIMENSIONS, PLACE_TIME_DIMENSIONS, Indicator, Measure
 
+__all__ = [
+    "ALL_DIMENSIONS", "BY_CODE", "COMMON_DIMENSIONS", "INDICATORS", "PLACE_DIMENSIONS", "TIME_DIMENSIONS",
+    "Indicator", "Measure", "for_entity", "get",
+]
 
-class Measure(StrEnum):
-    COUNT = "count"  # one per active record
-    SUM = "sum"  # sum of an integer field of active records
-    SUM_REACHED = "sum_reached"  # sum of the `reached` tallies (by sex and age band)
-    DISTINCT_PEOPLE = "distinct_people"  # distinct beneficiary_ref per period bucket
-
-
-# Dimensions every indicator has, in the order the registry lists them.
-COMMON_DIMENSIONS: tuple[str, ...] = (
-    "country", "area", "site", "site_type", "team", "year", "quarter", "month",
-    "population_group", "sex", "age_band",
-)
-
-ENTITY_DIMENSIONS: dict[Entity, tuple[str, ...]] = {
-    Entity.CONSULTATION: ("service", "visit"),
-    Entity.DISTRIBUTION: ("item",),
-    Entity.OUTREACH: ("activity",),
-}
-
-ALL_DIMENSIONS: tuple[str, ...] = (*COMMON_DIMENSIONS, "service", "visit", "item", "activity")
+# Dimensions every record type has (place, time) and the person ones most do, in registry order.
+COMMON_DIMENSIONS: tuple[str, ...] = (*PLACE_TIME_DIMENSIONS, *(dim.name for dim in PERSON_DIMENSIONS))
 
 # Dimensions answerable from the coarse "place" cells (rollups.py): most coordinator questions and
 # every public statement use only these, and there are few such cells per month whatever the volume.
@@ -42,47 +26,6 @@ PLACE_DIMENSIONS: frozenset[str] = frozenset(
 
 # Finest first: a distinct count is taken per bucket of the finest time dimension grouped by.
 TIME_DIMENSIONS: tuple[str, ...] = ("month", "quarter", "year")
-
-
-@dataclass(frozen=True)
-class Indicator:
-    code: str
-    label: str
-    entity: Entity
-    measure: Measure
-    field: str | None = None  # the summed field, for Measure.SUM
-    item_category: str | None = None  # only distributions of items of this category count
-
-    @property
-    def dimensions(self) -> tuple[str, ...]:
-        return (*COMMON_DIMENSIONS, *ENTITY_DIMENSIONS[self.entity])
-
-    @property
-    def is_distinct(self) -> bool:
-        return self.measure is Measure.DISTINCT_PEOPLE
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "code": self.code,
-            "label": self.label,
-            "entity": self.entity.value,
-            "measure": self.measure.value,
-            "field": self.field,
-            "item_category": self.item_category,
-            "dimensions": list(self.dimensions),
-        }
-
-
-INDICATORS: tuple[Indicator, ...] = (
-    Indicator("health_consultations", "Health consultations provided", Entity.CONSULTATION, Measure.COUNT),
-    Indicator("people_consulted", "People who had a consultation", Entity.CONSULTATION, Measure.DISTINCT_PEOPLE),
-    Indicator("hygiene_kits_distributed", "Hygiene kits distributed", Entity.DISTRIBUTION, Measure.SUM,
-              field="quantity", item_category="hygiene_kit"),
-    Indicator("hygiene_kit_recipients", "People who received a hygiene kit", Entity.DISTRIBUTION,
-              Measure.DISTINCT_PEOPLE, item_category="hygiene_kit"),
-    Indicator("people_reached_by_chws", "People reached by community health workers", Entity.OUTREACH,
-              Measure.SUM_REACHED),
-)
 
 BY_CODE: dict[str, Indicator] = {indicator.code: indicator for indicator in INDICATORS}
 

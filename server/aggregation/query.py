@@ -59,22 +59,20 @@ from server.models import (
     Team,
 )
 from server.models.rollups import CELL_DIMENSIONS
-from sync.domain import Activity, AgeBand, PopulationGroup, Sex, Visit
+from sync.record_types import DATA_DIMENSIONS
 
 SITE_TYPES = ("community_centre", "detention_centre", "mobile_point", "disembarkation_point", "health_facility")
 NAMED_DIMENSIONS = ("area", "site", "team")  # rows carry `<dim>_name` too
 
 _FIXED_VALUES: dict[str, tuple[str, ...]] = {
     "site_type": SITE_TYPES,
-    "population_group": tuple(v.value for v in PopulationGroup),
-    "sex": tuple(v.value for v in Sex),
-    "age_band": tuple(v.value for v in AgeBand),
-    "visit": tuple(v.value for v in Visit),
-    "activity": tuple(v.value for v in Activity),
+    **{name: dim.values for name, dim in DATA_DIMENSIONS.items() if dim.codes},
 }
+# The reference data a record type's dimension may name (sync/record_types.py `reference`).
+_REFERENCE_TABLES: dict[str, Any] = {"item": Item.code, "service": Service.code}
 _REFERENCE_VALUES: dict[str, Any] = {
     "country": Country.code, "area": Area.id, "site": Site.id, "team": Team.id,
-    "item": Item.code, "service": Service.code,
+    **{name: _REFERENCE_TABLES[dim.reference] for name, dim in DATA_DIMENSIONS.items() if dim.reference},
 }
 _PATTERNS = {"year": re.compile(r"^\d{4}$"), "quarter": re.compile(r"^\d{4}Q[1-4]$"),
              "month": re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")}
@@ -250,18 +248,19 @@ def _month_columns(start: date) -> list[ColumnElement[Any]]:
             literal(quarter, String).label("quarter")]
 
 
-def _record_dimensions(sex: ColumnElement[Any] | None = None,
-                       age_band: ColumnElement[Any] | None = None) -> list[ColumnElement[Any]]:
+def _record_dimensions(spec: Indicator, tally: Mapping[str, str] | None = None) -> list[ColumnElement[Any]]:
+    """A record's cell columns, as `rollups.record_cells` makes them: the dimensions its record type
+    reads from data (`tally`: the key codes of one tally count instead), '' for the others."""
     def data(name: str) -> ColumnElement[Any]:
         return func.coalesce(Record.data[name].as_string(), "")
 
+    own = {dim.name: data(dim.field) for dim in spec.record_type.data_dimensions}
+    if "population_group" in own:
+        own["population_group"] = Record.population_group  # a column of its own, as the cells read it
+    own.update({name: literal(code, String) for name, code in (tally or {}).items()})
     return [
         Record.team_id.label("team_id"), Record.site_id.label("site_id"),
-        Record.population_group.label("population_group"),
-        (sex if sex is not None else data("sex")).label("sex"),
-        (age_band if age_band is not None else data("age_band")).label("age_band"),
-        data("service").label("service"), data("visit").label("visit"),
-        data("item_code").label("item"), data("activity").label("activity"),
+        *((own[name] if name in own else literal("", String)).label(name) for name in CELL_DIMENSIONS[2:]),
     ]
 
 
@@ -306,21 +305,22 @@ def _ordered(dims: list[ColumnElement[Any]], start: date) -> list[ColumnElement[
 def _record_cells(spec: Indicator, start: date, end: date) -> list[Select[Any]]:
     where = _record_filter(spec, start, end)
     if spec.measure is Measure.COUNT:
-        return [select(*_ordered(_record_dimensions(), start), literal(1, Integer).label("value")).where(*where)]
+        return [select(*_ordered(_record_dimensions(spec), start), literal(1, Integer).label("value")).where(*where)]
     if spec.measure is Measure.SUM:
         value = Record.data[spec.field or ""].as_integer()
-        return [select(*_ordered(_record_dimensions(), start), value.label("value")).where(*where)]
-    if spec.measure is Measure.SUM_REACHED:
+        return [select(*_ordered(_record_dimensions(spec), start), value.label("value")).where(*where)]
+    if spec.measure.is_tally:
+        tally = spec.record_type.tally
+        assert tally is not None  # noqa: S101 - a tally measure's record type declares one
         selects = []
-        for sex in Sex:
-            for band in AgeBand:
-                value = Record.data[("reached", sex.value, band.value)].as_integer()
-                dims = _record_dimensions(literal(sex.value, String), literal(band.value, String))
-                selects.append(select(*_ordered(dims, start), value.label("value"))
-                               .where(*where, value.is_not(None), value != 0))
+        for path in tally.combinations():
+            value = Record.data[(tally.field, *path)].as_integer()
+            dims = _record_dimensions(spec, {key.name: code for key, code in zip(tally.keys, path, strict=True)})
+            selects.append(select(*_ordered(dims, start), value.label("value"))
+                           .where(*where, value.is_not(None), value != 0))
         return selects
     # Distinct people: only records without a beneficiary_ref are counted through cells.
-    return [select(*_ordered(_record_dimensions(), start), literal(1, Integer).label("value"))
+    return [select(*_ordered(_record_dimensions(spec), start), literal(1, Integer).label("value"))
             .where(*where, Record.beneficiary_ref.is_(None))]
 
 
@@ -332,7 +332,7 @@ def _fact_source(spec: Indicator, span: _Span) -> Any:
         parts.append(select(*(table.c[c] for c in columns), table.c.beneficiary_ref, table.c.first_occurred_on,
                             table.c.first_record_id).where(*_rollup_months(table, spec, span)))
     for start, end in span.partial:
-        parts.append(select(*_ordered(_record_dimensions(), start), Record.beneficiary_ref.label("beneficiary_ref"),
+        parts.append(select(*_ordered(_record_dimensions(spec), start), Record.beneficiary_ref.label("beneficiary_ref"),
                             Record.occurred_on.label("first_occurred_on"), Record.id.label("first_record_id"))
                      .where(*_record_filter(spec, start, end), Record.beneficiary_ref.is_not(None)))
     return union_all(*parts).subquery("src") if len(parts) > 1 else parts[0].subquery("src")
@@ -345,8 +345,7 @@ def _dimension_columns(src: Any) -> dict[str, ColumnElement[Any]]:
     return {
         "country": Team.country_code, "area": Site.area_id, "site": src.c.site_id, "site_type": Site.site_type,
         "team": src.c.team_id, "year": src.c.year, "quarter": src.c.quarter, "month": src.c.month,
-        **{name: src.c[name] for name in ("population_group", "sex", "age_band", "service", "visit", "item",
-                                          "activity")},
+        **{name: src.c[name] for name in CELL_DIMENSIONS[2:]},
     }
 
 

@@ -35,6 +35,7 @@ from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPe
 from server.models.rollups import CELL_DIMENSIONS
 from server.persistence.events import ChangeBatch, subscribe
 from sync.domain import age_band_for_years
+from sync.record_types import RECORD_TYPES
 
 ACTIVE = "active"
 
@@ -174,18 +175,25 @@ class RecordCells:
     dims: dict[str, str]
 
 
+# Per entity, the (cell column, data field) of each dimension its record type reads from data; the
+# other cell columns stay '' (an outreach's free-text `topic` is not the training dimension `topic`).
+_DATA_COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
+    entity.value: tuple((dim.name, dim.field) for dim in record_type.data_dimensions if dim.name != "age_band")
+    for entity, record_type in RECORD_TYPES.items()
+}
+_EMPTY_DIMS = dict.fromkeys(CELL_DIMENSIONS[2:], "")
+_WITH_AGE_BAND = frozenset(entity.value for entity, record_type in RECORD_TYPES.items()
+                           if "age_band" not in record_type.not_applicable)
+
+
 def record_cells(record: RecordLike) -> RecordCells:
-    return RecordCells(month_of(record.occurred_on), {
-        "team_id": record.team_id,
-        "site_id": record.site_id,
-        "population_group": _field(record, "population_group") or "",
-        "sex": _field(record, "sex") or "",
-        "age_band": _age_band(record),
-        "service": _field(record, "service") or "",
-        "visit": _field(record, "visit") or "",
-        "item": _field(record, "item_code") or "",
-        "activity": _field(record, "activity") or "",
-    })
+    dims = {"team_id": record.team_id, "site_id": record.site_id, **_EMPTY_DIMS}
+    entity = str(record.entity)
+    for column, name in _DATA_COLUMNS[entity]:
+        dims[column] = _field(record, name) or ""
+    if entity in _WITH_AGE_BAND:
+        dims["age_band"] = _age_band(record)
+    return RecordCells(month_of(record.occurred_on), dims)
 
 
 def contributions(indicator: Indicator, record: RecordLike, ref: ReferenceLookup,
@@ -207,13 +215,15 @@ def contributions(indicator: Indicator, record: RecordLike, ref: ReferenceLookup
         return Contribution([(key(), 1)])
     if indicator.measure is Measure.SUM:
         return Contribution([(key(), int(_field(record, indicator.field or "") or 0))])
-    if indicator.measure is Measure.SUM_REACHED:
-        # One outreach record feeds one cell per (sex, age band) tally; zero tallies add nothing.
-        reached = _field(record, "reached") or {}
+    if indicator.measure.is_tally:
+        # One record feeds one cell per tally (outreach: by sex and age band; training: by sex);
+        # zero tallies add nothing.
+        tally = indicator.record_type.tally
+        assert tally is not None  # noqa: S101 - a tally measure's record type declares one
+        names = [dim.name for dim in tally.keys]
         return Contribution([
-            (key(sex=sex, age_band=band), int(count))
-            for sex, by_band in sorted(reached.items())
-            for band, count in sorted(by_band.items())
+            (key(**dict(zip(names, path, strict=True))), int(count))
+            for path, count in tally.counts(_field(record, tally.field) or {})
             if count
         ])
     beneficiary = _field(record, "beneficiary_ref")
@@ -559,6 +569,10 @@ _OWN_PEOPLE_CODES = {place_indicator(indicator.code): indicator.code for indicat
                      if indicator.is_distinct}
 
 
+# The prefix of a cell key that `people_of_their_own` reads.
+_OWN_PEOPLE_KEY = ("indicator", "month", "team_id", "site_id", "population_group")
+
+
 def people_of_their_own(cells: Mapping[CellKey, int]) -> dict[DistinctKey, int]:
     """The distinct cells these cell changes make: records without a beneficiary_ref, a person each."""
     changes: dict[DistinctKey, int] = defaultdict(int)
@@ -575,13 +589,16 @@ def expected_distinct_cells(session: Session | Connection, indicator: str) -> di
     streamed person by person (memory grows with the cells, not the people): what verify expects,
     rebuild writes and migration 0011 fills."""
     cells_table = RollupCell.__table__
-    place = session.execute(select(*(cells_table.c[name] for name in ("indicator", "month", *CELL_DIMENSIONS)),
-                                   cells_table.c.value)
+    # Only the key columns `people_of_their_own` reads (a place cell is unique by them): migration
+    # 0011 runs this on a table that does not have the later dimension columns yet.
+    place = session.execute(select(*(cells_table.c[name] for name in _OWN_PEOPLE_KEY), cells_table.c.value)
                             .where(cells_table.c.indicator == place_indicator(indicator)))
     cells: dict[DistinctKey, int] = defaultdict(int)
     add_cells(cells, people_of_their_own({tuple(row[:-1]): int(row[-1]) for row in place}))
     table = RollupPersonFact.__table__
-    statement = (select_facts().where(table.c.indicator == indicator)
+    # A fact key's prefix up to the population group is all `_person_fact` reads (and all 0011 has).
+    statement = (select(*(table.c[name] for name in (*FACT_COLUMNS[:7], *FACT_COLUMNS[-3:])))
+                 .where(table.c.indicator == indicator)
                  .order_by(table.c.country, table.c.beneficiary_ref)
                  .execution_options(yield_per=5000))
     person: tuple[str, str] | None = None

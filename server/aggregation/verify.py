@@ -34,8 +34,9 @@ from server.aggregation.rollups import (
 )
 from server.models import Record, RollupCell, RollupDistinctCell, RollupPersonFact
 from server.models.rollups import CELL_DIMENSIONS
+from sync.record_types import RECORD_TYPES
 
-ENTITIES = ("consultation", "distribution", "outreach")
+ENTITIES = tuple(entity.value for entity in RECORD_TYPES)
 _BATCH = 5000
 
 

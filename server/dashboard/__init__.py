@@ -26,6 +26,7 @@ from server.web.auth import PUBLIC, access
 from server.web.i18n import N_
 from sync.codes import ITEM_CATEGORIES
 from sync.domain import AgeBand, PopulationGroup, Sex
+from sync.record_types import INDICATORS
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -137,12 +138,10 @@ JS_MESSAGES = tuple(dict.fromkeys(
     json.loads(f'"{match}"') for script in SCRIPTS for match in _JS_MESSAGE.findall(script.read_text("utf-8"))
 ))
 
-# The indicator registry's labels (server/aggregation/indicators.py), for the catalogue: the script
-# shows `t(label)` for the labels the API returns in English.
-INDICATOR_LABELS = (
-    N_("Health consultations provided"), N_("People who had a consultation"), N_("Hygiene kits distributed"),
-    N_("People who received a hygiene kit"), N_("People reached by community health workers"),
-)
+# The indicator registry's labels (declared with their record types, sync/record_types.py, where
+# babel.cfg extracts them), for the catalogue: the script shows `t(label)` for the labels the API
+# returns in English.
+INDICATOR_LABELS = tuple(indicator.label for indicator in INDICATORS)
 
 
 @bp.after_request

@@ -1,4 +1,4 @@
-"""Field records (consultation, distribution, outreach) and their correction history."""
+"""Field records (consultation, distribution, outreach, training) and their correction history."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ class Record(db.Model):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     occurred_on: Mapped[date] = mapped_column(Date)
     recorded_at: Mapped[str] = mapped_column(String(40))
-    population_group: Mapped[str] = mapped_column(String(20))
+    population_group: Mapped[str | None] = mapped_column(String(20))  # None: a training (domain.md)
     beneficiary_ref: Mapped[str | None] = mapped_column(String(64))
     data: Mapped[dict] = mapped_column(JSON)
     version: Mapped[int] = mapped_column()

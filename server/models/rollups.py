@@ -16,6 +16,7 @@ from server.extensions import db
 # The dimension columns a cell (and a person fact) is keyed by, besides indicator and month.
 CELL_DIMENSIONS: tuple[str, ...] = (
     "team_id", "site_id", "population_group", "sex", "age_band", "service", "visit", "item", "activity",
+    "topic", "participant_type",
 )
 
 
@@ -35,6 +36,8 @@ class _DimensionColumns:
     visit: Mapped[str] = mapped_column(String(20), default="")
     item: Mapped[str] = mapped_column(String(64), default="")
     activity: Mapped[str] = mapped_column(String(30), default="")
+    topic: Mapped[str] = mapped_column(String(20), default="")  # a training's (an outreach's is free text)
+    participant_type: Mapped[str] = mapped_column(String(20), default="")
 
 
 class RollupCell(_DimensionColumns, db.Model):

@@ -44,6 +44,7 @@ from server.models import Item, Record, Site, Team
 from server.persistence.seq import current_seq
 from server.persistence.timeutil import utc_z_and_offset
 from server.web.transactions import reading_only
+from sync.record_types import DATA_DIMENSIONS, RECORD_TYPES, line_list_fields
 
 WINDOW = 2000
 FORMATS = ("jsonl", "csv", "xlsx")
@@ -51,16 +52,19 @@ MIMETYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv",
              "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 XLSX_MAX_ROWS = 1_048_576  # Excel's rows per sheet, the header row included
 
-# The record's own data fields, in column order; `reached` (outreach) is a JSON object.
-DATA_FIELDS = ("sex", "age_band", "age_years", "visit", "service", "referral", "item_code", "quantity",
-               "household_size", "activity", "topic", "reached")
+# The record's own data fields, in column order (every record type's, sync/record_types.py); `reached`
+# (outreach) and `participants` (training) are JSON objects.
+DATA_FIELDS = line_list_fields()
 COLUMNS = ("seq", "id", "entity", "version", "status", "country", "area", "site", "site_type", "team",
            "occurred_on", "recorded_at", "recorded_at_offset_minutes", "population_group", "beneficiary_ref",
            *DATA_FIELDS,
            "clock_suspect", "received_at")
 
-_DATA_DIMENSIONS = {"sex": "sex", "age_band": "age_band", "service": "service", "visit": "visit",
-                    "item": "item_code", "activity": "activity"}
+# Filters read from the record's data: the data field, and the entities whose records have it as
+# that dimension (an outreach's free-text `topic` is not a training's `topic` code).
+_DATA_DIMENSIONS = {name: (dim.field, tuple(rt.entity.value for rt in RECORD_TYPES.values()
+                                            if dim in rt.data_dimensions))
+                    for name, dim in DATA_DIMENSIONS.items() if name != "population_group"}
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,8 @@ def _conditions(query: LineListQuery) -> list[ColumnElement[bool]]:
             conditions.append(or_(*(and_(Record.occurred_on >= first, Record.occurred_on <= last)
                                     for first, last in ranges)))
         elif name in _DATA_DIMENSIONS:
-            conditions.append(Record.data[_DATA_DIMENSIONS[name]].as_string().in_(values))
+            field, entities = _DATA_DIMENSIONS[name]
+            conditions.append(and_(Record.entity.in_(entities), Record.data[field].as_string().in_(values)))
         else:  # validate_filters lets no other name through
             raise ValueError(f"no record filter for {name}")
     return conditions

@@ -43,6 +43,7 @@ from server.persistence.seq import current_seq
 from server.persistence.timeutil import isoformat_z, utcnow
 from server.web.compression import GZIP_ETAG_SUFFIX
 from server.web.transactions import reading_only
+from sync.record_types import DATA_DIMENSIONS
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ log = logging.getLogger(__name__)
 SUPPRESSED_BELOW = THRESHOLD
 # Dimensions a statement may filter on. Not site, team or site_type (each can single out one
 # place or team), nor country or a time dimension (the page sets those).
-PUBLIC_FILTERS = ("population_group", "sex", "age_band", "service", "visit", "item", "activity")
+PUBLIC_FILTERS = tuple(DATA_DIMENSIONS)  # the person dimensions and every record type's own
 YEAR_PLACEHOLDER = "{year}"
 # The only braces a statement's text may contain are `{year}`'s: anything else is a typo.
 _OTHER_BRACES = re.compile(r"[{}]")

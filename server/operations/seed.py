@@ -108,12 +108,16 @@ STATEMENTS = [
     ("hygiene_kit_recipients", {"population_group": ["refugee", "asylum_seeker", "migrant"]},
      "refugees, asylum seekers and migrants received hygiene kits"),
     ("people_reached_by_chws", {}, "people were reached by our community health workers in {year}"),
+    ("people_trained", {"participant_type": ["moh_staff"], "topic": ["srh", "mhpss"]},
+     "Ministry of Health staff were trained in reproductive health and mental health and psychosocial support "
+     "in {year}"),
 ]
 # The same sentences in Arabic, by position.
 STATEMENTS_AR = [
     "استشارة صحية قُدّمت للاجئين والمهاجرين والنازحين داخليًا في عام {year}",
     "من اللاجئين وطالبي اللجوء والمهاجرين تلقّوا مستلزمات النظافة",
     "شخصًا وصل إليهم عاملو الصحة المجتمعية لدينا في عام {year}",
+    "من موظفي وزارة الصحة تلقّوا تدريبًا في الصحة الإنجابية والصحة النفسية والدعم النفسي الاجتماعي في عام {year}",
 ]
 
 

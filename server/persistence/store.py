@@ -85,7 +85,7 @@ def record_row(state: RecordState, now: datetime) -> dict[str, Any]:
         "occurred_on": state.occurred_on,
         "recorded_at": state.recorded_at,
         # Denormalised columns: aggregates and distinct-person counts filter on them.
-        "population_group": state.data["population_group"],
+        "population_group": state.data.get("population_group"),  # trainings have none
         "beneficiary_ref": state.data.get("beneficiary_ref"),
         "data": state.data,
         "version": state.version,

@@ -120,6 +120,8 @@ ANSWERS = {
                                "numbers": {0: "3"}},  # quantity
     "fieldsync_outreach": {"radios": ["ly-mp-tripoli", "group_session", "idp"],
                            "numbers": {2: "12", 5: "3"}},  # reached f_18_59, m_5_17
+    "fieldsync_training": {"radios": ["ly-mp-tripoli", "mhpss", "moh_staff"],
+                           "numbers": {0: "2", 1: "9", 3: "1"}},  # days, participants f, x
 }
 
 
@@ -148,7 +150,8 @@ def fill_and_send(driver: WebDriver, setup: Setup, xform: str, media: dict[str, 
     return submitted["xml"]
 
 
-@pytest.mark.parametrize("form_id", ["fieldsync_consultation", "fieldsync_distribution", "fieldsync_outreach"])
+@pytest.mark.parametrize("form_id", ["fieldsync_consultation", "fieldsync_distribution", "fieldsync_outreach",
+                                     "fieldsync_training"])
 def test_web_forms_fills_each_served_form_and_the_instance_is_accepted(
     browser: WebDriver, setup: Setup, form_id: str
 ) -> None:
@@ -196,8 +199,12 @@ def test_web_forms_fills_each_served_form_and_the_instance_is_accepted(
             "refugee", "f", "18-59", "mhpss", True)
     elif form_id == "fieldsync_distribution":
         assert (data["item_code"], data["quantity"], data["age_band"]) == ("hk-family", 3, "5-17")
-    else:
+    elif form_id == "fieldsync_outreach":
         assert data["reached"] == {"f": {"18-59": 12}, "m": {"5-17": 3}}
+    else:
+        assert (data["topic"], data["participant_type"], data["days"], data["participants"]) == (
+            "mhpss", "moh_staff", 2, {"f": 9, "x": 1})
+        assert "population_group" not in data and "title" not in data
     # Sent again (no answer reached the tablet): the same answer, counted once.
     again = requests.post(base + "/submission", timeout=30,
                           files={"xml_submission_file": ("submission.xml", instance.encode(), "text/xml")})

@@ -173,7 +173,7 @@ def test_seqs_increase_across_records_and_batches(store: MemoryStore) -> None:
         ({"op_id": "7d1c1d37-50c5-4a3c-9a4b-0b2f1bbf0a01", "kind": "upsert", "entity": "visit",
           "id": "7d1c1d37-50c5-4a3c-9a4b-0b2f1bbf0a02", "data": {}},
          {"kind": ["Must be one of: create, correct, void."],
-          "entity": ["Must be one of: consultation, distribution, outreach."]}),
+          "entity": ["Must be one of: consultation, distribution, outreach, training."]}),
         ({"op_id": "7d1c1d37-50c5-4a3c-9a4b-0b2f1bbf0a01", "kind": "create", "entity": "consultation",
           "id": "7d1c1d37-50c5-4a3c-9a4b-0b2f1bbf0a02", "data": [], "extra": 1},
          {"data": ["Must be an object."], "extra": ["Unknown field."]}),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from forms import status
 from forms.build import path_of
 from forms.definitions import FORM_IDS, TITLES, VERSION
+from sync.record_types import RECORD_TYPES
 
 # Every form a tablet downloads: the record forms, and the one that shows what became of what it
 # sent (forms/status.py; it has nothing to submit, so it is not in FORM_IDS, which submissions use).
@@ -53,8 +54,6 @@ def all_forms() -> list[ServedForm]:
 
 # Which media files each form's XForm names (its `jr://file-csv/...` instances).
 MEDIA_OF_FORM = {
-    "fieldsync_consultation": ("sites.csv", "services.csv"),
-    "fieldsync_distribution": ("sites.csv", "items.csv"),
-    "fieldsync_outreach": ("sites.csv",),
+    **{record_type.form_id: record_type.form.media for record_type in RECORD_TYPES.values()},
     status.STATUS_FORM_ID: (status.MEDIA,),
 }

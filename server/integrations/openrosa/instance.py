@@ -21,28 +21,30 @@ from xml.etree.ElementTree import Element, ParseError
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
-from forms.definitions import FORM_IDS, HELPER_ELEMENTS, SURVEYS, reached_names
+from forms.definitions import FORM_IDS, HELPER_ELEMENTS, SURVEYS
 from server.integrations.openrosa.responses import OpenRosaError
 from sync.domain import Entity
+from sync.record_types import RECORD_TYPES, Tally
 
-ENTITY_OF_FORM = {form_id: Entity(form_id.removeprefix("fieldsync_")) for form_id in FORM_IDS}
-INTEGER_FIELDS = frozenset({"quantity", "household_size", "age_years"})
-BOOLEAN_FIELDS = frozenset({"referral"})
+ENTITY_OF_FORM = {record_type.form_id: record_type.entity for record_type in RECORD_TYPES.values()}
+INTEGER_FIELDS = frozenset(name for record_type in RECORD_TYPES.values() for name in record_type.integer_fields)
+BOOLEAN_FIELDS = frozenset(name for record_type in RECORD_TYPES.values() for name in record_type.boolean_fields)
 # Optional fields a later edit may empty (sent as null in the correction so the value is removed).
-# age_years/age_band are not here: the engine drops one when the other is corrected.
-CLEARABLE_FIELDS = {
-    Entity.CONSULTATION: ("beneficiary_ref",),
-    Entity.DISTRIBUTION: ("household_size", "beneficiary_ref"),
-    Entity.OUTREACH: ("topic",),
-}
+# age_years/age_band are not there: the engine drops one when the other is corrected.
+CLEARABLE_FIELDS = {entity: record_type.form.clearable for entity, record_type in RECORD_TYPES.items()}
 _INTEGER = re.compile(r"-?[0-9]{1,9}")
-_REACHED = {name: (sex, band) for name, sex, band in reached_names()}
 # Elements the form does not have are passed on to the validator, which names each one and quarantines
 # the submission; past the first UNKNOWN_NAMED they are only counted (issue 29 item 2: 300,000 distinct
 # unknown elements were 300,000 messages, a 7.4 MB answer and ~50 MB stored in the quarantine).
 UNKNOWN_NAMED = 5
 KNOWN_NAMES = {form_id: frozenset(row["name"] for row in SURVEYS[form_id]() if row.get("name")) | HELPER_ELEMENTS
                for form_id in FORM_IDS}
+# Per form, its tally group (`reached`, `participants`): the tally and its element names' key paths.
+_TALLIES: dict[Entity, tuple[Tally, dict[str, tuple[str, ...]]]] = {
+    entity: (tally, dict(tally.element_names()))
+    for entity, tally in ((entity, record_type.tally) for entity, record_type in RECORD_TYPES.items())
+    if tally is not None
+}
 
 
 @dataclass(frozen=True)
@@ -80,22 +82,26 @@ def _instance_uuid(text: str, name: str) -> str:
         raise OpenRosaError(400, f"meta/{name} must be uuid:<a UUID>.") from None
 
 
-def _reached(group: Element) -> dict[str, Any]:
-    """`<reached><f_18_59>12</f_18_59>...` -> {"f": {"18-59": 12}}; empty and 0 counts are left out."""
-    reached: dict[str, Any] = {}
+def _tally(group: Element, tally: Tally, paths: dict[str, tuple[str, ...]]) -> dict[str, Any]:
+    """`<reached><f_18_59>12</f_18_59>...` -> {"f": {"18-59": 12}}, `<participants><f>12</f>...` ->
+    {"f": 12}; empty and 0 counts are left out."""
+    counts: dict[str, Any] = {}
     for child in group:
         name, text = _local(child.tag), _text(child)
         if not text:
             continue
-        if name not in _REACHED:
-            reached[name] = text  # the validator names the unknown key
+        if name not in paths:
+            counts[name] = text  # the validator names the unknown key
             continue
-        sex, band = _REACHED[name]
         count: Any = int(text) if _INTEGER.fullmatch(text) else text
         if count == 0:
             continue
-        reached.setdefault(sex, {})[band] = count
-    return reached
+        *outer, last = paths[name]
+        node = counts
+        for key in outer:
+            node = node.setdefault(key, {})
+        node[last] = count
+    return counts
 
 
 def parse_instance(xml: bytes) -> Instance:
@@ -131,8 +137,8 @@ def parse_instance(xml: bytes) -> Instance:
             meta = {_local(item.tag): _text(item) for item in child}
         elif name == "end":
             end = _text(child)
-        elif name == "reached" and entity is Entity.OUTREACH:
-            fields["reached"] = _reached(child)
+        elif entity in _TALLIES and name == _TALLIES[entity][0].field:
+            fields[name] = _tally(child, *_TALLIES[entity])
         elif name in HELPER_ELEMENTS:
             continue
         elif len(child):

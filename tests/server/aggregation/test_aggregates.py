@@ -54,7 +54,7 @@ def test_indicators_lists_the_registry(client, coordinator) -> None:
     assert body["next_cursor"] is None
     by_code = {item["code"]: item for item in body["items"]}
     assert set(by_code) == {"health_consultations", "people_consulted", "hygiene_kits_distributed",
-                            "hygiene_kit_recipients", "people_reached_by_chws"}
+                            "hygiene_kit_recipients", "people_reached_by_chws", "people_trained"}
     assert by_code["people_consulted"]["measure"] == "distinct_people"
     assert "service" in by_code["health_consultations"]["dimensions"]
     assert "item" in by_code["hygiene_kits_distributed"]["dimensions"]
@@ -65,7 +65,7 @@ def test_indicators_pages_with_limit_and_cursor(client, coordinator) -> None:
     first = client.get("/api/v1/indicators?limit=2", headers=coordinator).get_json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     rest = client.get(f"/api/v1/indicators?limit=10&cursor={first['next_cursor']}", headers=coordinator).get_json()
-    assert len(rest["items"]) == 3 and rest["next_cursor"] is None
+    assert len(rest["items"]) == 4 and rest["next_cursor"] is None
     for bad in ("limit=abc", "limit=0", "cursor=nope", "foo=1"):
         assert client.get(f"/api/v1/indicators?{bad}", headers=coordinator).status_code == 422, bad
 

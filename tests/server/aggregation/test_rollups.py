@@ -29,7 +29,7 @@ from tests.bulk_records import make_state, write_record
 
 ENTITY = {"health_consultations": "consultation", "people_consulted": "consultation",
           "hygiene_kits_distributed": "distribution", "hygiene_kit_recipients": "distribution",
-          "people_reached_by_chws": "outreach"}
+          "people_reached_by_chws": "outreach", "people_trained": "training"}
 DISTINCT = {"people_consulted", "hygiene_kit_recipients"}
 HYGIENE = {"hygiene_kits_distributed", "hygiene_kit_recipients"}
 
@@ -68,14 +68,18 @@ def brute_force(records: list[RecordState], ref: Reference, indicator: str, grou
         dims = {"country": ref.team_country[r.team_id], "area": ref.site_area[r.site_id], "site": r.site_id,
                 "site_type": ref.site_type[r.site_id], "team": r.team_id, "year": d.year,
                 "quarter": f"{d.year}Q{(d.month - 1) // 3 + 1}", "month": f"{d.year}-{d.month:02d}",
-                "population_group": r.data["population_group"], "sex": r.data.get("sex"),
+                "population_group": r.data.get("population_group"), "sex": r.data.get("sex"),
                 "age_band": r.data.get("age_band"), "service": r.data.get("service"), "visit": r.data.get("visit"),
-                "item": r.data.get("item_code"), "activity": r.data.get("activity")}
+                "item": r.data.get("item_code"), "activity": r.data.get("activity"), "topic": r.data.get("topic"),
+                "participant_type": r.data.get("participant_type")}
         person = (dims["country"], r.data["beneficiary_ref"]) if r.data.get("beneficiary_ref") else ("-", r.id)
         if indicator == "people_reached_by_chws":
             for sex, bands in r.data["reached"].items():
                 for band, n in bands.items():
                     units.append(({**dims, "sex": sex, "age_band": band}, n, person, (d, r.id)))
+        elif indicator == "people_trained":
+            for sex, n in r.data["participants"].items():
+                units.append(({**dims, "sex": sex}, n, person, (d, r.id)))
         elif indicator == "hygiene_kits_distributed":
             units.append((dims, r.data["quantity"], person, (d, r.id)))
         else:
@@ -126,6 +130,11 @@ def entity_data(draw: st.DrawFn, entity: Entity) -> dict[str, Any]:
     if entity is Entity.DISTRIBUTION:
         return {**person_fields(draw), "item_code": draw(st.sampled_from(["hk-family", "hk-individual", "blanket"])),
                 "quantity": draw(st.integers(1, 5))}
+    if entity is Entity.TRAINING:
+        return {"topic": draw(st.sampled_from(["srh", "mhpss", "first_aid"])),
+                "participant_type": draw(st.sampled_from(["moh_staff", "volunteer"])), "days": 2,
+                "participants": draw(st.dictionaries(st.sampled_from(["f", "m", "x"]), st.integers(0, 9),
+                                                     min_size=1))}
     tallies = draw(st.dictionaries(st.sampled_from(["f", "m", "x"]),
                                    st.dictionaries(st.sampled_from(["0-4", "18-59", "60+"]), st.integers(0, 9),
                                                    min_size=1), min_size=1))
@@ -186,7 +195,8 @@ FILTER_VALUES = {"population_group": ["refugee", "migrant", "idp", "host"], "sex
                  "quarter": ["2016Q1", "2016Q3", "2017Q1"], "month": ["2016-02", "2016-12", "2017-01"],
                  "service": ["general", "mhpss"], "visit": ["new", "follow_up"],
                  "item": ["hk-family", "hk-individual", "blanket"], "activity": ["screening", "group_session"],
-                 "site": ["ly-mp-tripoli", "ly-cdc-tripoli-1", "ly-dc-sabha"], "country": ["LY"]}
+                 "site": ["ly-mp-tripoli", "ly-cdc-tripoli-1", "ly-dc-sabha"], "country": ["LY"],
+                 "topic": ["srh", "first_aid"], "participant_type": ["moh_staff", "volunteer"]}
 
 
 @settings(max_examples=14, deadline=None,

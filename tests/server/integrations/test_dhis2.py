@@ -25,8 +25,8 @@ from tests.factories import auth_headers, make_token, make_user
 
 XSD = Path(__file__).parent.parent / "data" / "adx_structure.xsd"
 LY = mapping.load("LY")
-# 13 sites x (3 elements x 12 sex/age combos + 3 sexes + 1 default)
-VALUES_PER_MONTH = len(LY.org_units) * (3 * 12 + 3 + 1)
+# 13 sites x (3 elements x 12 sex/age combos + 2 elements x 3 sexes + 1 default)
+VALUES_PER_MONTH = len(LY.org_units) * (3 * 12 + 2 * 3 + 1)
 
 
 def _consultation(session: Session, site: str, team: str, day: date, sex: str, age: str, ref: str | None = None,
@@ -53,6 +53,9 @@ def records(session: Session) -> None:
     state = make_state(Entity.OUTREACH, "ly-chw-tripoli", "ly-cdc-tripoli-1", date(2016, 1, 20),
                        {"population_group": "host", "activity": "screening",
                         "reached": {"f": {"18-59": 4}, "m": {"5-17": 3}}})
+    write_record(session, None, dataclasses.replace(state, seq=next_seq(session)))
+    state = make_state(Entity.TRAINING, "ly-chw-tripoli", "ly-cdc-tripoli-1", date(2016, 1, 22),
+                       {"topic": "srh", "participant_type": "moh_staff", "days": 2, "participants": {"f": 11, "x": 2}})
     write_record(session, None, dataclasses.replace(state, seq=next_seq(session)))
 
 
@@ -146,6 +149,9 @@ def test_export_json_holds_the_aggregates_per_site_sex_and_age_zeros_included(ap
     assert values[("FS_HYGIENE_KITS", "201601", "LY_MP_TRIPOLI", "default")] == 3
     assert values[("FS_HYGIENE_KIT_RECIPIENTS", "201601", "LY_MP_TRIPOLI", "FEMALE")] == 1
     assert values[("FS_PEOPLE_REACHED_CHW", "201601", "LY_CDC_TRIPOLI_1", "MALE_AGE_5_17")] == 3
+    assert values[("FS_PEOPLE_TRAINED", "201601", "LY_CDC_TRIPOLI_1", "FEMALE")] == 11
+    assert values[("FS_PEOPLE_TRAINED", "201601", "LY_CDC_TRIPOLI_1", "SEX_OTHER")] == 2
+    assert values[("FS_PEOPLE_TRAINED", "201601", "LY_CDC_TRIPOLI_1", "MALE")] == 0
 
     # The same numbers as the aggregates API (one query path).
     coordinator = auth_headers(make_token(session, make_user(session, role="coordinator", countries=("LY",))))

@@ -39,6 +39,7 @@ from tests.openrosa_instances import (
     fill,
     multipart,
     outreach_values,
+    training_values,
 )
 
 RESPONSE = "{http://openrosa.org/http/response}"
@@ -88,6 +89,7 @@ def test_form_list_download_manifest_and_media(client: FlaskClient, device: Enro
     assert root.tag == f"{FORMLIST}xforms"
     forms = {x.findtext(f"{FORMLIST}formID"): x for x in root.findall(f"{FORMLIST}xform")}
     assert set(forms) == {"fieldsync_consultation", "fieldsync_distribution", "fieldsync_outreach",
+                          "fieldsync_training",
                           "fieldsync_status"}  # the last shows what became of what was sent (issue 30)
     for entry in forms.values():
         download = entry.findtext(f"{FORMLIST}downloadUrl") or ""
@@ -234,8 +236,10 @@ def test_head_then_post_creates_the_record_like_a_push(
 @pytest.mark.parametrize(("form_id", "values"), [
     ("fieldsync_distribution", distribution_values()),
     ("fieldsync_outreach", outreach_values()),
+    ("fieldsync_training", training_values()),
+    ("fieldsync_training", training_values(title="", participants={"f": "4", "m": "0", "x": ""})),
 ])
-def test_distribution_and_outreach_map_to_their_fields(client, session, device, form_id, values) -> None:
+def test_distribution_outreach_and_training_map_to_their_fields(client, session, device, form_id, values) -> None:
     instance_id, xml = fill(form_xml(form_id), values)
     response = submit(client, device, xml)
     assert response.status_code == 201, response.data
@@ -244,8 +248,14 @@ def test_distribution_and_outreach_map_to_their_fields(client, session, device, 
     if form_id == "fieldsync_distribution":
         assert record.data["quantity"] == 2 and record.data["age_years"] == 34
         assert record.data["age_band"] == "18-59"  # derived, as for a push
-    else:
+    elif form_id == "fieldsync_outreach":
         assert record.data["reached"] == {"f": {"18-59": 12}, "m": {"5-17": 3}}
+    elif values["title"]:
+        assert record.entity == "training" and record.population_group is None
+        assert record.data == {"topic": "mhpss", "participant_type": "moh_staff", "days": 3,
+                               "title": "PFA refresher", "participants": {"f": 12, "m": 7}}
+    else:  # empty counts and an empty title are left out, as Collect means them
+        assert record.data["participants"] == {"f": 4} and "title" not in record.data
 
 
 def test_identical_resend_is_answered_again_and_counted_once(client, session, device) -> None:
@@ -280,6 +290,20 @@ def test_another_tablets_instance_id_is_409_whatever_it_sends(client, session, d
         assert "Another tablet" in message(response)[1]
     assert session.get(OpenRosaSubmission, instance_id).device_id == device.device.id  # type: ignore[union-attr]
     assert session.get(Record, instance_id).data["sex"] == "f"  # type: ignore[union-attr]
+
+
+def test_a_training_edited_in_collect_is_corrected_with_its_new_counts_and_an_emptied_title(
+        client, session, device) -> None:
+    original, xml = fill(form_xml("fieldsync_training"), training_values())
+    assert submit(client, device, xml).status_code == 201
+    _, edited = fill(form_xml("fieldsync_training"), training_values(title="", participants={"f": "5", "m": ""}),
+                     deprecated_id=original)
+    response = submit(client, device, edited)
+    assert response.status_code == 201, response.data
+    record = session.get(Record, original)
+    assert record is not None and record.version == 2
+    assert record.data["participants"] == {"f": 5}  # the whole count group is the edit's
+    assert "title" not in record.data  # emptied in the edit
 
 
 def test_deprecated_id_edit_is_a_correction_in_the_records_history(client, session, device) -> None:

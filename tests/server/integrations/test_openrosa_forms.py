@@ -20,6 +20,7 @@ FIELDS = {
     "fieldsync_distribution": {"site_id", "occurred_on", "item_code", "quantity", "population_group", "sex",
                                "age_band", "age_years", "household_size", "beneficiary_ref"},
     "fieldsync_outreach": {"site_id", "occurred_on", "activity", "topic", "population_group", "reached"},
+    "fieldsync_training": {"site_id", "occurred_on", "topic", "participant_type", "days", "title", "participants"},
 }
 
 
@@ -54,6 +55,10 @@ def test_instance_elements_are_the_record_fields(form_id: str) -> None:
             "x_0_4", "x_5_17", "x_18_59", "x_60",
         ]
         assert [name for name, _, _ in reached_names()][:4] == ["f_0_4", "f_5_17", "f_18_59", "f_60"]
+    if form_id == "fieldsync_training":
+        group = data.find("{http://www.w3.org/2002/xforms}participants")
+        assert group is not None
+        assert [child.tag.split("}")[-1] for child in group] == ["f", "m", "x"]
 
 
 def test_choice_values_are_the_domain_codes() -> None:
@@ -65,6 +70,8 @@ def test_choice_values_are_the_domain_codes() -> None:
     assert codes("age_band") == [m.value for m in AgeBand] == [band for band, _ in AGE_BANDS]
     assert codes("visit") == [m.value for m in Visit]
     assert codes("activity") == [m.value for m in Activity]
+    assert codes("topic") == ["srh", "mhpss", "gbv", "cmr", "first_aid", "ipc", "nutrition", "other"]
+    assert codes("participant_type") == ["moh_staff", "chw", "volunteer", "staff"]
 
 
 @pytest.mark.parametrize("form_id", FORM_IDS)

@@ -29,6 +29,7 @@ from tests.factories import (
     outreach_data,
     push_body,
     push_headers,
+    training_data,
 )
 
 YEAR = 2016
@@ -39,6 +40,7 @@ SEEDED = {
     "health_consultations": {"population_group": ["refugee", "asylum_seeker", "migrant", "idp"]},
     "hygiene_kit_recipients": {"population_group": ["refugee", "asylum_seeker", "migrant"]},
     "people_reached_by_chws": {},
+    "people_trained": {"participant_type": ["moh_staff"], "topic": ["srh", "mhpss"]},
 }
 
 
@@ -131,6 +133,10 @@ def test_values_equal_the_aggregates(client: FlaskClient, session: Session, trip
     push(client, chw, [create_mutation("outreach", outreach_data(
         team_id="ly-chw-tripoli", site_id="ly-cdc-tripoli-1", occurred_on=DAY, population_group="host"))
         for _ in range(3)])
+    # 2 x 19 Ministry of Health staff trained in the statement's topics; nutrition and volunteers are not in it.
+    push(client, chw, [create_mutation("training", training_data(
+        team_id="ly-chw-tripoli", site_id="ly-cdc-tripoli-1", occurred_on=DAY, **extra))
+        for extra in ({}, {"topic": "srh"}, {"topic": "nutrition"}, {"participant_type": "volunteer"})])
     admin = auth_headers(make_token(session, make_user(session, role="admin", countries=())))
     session.commit()
 
@@ -288,17 +294,17 @@ def test_a_page_is_computed_once_per_change(client: FlaskClient, tripoli, monkey
 
     monkeypatch.setattr(public, "aggregate", counting)
     first = impact(client)
-    assert len(calls) == 3
+    assert len(calls) == 4
     again = impact(client, **{"If-None-Match": first.headers["ETag"]})
-    assert again.status_code == 304 and len(calls) == 3  # nothing changed: nothing recomputed
+    assert again.status_code == 304 and len(calls) == 4  # nothing changed: nothing recomputed
     impact(client, "&by=area")
-    assert len(calls) == 6  # another page
+    assert len(calls) == 8  # another page
 
     push(client, tripoli, consultations(tripoli, 10))
     changed = impact(client)
-    assert len(calls) == 9
+    assert len(calls) == 12
     assert statement(changed.get_json(), "health_consultations")["value"] == 10
 
     monkeypatch.setattr(public.CACHE, "ttl", -1.0)  # expired: recomputed even without a change
     impact(client)
-    assert len(calls) == 12
+    assert len(calls) == 16

@@ -222,8 +222,8 @@ def test_html_fragment_is_self_contained_and_accessible(client: FlaskClient, ses
     assert "<title>Our impact in Libya in 2016</title>" in page
     assert "<ul>" in page and '<li class="statement">' in page
     assert '<span class="value">12</span> health consultations were provided' in page
-    # Nothing recorded for the other two: 0 is published as 0.
-    assert page.count('<span class="value">0</span>') == 2
+    # Nothing recorded for the other three: 0 is published as 0.
+    assert page.count('<span class="value">0</span>') == 3
     assert "<script" not in page.lower()
     assert not re.search(r"\b(src|href)\s*=", page)  # no external asset of any kind
     assert "<style>" in page

@@ -27,23 +27,25 @@ def test_list_shows_the_seeded_statements(app: Flask) -> None:
     result = run(app, "list", "ly")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert lines[0].split("\t")[:2] == ["1", "health_consultations"]
     assert '"population_group": ["refugee", "asylum_seeker", "migrant", "idp"]' in lines[0]
     assert lines[2].endswith("people were reached by our community health workers in {year}")
+    assert lines[3].split("\t")[:2] == ["4", "people_trained"]
+    assert '{"participant_type": ["moh_staff"], "topic": ["srh", "mhpss"]}' in lines[3]
 
 
 def test_set_adds_a_statement_that_the_page_publishes(app: Flask, session: Session) -> None:
-    result = run(app, "set", "LY", "4", "--indicator", "hygiene_kits_distributed", "--filter",
+    result = run(app, "set", "LY", "5", "--indicator", "hygiene_kits_distributed", "--filter",
                  "population_group=idp,returnee", "--filter", "item=hk-family", "--text",
                  "hygiene kits were handed out to displaced families in {year}")
     assert result.exit_code == 0, result.output
-    assert "LY statement 4 added" in result.stdout
-    assert rows(session)[3] == (4, "hygiene_kits_distributed", {"population_group": ["idp", "returnee"],
+    assert "LY statement 5 added" in result.stdout
+    assert rows(session)[4] == (5, "hygiene_kits_distributed", {"population_group": ["idp", "returnee"],
                                                                  "item": ["hk-family"]},
                                 "hygiene kits were handed out to displaced families in {year}")
     body = app.test_client().get(IMPACT).get_json()
-    assert body["statements"][3] == {"indicator": "hygiene_kits_distributed", "value": 0, "suppressed": False,
+    assert body["statements"][4] == {"indicator": "hygiene_kits_distributed", "value": 0, "suppressed": False,
                                      "text": "hygiene kits were handed out to displaced families in 2016"}
 
 
@@ -88,6 +90,7 @@ def test_refusals_change_nothing(app: Flask, session: Session) -> None:
 def test_remove_takes_the_statement_off_the_page(app: Flask, session: Session) -> None:
     result = run(app, "remove", "LY", "2")
     assert result.exit_code == 0, result.output
-    assert [row[0] for row in rows(session)] == [1, 3]
+    assert [row[0] for row in rows(session)] == [1, 3, 4]
     body = app.test_client().get(IMPACT).get_json()
-    assert [s["indicator"] for s in body["statements"]] == ["health_consultations", "people_reached_by_chws"]
+    assert [s["indicator"] for s in body["statements"]] == ["health_consultations", "people_reached_by_chws",
+                                                            "people_trained"]

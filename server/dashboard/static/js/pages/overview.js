@@ -192,7 +192,16 @@ export const overview = {
     say(t("Loading figures…"));
     const indicator = this.indicator();
     const aggregate = (code, groupBy) => {
+      // A filter or breakdown the indicator does not have (a training has no population group or
+      // age band) is left out, not sent to be refused: the breakdown shows as empty.
+      const dimensions = this.indicators.find((item) => item.code === code).dimensions;
+      if (groupBy && !groupBy.split(",").every((name) => dimensions.includes(name))) {
+        return Promise.resolve({ rows: [], total: 0 });
+      }
       const query = new URLSearchParams(filters);
+      for (const name of [...query.keys()]) {
+        if (!["from", "to"].includes(name) && !dimensions.includes(name)) query.delete(name);
+      }
       query.set("indicator", code);
       if (groupBy) query.set("group_by", groupBy);
       return api("/api/v1/aggregates?" + query);
