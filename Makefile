@@ -69,8 +69,13 @@ translations: install ## Re-extract the translatable strings and merge them into
 	$(BIN)/pybabel extract -F babel.cfg -k N_ -k t -o server/translations/messages.pot --sort-by-file .
 	$(BIN)/pybabel update -i server/translations/messages.pot -d server/translations -w 120
 
+# The webhook delivery worker runs beside gunicorn, one process, started again if it dies (it is safe to
+# stop and start at any time: docs/integrations.md) and stopped when gunicorn stops.
 run: install compile-translations ## Migrate, load demo data into an empty database, serve with gunicorn on HOST:PORT
 	$(BIN)/flask --app server bootstrap
+	( trap 'kill $$child 2>/dev/null; wait $$child; exit 0' TERM INT; \
+	  while :; do $(BIN)/flask --app server webhooks worker & child=$$!; wait $$child; sleep 1; done ) & \
+	supervisor=$$!; trap 'kill $$supervisor 2>/dev/null; wait $$supervisor' EXIT; \
 	$(BIN)/gunicorn --config gunicorn.conf.py "server:create_app()"
 
 lint: install-dev ## ruff, and the import contracts of pyproject.toml (import-linter: the layers stay layers)

@@ -72,6 +72,7 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         # The address tablets reach this server at (e.g. https://fieldsync.example.org), for the
         # ODK Collect server URL; unset, it is taken from the enrolment request's Host.
         "PUBLIC_BASE_URL": (env.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None,
+        **webhook_config(env),
         "MAX_CONTENT_LENGTH": None,  # enforced by our own gzip-aware reader (server/web/http_body.py)
         # flask-smorest / OpenAPI
         "API_TITLE": "Fieldsync",
@@ -83,6 +84,43 @@ def load_config(env: dict[str, str] | None = None) -> dict[str, object]:
         "OPENAPI_REDOC_PATH": None,
         "OPENAPI_RAPIDOC_PATH": None,
     }
+
+
+def webhook_config(env: dict[str, str]) -> dict[str, object]:
+    """Webhooks (server/integrations/webhooks/, docs/integrations.md). The timings are settable so that tests and
+    benchmarks need not wait real seconds; production keeps the defaults (the contract's 10 s, 24 h)."""
+    return {
+        # http:// is refused except to these hosts (comma-separated); https always passes this check.
+        "WEBHOOK_ALLOWED_HTTP_HOSTS": tuple(host.strip().lower() for host
+                                            in env.get("WEBHOOK_ALLOWED_HTTP_HOSTS", "").split(",") if host.strip()),
+        # Loopback, private and link-local receivers are refused unless this is 1 (a lab, the tests).
+        "WEBHOOK_ALLOW_PRIVATE": env.get("WEBHOOK_ALLOW_PRIVATE", "").strip() == "1",
+        "WEBHOOK_TIMEOUT_SECONDS": _positive_float(env, "WEBHOOK_TIMEOUT_SECONDS", 10.0),
+        # Waits between attempts grow from the base, doubling, up to the cap; an event is `failed`
+        # once it has failed for the whole window.
+        "WEBHOOK_RETRY_BASE_SECONDS": _positive_float(env, "WEBHOOK_RETRY_BASE_SECONDS", 5.0),
+        "WEBHOOK_RETRY_MAX_WAIT_SECONDS": _positive_float(env, "WEBHOOK_RETRY_MAX_WAIT_SECONDS", 3600.0),
+        "WEBHOOK_RETRY_WINDOW_SECONDS": _positive_float(env, "WEBHOOK_RETRY_WINDOW_SECONDS", 24 * 3600.0),
+        # Pending events one webhook may hold; past it the webhook is paused (docs/integrations.md).
+        "WEBHOOK_MAX_PENDING": _non_negative_int(env, "WEBHOOK_MAX_PENDING", 10_000),
+        "WEBHOOK_POLL_SECONDS": _positive_float(env, "WEBHOOK_POLL_SECONDS", 0.5),
+        "WEBHOOK_LEASE_SECONDS": _positive_float(env, "WEBHOOK_LEASE_SECONDS", 60.0),
+        "WEBHOOK_WORKER_THREADS": _non_negative_int(env, "WEBHOOK_WORKER_THREADS", 8) or 1,
+        "WEBHOOK_RETENTION_DAYS": _non_negative_int(env, "WEBHOOK_RETENTION_DAYS", 14),
+    }
+
+
+def _positive_float(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ValueError(f"{name} must be a number > 0, not {raw!r}")
+    return value
 
 
 def _non_negative_int(env: dict[str, str], name: str, default: int) -> int:

@@ -12,6 +12,8 @@
 - durability (bench/durability.py, SQLite): pushes with synchronous=FULL against NORMAL, one run.
 - openrosa (bench/openrosa.py): OpenRosa submissions/s (one record per request, as ODK Collect sends
   them) against the JSON push of the same records, one per request and batched.
+- webhooks (bench/webhooks.py): push rate with 0, 1 and 10 webhooks in one run, the delay from a push's
+  200 to the receiver's 2xx (p50/p95), events delivered per second.
 
 The defaults fit `make bench` in under 10 minutes on a 2-core machine; `--large 1000000` is the
 full run (about half an hour more per engine, for the bulk load). docs/performance.md says which
@@ -25,11 +27,11 @@ import os
 import platform
 import time
 
-from bench import aggregates, durability, interop, maintenance, openrosa, push, slow_clients
+from bench import aggregates, durability, interop, maintenance, openrosa, push, slow_clients, webhooks
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability", "interop")
-DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability")
+BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks", "interop")
+DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks")
 
 
 def main() -> None:
@@ -75,6 +77,8 @@ def main() -> None:
             if "aggregates" in only:
                 aggregates.run(eng, results, small=args.small, large=args.large, requests_count=args.requests,
                                workers=args.workers)
+            if "webhooks" in only:
+                webhooks.run(eng, results, workers=args.workers)
             if "interop" in only:
                 interop.run(eng, results, records=args.interop_records, database_url=args.interop_database)
     elapsed = time.perf_counter() - started

@@ -76,9 +76,11 @@ def configure_subscribers(app: Flask) -> None:
     envelope's hook into the body reader."""
     from server.aggregation import rollups
     from server.intake import envelope
+    from server.integrations import webhooks
 
     rollups.init_app(app)
     envelope.init_app(app)
+    webhooks.init_app(app)
 
 
 def configure_cli(app: Flask) -> None:

@@ -21,6 +21,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
         review,
         sync_pull,
         sync_push,
+        webhooks,
     )
     from server.integrations.openrosa import views as openrosa
 
@@ -36,6 +37,7 @@ def register_blueprints(app: Flask, api: Api) -> None:
     api.register_blueprint(records.blp)
     api.register_blueprint(metrics.blp)
     api.register_blueprint(collect_devices.blp)
+    api.register_blueprint(webhooks.blp)
     app.register_blueprint(openrosa.bp)
     app.register_blueprint(docs.bp)
     from server.api.openapi_security import document_security

@@ -32,6 +32,7 @@ COMMAND_MODULES = [
     "server.commands.statements",
     "server.integrations.dhis2.cli",
     "server.commands.users",
+    "server.integrations.webhooks.cli",
 ]
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -126,6 +126,7 @@ PAGES = {
     "users": N_("Users"),
     "audit": N_("Audit log"),
     "catalogue": N_("Countries and catalogue"),
+    "integrations": N_("Integrations"),
 }
 
 # Every sentence the scripts show is written `t("English text")` there; pybabel extracts them
@@ -241,6 +242,12 @@ def catalogue() -> str:
         with force_locale(code):
             preview_words[code] = gettext("fewer than 10")
     return render_template("catalogue.html", **_context("catalogue", PAGES["catalogue"]), preview_words=preview_words)
+
+
+@bp.route("/integrations")
+@access(PUBLIC)
+def integrations() -> str:
+    return _page("integrations.html", "integrations", PAGES["integrations"])
 
 
 @bp.route("/login")

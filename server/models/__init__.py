@@ -9,6 +9,7 @@ from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
 from server.models.rollups import RollupCell, RollupDistinctCell, RollupPersonFact
 from server.models.sync import AppliedOp, Conflict, QuarantinedMutation, SeqCounter, SyncBatch
+from server.models.webhooks import Webhook, WebhookEvent
 
 __all__ = [
     "ApiToken",
@@ -39,6 +40,8 @@ __all__ = [
     "Team",
     "User",
     "UserCountry",
+    "Webhook",
+    "WebhookEvent",
     "audit_countries",
     "team_sites",
 ]

@@ -42,7 +42,7 @@ from server.aggregation.export import spreadsheet_cell
 from server.aggregation.indicators import Indicator
 from server.models import Item, Record, Site, Team
 from server.persistence.seq import current_seq
-from server.persistence.timeutil import utc_z_and_offset
+from server.persistence.timeutil import isoformat_z, utc_z_and_offset
 from server.web.transactions import reading_only
 from sync.record_types import DATA_DIMENSIONS, RECORD_TYPES, line_list_fields
 
@@ -163,23 +163,30 @@ def rows(session: scoped_session[Session], query: LineListQuery) -> Iterator[dic
         with reading_only(session):
             page = session.connection().execute(_window_statement(query, after, upto)).all()
         for row in page:
-            (seq, record_id, entity, version, status, country, area, site, site_type, team, occurred_on,
-             recorded_at, population_group, beneficiary_ref, data, clock_suspect, received_at) = row
-            data = data or {}
-            recorded_utc, recorded_offset = utc_z_and_offset(recorded_at)
-            yield {
-                "seq": seq, "id": record_id, "entity": entity, "version": version,
-                "status": status, "country": country, "area": area,
-                "site": site, "site_type": site_type, "team": team, "occurred_on": occurred_on.isoformat(),
-                "recorded_at": recorded_utc, "recorded_at_offset_minutes": recorded_offset,
-                "population_group": population_group,
-                # Pseudonymous, as the record holds it; names are never collected (domain.md).
-                "beneficiary_ref": beneficiary_ref,
-                **{name: data.get(name) for name in DATA_FIELDS},
-                "clock_suspect": bool(clock_suspect),
-                "received_at": received_at.isoformat(timespec="seconds") + "Z",
-            }
+            yield line_row(*row)
         after = upto
+
+
+def line_row(seq: int, record_id: str, entity: str, version: int, status: str, country: str, area: str | None,
+             site: str, site_type: str | None, team: str, occurred_on: date, recorded_at: str,
+             population_group: str, beneficiary_ref: str | None, data: Mapping[str, Any] | None,
+             clock_suspect: bool | None, received_at: datetime) -> dict[str, Any]:
+    """One record as one row of the line list (COLUMNS). The one builder of that row: the line list's
+    windows and the webhooks' event bodies (server/integrations/webhooks/outbox.py) both call it."""
+    data = data or {}
+    recorded_utc, recorded_offset = utc_z_and_offset(recorded_at)
+    return {
+        "seq": seq, "id": record_id, "entity": str(entity), "version": version,
+        "status": str(status), "country": country, "area": area,
+        "site": site, "site_type": site_type, "team": team, "occurred_on": occurred_on.isoformat(),
+        "recorded_at": recorded_utc, "recorded_at_offset_minutes": recorded_offset,
+        "population_group": population_group,
+        # Pseudonymous, as the record holds it; names are never collected (domain.md).
+        "beneficiary_ref": beneficiary_ref,
+        **{name: data.get(name) for name in DATA_FIELDS},
+        "clock_suspect": bool(clock_suspect),
+        "received_at": isoformat_z(received_at),
+    }
 
 
 # --- renderings -------------------------------------------------------------------------------

@@ -118,7 +118,18 @@ def exposition() -> bytes:
         registry = CollectorRegistry()
         registry.register(_Delegate(REGISTRY))
     registry.register(DatabaseCollector())
+    for collector in _database_collectors:
+        registry.register(collector())
     return generate_latest(registry)
+
+
+# Other packages' scrape-time gauges (webhooks), registered from their init_app.
+_database_collectors: list[type[Collector]] = []
+
+
+def add_database_collector(collector: type[Collector]) -> None:
+    if collector not in _database_collectors:
+        _database_collectors.append(collector)
 
 
 class _Delegate(Collector):

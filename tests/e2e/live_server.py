@@ -19,7 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -38,6 +38,8 @@ class LiveServer:
     url: str
     pid: int  # the gunicorn master
     log_path: Path
+    environment: dict[str, str] = field(default_factory=dict, repr=False)  # what the server was started with
+    webhook_worker_pid: int | None = None
 
     def worker_pids(self) -> list[int]:
         """The master's worker processes (Linux /proc)."""
@@ -72,11 +74,23 @@ def prepare_database(database_url: str) -> None:
         db.engine.dispose()
 
 
+WEBHOOK_WORKER = [sys.executable, "-m", "flask", "--app", "server", "webhooks", "worker"]
+
+
+def start_webhook_worker(environment: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
+    """`make run`'s webhook delivery worker (`flask --app server webhooks worker`), its own process group."""
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(WEBHOOK_WORKER, cwd=PROJECT_ROOT, env=environment, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 @contextmanager
 def live_server(database_url: str, *, workers: int = 4, threads: int = 4,
                 env: dict[str, str] | None = None, app: str = "server:create_app()",
-                config: str = "gunicorn.conf.py") -> Iterator[LiveServer]:
-    """`make run`'s gunicorn serving `app` (Fieldsync unless a benchmark serves its reference)."""
+                config: str = "gunicorn.conf.py", webhook_worker: bool = False) -> Iterator[LiveServer]:
+    """`make run`'s gunicorn serving `app` (Fieldsync unless a benchmark serves its reference); with
+    `webhook_worker`, also the delivery worker `make run` starts beside it (`server.environment` and
+    `start_webhook_worker` start another, e.g. after a test killed it)."""
     port = free_port()
     log_dir = Path(tempfile.mkdtemp(prefix="fieldsync-e2e-"))
     log_path = log_dir / "gunicorn.log"
@@ -99,12 +113,16 @@ def live_server(database_url: str, *, workers: int = 4, threads: int = 4,
             # Its own process group, so stopping it never signals the test runner.
             start_new_session=True,
         )
-    server = LiveServer(url=f"http://127.0.0.1:{port}", pid=process.pid, log_path=log_path)
+    worker = start_webhook_worker(environment, log_dir / "webhooks.log") if webhook_worker else None
+    server = LiveServer(url=f"http://127.0.0.1:{port}", pid=process.pid, log_path=log_path, environment=environment,
+                        webhook_worker_pid=worker.pid if worker else None)
     try:
         _wait_ready(server, process)
         yield server
     finally:
         _stop(process)
+        if worker is not None:
+            _stop(worker)
 
 
 def _wait_ready(server: LiveServer, process: subprocess.Popen[bytes]) -> None:

@@ -11,9 +11,9 @@ from server.dashboard import SCRIPTS
 
 PAGES = ["/dashboard", "/dashboard/", "/dashboard/login", "/dashboard/devices", "/dashboard/quality",
          "/dashboard/places", "/dashboard/users", "/dashboard/audit", "/dashboard/catalogue",
-         "/dashboard/users?lang=ar"]
+         "/dashboard/users?lang=ar", "/dashboard/integrations", "/dashboard/integrations?lang=ar"]
 ASSETS = ["/dashboard/static/dashboard.js", "/dashboard/static/js/api.js", "/dashboard/static/js/pages/overview.js",
-          "/dashboard/static/dashboard.css", "/dashboard/static/favicon.svg"]
+          "/dashboard/static/dashboard.css", "/dashboard/static/favicon.svg", "/dashboard/static/integrations.js"]
 
 
 @pytest.mark.parametrize("path", PAGES + ASSETS)
