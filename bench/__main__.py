@@ -6,6 +6,8 @@
 
 - push (bench/push.py): push throughput vs a reference ingest, op-level and batch-level replay,
   several tablets at once, worker memory; the pull (bench/pull.py) runs on the same server.
+- returning (bench/returning.py): one tablet's push into a team holding `--history` records of
+  `--people` returning people, against its push into an empty team, batches in turn.
 - aggregates (bench/aggregates.py): aggregates and public totals at `--small` and `--large` records.
 - interop (bench/interop.py, opt-in: `--only interop` or `make bench-interop`): line-list rate and
   server memory, DHIS2 export time and payload size, over `--interop-records` records in one year.
@@ -27,11 +29,12 @@ import os
 import platform
 import time
 
-from bench import aggregates, durability, interop, maintenance, openrosa, push, slow_clients, webhooks
+from bench import aggregates, durability, interop, maintenance, openrosa, push, returning, slow_clients, webhooks
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks", "interop")
-DEFAULT = ("push", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks")
+BENCHMARKS = ("push", "returning", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks",
+              "interop")
+DEFAULT = ("push", "returning", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks")
 
 
 def main() -> None:
@@ -47,6 +50,9 @@ def main() -> None:
     parser.add_argument("--maintenance", type=int, default=50_000, help="records for rollups verify's figure")
     parser.add_argument("--requests", type=int, default=50, help="requests per latency figure")
     parser.add_argument("--submissions", type=int, default=2_000, help="OpenRosa submissions (one record each)")
+    parser.add_argument("--history", type=int, default=100_000,
+                        help="records of returning people already stored (the 'returning' figure)")
+    parser.add_argument("--people", type=int, default=500, help="returning people of that history")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "2")))
     parser.add_argument("--interop-records", type=int, default=100_000,
                         help="records in the interop database (1000000 for the issue-16 figures)")
@@ -66,6 +72,9 @@ def main() -> None:
             if "push" in only:
                 push.run(eng, results, records=args.records, pull_records=args.pull, workers=args.workers,
                          clients=args.clients)
+            if "returning" in only:
+                returning.run(eng, results, history=args.history, records=min(args.records, 5_000),
+                              people=args.people, workers=args.workers)
             if "slow" in only and name == "sqlite":  # the server, not the database, is measured
                 slow_clients.run(eng, results, workers=args.workers)
             if "durability" in only:  # SQLite's synchronous FULL vs NORMAL (PostgreSQL: nothing to compare)

@@ -76,7 +76,7 @@ def load(database_url: str, engine_name: str, start: int, stop: int, total: int)
 
 
 def _bumper(database_url: str) -> Callable[[], None]:
-    """Advance the seq counter by one (as any push does), from outside the server."""
+    """Change what the public page's stamp reads (as any push does), from outside the server."""
     sql = "UPDATE seq_counter SET value = value + 1 WHERE name = 'global'"
     if database_url.startswith("sqlite"):
         connection = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None, timeout=60)
@@ -88,7 +88,9 @@ def _bumper(database_url: str) -> Callable[[], None]:
     pg = psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True)
 
     def bump_pg() -> None:
-        pg.execute(sql)
+        # A committed transaction with an id changes the snapshot, the public page's stamp there
+        # (server/persistence/seq.py). Never the counter: on PostgreSQL it is the seqs' base, fixed while writers run.
+        pg.execute("SELECT pg_current_xact_id()")
 
     return bump_pg
 

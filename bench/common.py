@@ -14,6 +14,8 @@ import random
 import sqlite3
 import statistics
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,7 +123,8 @@ BANDS = ["0-4", "5-17", "18-59", "60+"]
 SERVICES = ["general", "mhpss", "srh", "gbv", "ncd", "trauma", "vaccination"]
 
 
-def consultations(count: int, team_id: str, sites: list[str], *, seed: int = 8) -> list[dict[str, Any]]:
+def consultations(count: int, team_id: str, sites: list[str], *, seed: int = 8,
+                  ref_prefix: str = "ben-") -> list[dict[str, Any]]:
     """`count` create mutations of varied consultations over the last year.
 
     Varied on purpose: identical records would all land in one rollup cell, which flatters the
@@ -142,7 +145,7 @@ def consultations(count: int, team_id: str, sites: list[str], *, seed: int = 8) 
             "referral": rng.random() < 0.1,
         }
         if rng.random() < 0.7:
-            data["beneficiary_ref"] = f"ben-{rng.randrange(people):06d}"
+            data["beneficiary_ref"] = f"{ref_prefix}{rng.randrange(people):06d}"
         mutations.append({"op_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)), "kind": "create",
                           "entity": "consultation", "id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
                           "data": data})
@@ -243,3 +246,38 @@ def durable_connection(database_url: str) -> Any:
         connection.execute("PRAGMA busy_timeout=60000")
         return connection
     return psycopg.connect(database_url.replace("postgresql+psycopg://", "postgresql://"))
+
+
+class LockWaits(threading.Thread):
+    """Samples `pg_stat_activity` every 50 ms while it runs: how many backends of the database wait
+    for a lock, by wait event (`transactionid`: a row another transaction changed; `tuple`;
+    `advisory`: the rollups' per-person locks or a batch's; `relation`...). A no-op on SQLite, whose
+    one writer waits in its busy handler, not in a lock table."""
+
+    def __init__(self, database_url: str) -> None:
+        super().__init__(daemon=True)
+        self.url = database_url
+        self.samples = 0
+        self.waiting: dict[str, int] = {}
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        if not self.url.startswith("postgresql"):
+            return
+        with psycopg.connect(self.url.replace("postgresql+psycopg://", "postgresql://"), autocommit=True) as pg:
+            while not self._done.is_set():
+                for (event,) in pg.execute("SELECT wait_event FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                                           "AND datname = current_database()"):
+                    self.waiting[event] = self.waiting.get(event, 0) + 1
+                self.samples += 1
+                time.sleep(0.05)
+
+    def finish(self) -> str:
+        self._done.set()
+        self.join()
+        if not self.samples:
+            return "no lock sampling (SQLite)"
+        mean = sum(self.waiting.values()) / self.samples
+        detail = ", ".join(f"{event} {count / self.samples:.2f}" for event, count in sorted(self.waiting.items()))
+        return f"backends waiting on a lock, mean of {self.samples} samples: {mean:.2f}" + (f" ({detail})"
+                                                                                          if detail else "")

@@ -46,6 +46,7 @@ from tests.factories import push_body
 from tests.openrosa_instances import fill
 
 TEAM = "ly-mmt-tripoli"
+TEAMS = ["ly-mmt-tripoli", "ly-mmt-benghazi", "ly-mmt-misrata", "ly-mmt-sabha"]
 GOAL_PER_SECOND = 200  # four times ODK Central's published 50/s soak target
 MINIMAL_SERVER: dict[str, Any] = {"app": "bench.openrosa_reference:create_app()",
                                   "config": "bench/openrosa_reference_gunicorn.py"}
@@ -164,6 +165,10 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
         results.add(name, f"openrosa: {clients} tablets at once", f"{clients_rate:,.0f} sub/s",
                     f"{clients_rate / openrosa_rate:.2f}x one tablet; {busy:.2f} of {os.cpu_count()} cores busy "
                     f"(server and client); {verdict} the {GOAL_PER_SECOND}/s goal")
+        teams_rate, busy = _tablets_at_once(eng, submissions=submissions, clients=clients, workers=workers,
+                                            teams=TEAMS)
+        results.add(name, f"openrosa: {clients} tablets of {len(TEAMS)} teams at once", f"{teams_rate:,.0f} sub/s",
+                    f"{teams_rate / openrosa_rate:.2f}x one tablet; {busy:.2f} of {os.cpu_count()} cores busy")
 
     # 3 and 4. The JSON push of the same records, one per request, then batched.
     for label, size in (("json push: one record per request", 1), ("json push: batched", 0)):
@@ -200,13 +205,17 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
 
 
 def _tablets_at_once(eng: Engine, *, submissions: int, clients: int, workers: int,
-                     server_options: dict[str, Any] | None = None) -> tuple[float, float]:
-    """(submissions/s, cores busy) of `clients` tablets sending their share of `submissions` at once
-    to a fresh database."""
+                     server_options: dict[str, Any] | None = None,
+                     teams: list[str] | None = None) -> tuple[float, float]:
+    """(submissions/s, cores busy) of `clients` tablets (of `teams` in turn, else all of TEAM)
+    sending their share of `submissions` at once to a fresh database."""
     url, _, sites = server_for(eng, "openrosa_clients")
-    tablets = [device_for(url, TEAM).headers for _ in range(clients)]
-    shares = [collect_instances(consultations(submissions // clients, TEAM, sites, seed=30 + n))
-              for n in range(clients)]
+    team_of = [(teams or [TEAM])[n % len(teams or [TEAM])] for n in range(clients)]
+    sites_of = {team: team_sites(url, team) for team in set(team_of)}
+    tablets = [device_for(url, team).headers for team in team_of]
+    shares = [collect_instances(consultations(submissions // clients, team, sites_of[team], seed=30 + n,
+                                              ref_prefix=f"{team}-"))
+              for n, team in enumerate(team_of)]
     with live_server(url, workers=workers, **(server_options or {})) as server:
         submit_all(collect_url(server.url, tablets[0]),
                    collect_instances(consultations(workers * 4, TEAM, sites, seed=29)))

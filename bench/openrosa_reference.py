@@ -33,7 +33,7 @@ from flask import Flask, Response, request
 from bench.common import durable_connection
 from schemas.records import validate_record
 from server.integrations.openrosa.instance import parse_instance
-from server.models.sync import COUNTER_NAME
+from server.persistence.seq import COUNTER_NAME
 from server.persistence.timeutil import utcnow
 
 RESPONSE = ('<OpenRosaResponse xmlns="http://openrosa.org/http/response">'

@@ -40,6 +40,7 @@ import requests
 from bench import pull as pull_bench
 from bench.common import (
     Engine,
+    LockWaits,
     Results,
     consultations,
     cores_busy_since,
@@ -198,28 +199,43 @@ def _largest_body(size: int, max_bytes: int) -> dict[str, Any]:
     return push_body(mutations)
 
 
+# Four teams of four cities, each with its own site: tablets that share no rollup cell or person.
+TEAMS = ["ly-mmt-tripoli", "ly-mmt-benghazi", "ly-mmt-misrata", "ly-mmt-sabha"]
+
+
 def _concurrent(server: LiveServer, url: str, results: Results, name: str, *, records: int, clients: int,
-                size: int, sites: list[str], push_rate: float) -> None:
-    """`clients` tablets of one team push `records` new records between them at once: the
-    workers overlap what they can, and whatever serialises batches (the seq counter's row lock
-    on PostgreSQL, SQLite's single writer) shows up as the gap to `clients` x one tablet."""
-    tablets = [device_for(url, TEAM) for _ in range(clients)]
+                size: int, push_rate: float, teams: list[str]) -> None:
+    """`clients` tablets of `teams` (in turn) push `records` new records between them at once: the
+    workers overlap what they can, and whatever serialises batches (SQLite's single writer; on
+    PostgreSQL rows two batches share: a team's rollup cells, a person's facts) shows up as the gap
+    to `clients` x one tablet, and in the lock waits sampled meanwhile."""
+    team_of = [teams[n % len(teams)] for n in range(clients)]
+    tablets = [device_for(url, team) for team in team_of]
+    sites = {team: team_sites(url, team) for team in set(team_of)}
     share = records // clients
-    bodies = [[push_body(chunk) for chunk in _batches(consultations(share, TEAM, sites, seed=100 + n), size)]
-              for n in range(clients)]
+    # Each team its own people (the same ref in one country is the same person, whose facts two
+    # teams' batches would rightly serialise on) and its own seeds (new ops in every run).
+    seed = 100 + 10 * len(teams)
+    bodies = [[push_body(chunk) for chunk in _batches(consultations(share, team, sites[team], seed=seed + n,
+                                                                    ref_prefix=f"{team}-"), size)]
+              for n, team in enumerate(team_of)]
 
     def one(n: int) -> None:
         with requests.Session() as http:
             _push_all(http, server, tablets[n].headers, bodies[n], "applied")
 
+    waits = LockWaits(url)
+    waits.start()
     cpu_start = machine_cpu_ticks()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(one, range(clients)))
     rate = share * clients / (time.perf_counter() - started)
-    results.add(name, f"push: {clients} tablets at once", f"{rate:,.0f} rec/s",
+    busy = cores_busy_since(cpu_start)
+    label = "one team" if len(set(team_of)) == 1 else f"{len(set(team_of))} teams"
+    results.add(name, f"push: {clients} tablets of {label} at once", f"{rate:,.0f} rec/s",
                 f"{share * clients:,} records; {rate / push_rate:.2f}x one tablet; "
-                f"{cores_busy_since(cpu_start):.2f} of {os.cpu_count()} cores busy")
+                f"{busy:.2f} of {os.cpu_count()} cores busy; {waits.finish()}")
 
 
 def _batches(mutations: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -298,8 +314,10 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
                     f"{push_s / batch_s:.1f}x the first push")
 
         if clients > 1:
-            _concurrent(server, url, results, name, records=records, clients=clients, size=size, sites=sites,
-                        push_rate=push_rate)
+            _concurrent(server, url, results, name, records=records, clients=clients, size=size,
+                        push_rate=push_rate, teams=TEAMS)
+            _concurrent(server, url, results, name, records=records, clients=clients, size=size,
+                        push_rate=push_rate, teams=[TEAM])
 
         pull_bench.run(url, server, results, name, team_id=PULL_TEAM, records=pull_records)
 

@@ -25,11 +25,19 @@ from datetime import date
 from typing import Any, Protocol
 
 from flask import Flask
-from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, insert, or_, select, text
+from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, func, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from server.aggregation.distinct import DistinctKey, PersonFact, add_cells, own_person_cells, person_cells
+from server.aggregation.distinct import (
+    PERIODS,
+    DistinctKey,
+    PersonFact,
+    add_cells,
+    own_person_cells,
+    person_cells,
+    start_month,
+)
 from server.aggregation.indicators import BY_CODE, INDICATORS, Indicator, Measure, for_entity
 from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, Team
 from server.models.rollups import CELL_DIMENSIONS
@@ -381,8 +389,9 @@ def _upsert_statements(session: Session) -> _Upserts:
 def _lock_people(session: Session, persons: Iterable[PersonKey]) -> None:
     """Serialise recomputations of one person on PostgreSQL: without it two transactions could
     each rebuild a person-month without seeing the other's new record, and the later commit
-    would drop one. (Pushes are already serialised by the seq counter; this keeps the rollups
-    right for any other writer.) SQLite runs one writer at a time (BEGIN IMMEDIATE)."""
+    would drop one. Keyed by (country, person): writers of different people never wait for each
+    other (nothing else in the write path is shared by every writer: cells are keyed by team and
+    site, facts by person). SQLite runs one writer at a time (BEGIN IMMEDIATE)."""
     if session.get_bind().dialect.name != "postgresql":
         return
     keys = sorted({int.from_bytes(hashlib.sha256(f"{p[1]}\x00{p[2]}".encode()).digest()[:8], "big", signed=True)
@@ -422,22 +431,31 @@ _CONTRIBUTION_COLUMNS = (Record.id, Record.entity, Record.status, Record.team_id
                          Record.data, Record.population_group, Record.beneficiary_ref)
 
 
+# A month of some people's active records of one entity, on ix_records_beneficiary_occurred_on
+# (beneficiary_ref, entity, occurred_on): built once, expanding IN.
+_PERSON_MONTH_RECORDS = select(*_CONTRIBUTION_COLUMNS).where(
+    Record.beneficiary_ref.in_(bindparam("refs", expanding=True)), Record.entity == bindparam("entity"),
+    Record.occurred_on >= bindparam("month_start"), Record.occurred_on < bindparam("month_end"),
+    Record.status == ACTIVE)
+
+
 def facts_for_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> dict[FactKey, Fact]:
-    """The facts of these person-months, computed from the active records."""
-    wanted: dict[str, set[PersonKey]] = defaultdict(set)  # entity -> person keys
+    """The facts of these person-months, computed from their active records of those months only:
+    a person's other months are not read, so a correction costs the same however long the
+    person's history is (a patient seen monthly for years)."""
+    wanted: dict[tuple[str, str], set[PersonKey]] = defaultdict(set)  # (entity, month) -> person keys
     for person in persons:
-        wanted[BY_CODE[person[0]].entity.value].add(person)
+        wanted[(BY_CODE[person[0]].entity.value, person[3])].add(person)
     facts: dict[FactKey, Fact] = {}
-    for entity, entity_persons in wanted.items():
-        refs = sorted({p[2] for p in entity_persons})
+    for (entity, month), month_persons in sorted(wanted.items()):
+        start = date(int(month[:4]), int(month[5:7]), 1)
+        end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
+        refs = sorted({p[2] for p in month_persons})
         for chunk in _chunks(refs, 500):
-            # Plain rows of the columns a contribution reads, not ORM objects: a person's history
-            # can be long, and building and identity-mapping entities was most of this function.
-            rows = session.execute(
-                select(*_CONTRIBUTION_COLUMNS).where(Record.beneficiary_ref.in_(chunk), Record.entity == entity,
-                                                     Record.status == ACTIVE)
-            )
-            accumulate_facts(facts, rows, ref, only=entity_persons)  # type: ignore[arg-type]
+            # Plain rows of the columns a contribution reads, not ORM objects.
+            rows = session.execute(_PERSON_MONTH_RECORDS, {"refs": list(chunk), "entity": entity,
+                                                           "month_start": start, "month_end": end})
+            accumulate_facts(facts, rows, ref, only=month_persons)  # type: ignore[arg-type]
     return facts
 
 
@@ -496,16 +514,27 @@ def _person_fact(key: FactKey, fact: Fact) -> PersonFact:
 
 
 def stored_facts(session: Session, persons: set[PersonKey]) -> dict[FactKey, Fact]:
-    """The stored facts of these people in the years of these person-months."""
+    """What the distinct cells need of these people's stored facts in the years of these
+    person-months: of each month and population group, the earliest fact (the only one
+    `person_cells` can attribute a bucket to; a person's other facts of that month and group, one
+    per combination of sex, service, visit..., would only be read and discarded). So the rows a
+    batch reads and works through per person stay at most months x groups, however many records
+    the person has."""
     years: dict[tuple[str, str, str], set[int]] = defaultdict(set)  # person -> years
     for indicator, country, beneficiary, month in persons:
         years[(indicator, country, beneficiary)].add(int(month[:4]))
     statement = _stored_facts_statement(session)
     facts: dict[FactKey, Fact] = {}
     for indicator, country in sorted({person[:2] for person in years}):
-        refs = sorted(person[2] for person in years if person[:2] == (indicator, country))
+        people = [person for person in years if person[:2] == (indicator, country)]
+        refs = sorted(person[2] for person in people)
+        # Only the touched years' months: a person's facts of other years are never read, so the
+        # read does not grow with a long history.
+        first = min(min(years[person]) for person in people)
+        last = max(max(years[person]) for person in people)
         for chunk in _chunks(refs, 500):
-            rows = session.execute(statement, {"indicator": indicator, "country": country, "refs": list(chunk)})
+            rows = session.execute(statement, {"indicator": indicator, "country": country, "refs": list(chunk),
+                                               "first_month": f"{first:04d}-01", "last_month": f"{last:04d}-12"})
             for row in rows:
                 key, fact = fact_of_row(row)
                 if int(key[3][:4]) in years[(key[0], key[1], key[2])]:
@@ -517,20 +546,27 @@ _STORED_FACTS: dict[str, Any] = {}
 
 
 def _stored_facts_statement(session: Session) -> Any:
-    """All of some people's facts, by the key index's prefix (indicator, country, beneficiary_ref).
+    """Some people's facts of a range of months, by the key index's prefix (indicator, country,
+    beneficiary_ref, month).
 
-    No month range, and on PostgreSQL one array of refs, not 500 bound values: psycopg prepares a
+    On PostgreSQL one array of refs, not 500 bound values: psycopg prepares a
     statement after its fifth run, and the generic plan PostgreSQL then picks for `IN (500 values)
     AND month BETWEEN ...` scanned the (indicator, month) index instead, 110-260 ms against 10 ms
-    (seen loading 1,000,000 records). A person's few facts of other years are dropped in Python.
+    (seen loading 1,000,000 records). Facts of years between the first and last asked are dropped in Python.
     """
     dialect = session.get_bind().dialect.name
     if dialect not in _STORED_FACTS:
         table = RollupPersonFact.__table__
         refs = (table.c.beneficiary_ref == any_(bindparam("refs", type_=postgresql.ARRAY(String)))
                 if dialect == "postgresql" else table.c.beneficiary_ref.in_(bindparam("refs", expanding=True)))
-        _STORED_FACTS[dialect] = select_facts().where(
-            table.c.indicator == bindparam("indicator"), table.c.country == bindparam("country"), refs)
+        rank = func.row_number().over(
+            partition_by=(table.c.indicator, table.c.country, table.c.beneficiary_ref, table.c.month,
+                          table.c.population_group),
+            order_by=(table.c.first_occurred_on, table.c.first_record_id)).label("rank")
+        ranked = select_facts().add_columns(rank).where(
+            table.c.indicator == bindparam("indicator"), table.c.country == bindparam("country"), refs,
+            table.c.month >= bindparam("first_month"), table.c.month <= bindparam("last_month")).subquery()
+        _STORED_FACTS[dialect] = select(*(ranked.c[name] for name in FACT_COLUMNS)).where(ranked.c.rank == 1)
     return _STORED_FACTS[dialect]
 
 
@@ -542,11 +578,35 @@ def distinct_changes(before: Mapping[FactKey, Fact], after: Mapping[FactKey, Fac
             people[(key[0], key[1], key[2])][side].append(_person_fact(key, fact))
     changes: dict[DistinctKey, int] = defaultdict(int)
     for (indicator, _, _), (old, new) in people.items():
-        if sorted(old) == sorted(new):
+        if sorted(old) == sorted(new) or _no_first_moves(old, new):
             continue  # a later record of a known person: no first record moved
         add_cells(changes, person_cells(indicator, old), -1)
         add_cells(changes, person_cells(indicator, new))
     return {key: value for key, value in changes.items() if value}
+
+
+def _no_first_moves(old: list[PersonFact], new: list[PersonFact]) -> bool:
+    """True when `new` only adds facts that come after the person's earliest fact of the same
+    population group in every bucket they fall in (a returning person's later visit, the common
+    case): then no bucket's attribution changes, and working the cells out twice can be skipped.
+    Anything else (a fact gone, one earlier, a group new to a bucket) is left to the full count."""
+    before, after = set(old), set(new)
+    if not before <= after:
+        return False
+    earliest: dict[tuple[str, str, str], tuple[date, str]] = {}
+    for fact in before:
+        first = (fact.first_occurred_on, fact.first_record_id)
+        for period in PERIODS:
+            key = (period, start_month(period, fact.month), fact.population_group)
+            if key not in earliest or first < earliest[key]:
+                earliest[key] = first
+    for fact in after - before:
+        first = (fact.first_occurred_on, fact.first_record_id)
+        for period in PERIODS:
+            current = earliest.get((period, start_month(period, fact.month), fact.population_group))
+            if current is None or first < current:
+                return False
+    return True
 
 
 def distinct_row(key: DistinctKey, value: int) -> dict[str, Any]:

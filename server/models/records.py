@@ -34,7 +34,8 @@ class Record(db.Model):
 
     __table_args__ = (
         Index("ix_records_team_id_seq", "team_id", "seq"),
-        Index("ix_records_beneficiary", "beneficiary_ref", "entity"),
+        # A person-month's records (the rollups' recount after a correction or void).
+        Index("ix_records_beneficiary_occurred_on", "beneficiary_ref", "entity", "occurred_on"),
         Index("ix_records_entity_occurred_on", "entity", "occurred_on"),
     )
 

@@ -5,15 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text, text
+from sqlalchemy import JSON, BigInteger, DateTime, ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from server.extensions import db
-
-COUNTER_NAME = "global"
-# Built once: every push takes a block (server/persistence/seq.py); kept beside its table so that a
-# column default below can take a seq without the models importing the layer above them.
-RESERVE_SEQS = text("UPDATE seq_counter SET value = value + :n WHERE name = :name RETURNING value")
+from server.persistence.seq import next_seq_on
 
 
 class SeqCounter(db.Model):
@@ -75,15 +71,16 @@ class Conflict(db.Model):
 
 
 def _quarantine_seq(context: Any) -> int:
-    """The next value of the one server counter (server/persistence/seq.py), taken in the writing transaction.
+    """The row's next seq from the one allocator (server/persistence/seq.py), in the writing transaction.
 
     A column default and onupdate rather than a call in every writer: quarantine rows are inserted
     by the store's Core executemany and resolved by Core UPDATEs, and both run these per row. So a
     device's `quarantine` pull stream (server/operations/quarantine_stream.py) sees a row once when it is kept
     and again, at a new and higher seq, whenever its state changes, with the cursor guarantees of
-    the other streams (the counter's lock is held until commit).
+    the other streams (SQLite: the counter, held to the commit; PostgreSQL: the transaction's own
+    range, which readers serve only below their snapshot's horizon).
     """
-    return int(context.connection.execute(RESERVE_SEQS, {"n": 1, "name": COUNTER_NAME}).scalar_one())
+    return next_seq_on(context.connection)
 
 
 class QuarantinedMutation(db.Model):

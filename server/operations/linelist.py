@@ -1,16 +1,17 @@
 """Line lists: the pseudonymous records in scope, one row per record, streamed (api.md v1.1 `/api/v1/records`).
 
-Memory stays constant however many records match: rows are read in windows of `WINDOW` seqs
-(`lo < seq <= lo + WINDOW`, ordered by seq), selected as plain columns (no ORM identity map), and
-each window is written out and dropped before the next is read. A window, not `seq > lo ... LIMIT n`:
-with a country or team filter both engines may walk the (team_id, seq) index and sort, so a LIMIT
-page would read every remaining row of the team each time (quadratic); a bounded seq range costs
-the same whichever index the planner picks, at most WINDOW rows per query. XLSX goes through openpyxl's write-only
-mode, which spools the sheet to a temporary file; the finished workbook is then streamed from disk.
+Memory stays constant however many records match: rows are read in windows of `WINDOW` records
+(`lo < seq <= hi`, hi the seq WINDOW records further on, ordered by seq), selected as plain
+columns (no ORM identity map), and each window is written out and dropped before the next is read.
+A window, not `seq > lo ... LIMIT n`: with a country or team filter both engines may walk the
+(team_id, seq) index and sort, so a LIMIT page would read every remaining row of the team each
+time (quadratic); a bounded seq range costs the same whichever index the planner picks, at most
+WINDOW rows per query. XLSX goes through openpyxl's write-only mode, which spools the sheet to a
+temporary file; the finished workbook is then streamed from disk.
 
 Incremental reading: a line list covers the records with `since < seq <= high`, where `high` is
-the seq counter when the request started. Seqs are handed out under the counter row's lock and
-committed in order (server/persistence/seq.py), so every record with a seq up to `high` is already committed:
+the settled seq when the request started: every change with a seq up to it had committed (or
+never will) by then (server/persistence/seq.py, the same horizon as the pull), so the windows read later miss none:
 a client that asks again with `since=<X-Next-Cursor>` gets exactly the records created or changed
 after the first list, each at its latest version (a changed record gets a new seq). Voided records
 stay in the list with `status: voided`, so an incremental reader learns of the void.
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, or_, select
 from sqlalchemy.orm import Session, scoped_session
 
 from server.aggregation.export import spreadsheet_cell
@@ -133,6 +134,15 @@ def _conditions(query: LineListQuery) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def _window_end(connection: Connection, after: int, high: int) -> int:
+    """The upper seq of the window after `after`: WINDOW records further on (all teams: the seq
+    index alone, unfiltered), or `high`. Seqs are not dense (on PostgreSQL each transaction's start
+    2**16 apart, server/persistence/seq.py), so a fixed width of seqs would mostly read empty windows."""
+    end = connection.execute(select(Record.seq).where(Record.seq > after, Record.seq <= high)
+                             .order_by(Record.seq).offset(WINDOW - 1).limit(1)).scalar()
+    return high if end is None else int(end)
+
+
 def _window_statement(query: LineListQuery, after: int, upto: int) -> Select[Any]:
     return (select(Record.seq, Record.id, Record.entity, Record.version, Record.status, Team.country_code,
                    Site.area_id, Record.site_id, Site.site_type, Record.team_id, Record.occurred_on,
@@ -158,10 +168,11 @@ def rows(session: scoped_session[Session], query: LineListQuery) -> Iterator[dic
     """
     after = query.since
     while after < query.high:
-        upto = min(after + WINDOW, query.high)
         # On the Connection, not the Session: plain Core rows, without the ORM's per-row loading.
         with reading_only(session):
-            page = session.connection().execute(_window_statement(query, after, upto)).all()
+            connection = session.connection()
+            upto = _window_end(connection, after, query.high)
+            page = connection.execute(_window_statement(query, after, upto)).all()
         for row in page:
             yield line_row(*row)
         after = upto

@@ -39,7 +39,7 @@ from server.aggregation.indicators import BY_CODE
 from server.aggregation.query import QueryError, aggregate
 from server.models import Area, Country, ImpactStatement
 from server.models.public import PublishedImpact
-from server.persistence.seq import current_seq
+from server.persistence.seq import change_stamp
 from server.persistence.timeutil import isoformat_z, utcnow
 from server.web.compression import GZIP_ETAG_SUFFIX
 from server.web.transactions import reading_only
@@ -149,7 +149,7 @@ def build_impact(session: Session, code: str, year: int, by: str | None = None, 
         rows = list(session.execute(select(ImpactStatement).where(ImpactStatement.country_code == code)
                                     .order_by(ImpactStatement.position)).scalars())
         key = (str(session.get_bind().engine.url), code, year, by)
-        stamp = (current_seq(session), tuple((r.id, r.position, r.indicator, _canonical(r.filters), r.text, r.text_ar)
+        stamp = (change_stamp(session), tuple((r.id, r.position, r.indicator, _canonical(r.filters), r.text, r.text_ar)
                                              for r in rows))
         cached = CACHE.get(key, stamp)
         if cached is not None:
@@ -177,8 +177,8 @@ def build_impact(session: Session, code: str, year: int, by: str | None = None, 
 class ImpactCache:
     """Computed pages, per process, reused while the change stamp they were computed at holds.
 
-    The stamp is the seq counter (every record version, reference edit and bulk load takes a seq,
-    in commit order, so an unchanged counter means no committed change anywhere since) plus the
+    The stamp is `server.persistence.seq.change_stamp` (every record version, reference edit and bulk load takes
+    a seq; the stamp differs after any such commit: the counter on SQLite, the snapshot on PostgreSQL) plus the
     statements themselves (edited without a seq). Distinct-people statements cost in proportion
     to the people of the year, so without this every request, a 304 included, would pay for
     them. What changes figures without a seq (`rollups rebuild` repairing drift, a database

@@ -2,11 +2,11 @@
 
 Plain functions over a session; the HTTP layer (server/api/sync_pull.py) only parses and answers.
 
-Why a page can never skip a change: every write takes its seq from the single counter row
-(server/persistence/seq.py), whose lock is held until commit, so whenever a snapshot sees seq N it also sees
-every other seq below N that will ever commit. A page is therefore read in ONE statement (one
-snapshot under READ COMMITTED), and the next cursor is the highest seq of that page: nothing at
-or below it can commit later. Rows hold only their latest state and a change gives them a new,
+Why a page can never skip a change: a page is read in ONE statement (one snapshot under READ
+COMMITTED) and serves only seqs below that snapshot's horizon (server/persistence/seq.py): on SQLite every seq
+the snapshot sees, since the one writer numbers changes in commit order; on PostgreSQL the seqs of
+transactions that had all finished when the snapshot was taken. The next cursor is the highest seq
+of the page: nothing at or below it can commit later. Rows hold only their latest state and a change gives them a new,
 higher seq, so a seq-ordered keyset scan returns each entity once, at its latest version.
 
 Records never leave a team's scope: `team_id` is immutable (sync.domain.IMMUTABLE_FIELDS, enforced
@@ -25,7 +25,7 @@ from sqlalchemy import String, and_, case, literal, null, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from server.models import Area, Country, Item, Record, ReferenceTombstone, Service, Site, Team, team_sites
-from server.persistence.seq import current_seq
+from server.persistence.seq import current_seq, settled
 from sync.cursor import Cursor, needs_reset, scope_fingerprint
 from sync.domain import Entity, RecordState, RecordStatus
 
@@ -75,7 +75,7 @@ def check_cursor(session: Session, cursor: Cursor | None, *, stream: str, scope:
         return 0
     if needs_reset(cursor, stream=stream, scope=scope.fingerprint, oldest_seq=oldest_servable_seq(session, stream)):
         raise ResetRequired
-    # A cursor ahead of the counter means the database was restored from an older backup:
+    # A cursor ahead of every seq handed out means the database was restored from an older backup:
     # seqs up to the cursor will be handed out again and the client would miss them.
     if cursor.seq > current_seq(session):
         raise ResetRequired
@@ -90,7 +90,7 @@ def pull_page(session: Session, *, stream: str, scope: Scope, after_seq: int, li
     raise ValueError(f"unknown stream {stream!r}")
 
 
-def _page(stream: str, changes: list[dict[str, Any]], after_seq: int, limit: int) -> Page:
+def stream_page(stream: str, changes: list[dict[str, Any]], after_seq: int, limit: int) -> Page:
     # One row more than asked tells whether another page exists without a COUNT.
     has_more = len(changes) > limit
     changes = changes[:limit]
@@ -105,13 +105,12 @@ def records_page(session: Session, *, scope: Scope, after_seq: int, limit: int) 
     # Keyset on ix_records_team_id_seq: memory and time per page stay flat however long the team's
     # history is (no OFFSET). Plain rows, not ORM objects: nothing to track, nothing to flush.
     table = Record.__table__
-    rows = session.execute(
-        select(table)
-        .where(table.c.team_id == scope.team_id, table.c.seq > after_seq)
-        .order_by(table.c.seq)
-        .limit(limit + 1)
-    ).mappings().all()
-    return _page(RECORDS, [record_change(row) for row in rows], after_seq, limit)
+    statement = select(table).where(table.c.team_id == scope.team_id, table.c.seq > after_seq)
+    condition = settled(session, table.c.seq)
+    if condition is not None:
+        statement = statement.where(condition)
+    rows = session.execute(statement.order_by(table.c.seq).limit(limit + 1)).mappings().all()
+    return stream_page(RECORDS, [record_change(row) for row in rows], after_seq, limit)
 
 
 def record_state(row: Any) -> RecordState:
@@ -187,11 +186,15 @@ def _reference_union(scope: Scope, after_seq: int) -> Any:
 
 def reference_page(session: Session, *, scope: Scope, after_seq: int, limit: int) -> Page:
     union = _reference_union(scope, after_seq)
-    rows = session.execute(select(union).order_by(union.c.seq).limit(limit + 1))
+    statement = select(union)
+    condition = settled(session, union.c.seq)
+    if condition is not None:
+        statement = statement.where(condition)
+    rows = session.execute(statement.order_by(union.c.seq).limit(limit + 1))
     records = [dict(row) for row in rows.mappings()]
     site_ids = _active_team_sites(session, [r["key"] for r in records[:limit] if r["entity"] == "team"])
     changes = [_reference_change(r, site_ids) for r in records]
-    return _page(REFERENCE, changes, after_seq, limit)
+    return stream_page(REFERENCE, changes, after_seq, limit)
 
 
 def _active_team_sites(session: Session, team_ids: list[str]) -> dict[str, list[str]]:

@@ -6,7 +6,7 @@ in quarantine, with their reasons and their state: `open` (waiting for a coordin
 `discarded` (with the coordinator's note). It is how a field worker learns what became of what they
 sent (issue 30 §4).
 
-Same cursor rules as the other streams (server/operations/pull.py): rows take a seq from the one counter when
+Same cursor rules as the other streams (server/operations/pull.py): rows take a seq from the one allocator when
 kept and again on every change (server/models/sync.py), a page is one statement ordered by seq, so
 paging until `has_more` is false returns each item once, at its latest state.
 """
@@ -19,7 +19,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from server.models import QuarantinedMutation
-from server.operations.pull import Page, _page
+from server.operations.pull import Page, stream_page
+from server.persistence.seq import settled
 from server.persistence.timeutil import isoformat_z
 
 QUARANTINE = "quarantine"
@@ -34,11 +35,13 @@ def state(status: str, resolution: str | None) -> str:
 def quarantine_page(session: Session, *, device_id: str, after_seq: int, limit: int) -> Page:
     # Keyset on ix_quarantine_device_id_seq; plain rows, nothing for the session to track.
     table = QuarantinedMutation.__table__
-    rows = session.execute(
-        select(table).where(table.c.device_id == device_id, table.c.seq > after_seq)
-        .order_by(table.c.seq).limit(limit + 1)
-    ).mappings().all()
-    return _page(QUARANTINE, [quarantine_change(row) for row in rows], after_seq, limit)
+    statement = select(table).where(table.c.device_id == device_id, table.c.seq > after_seq)
+    # Only settled seqs, as every stream (server/persistence/seq.py): on PostgreSQL a row's seq comes
+    # from its writer's transaction id, and a lower one may still commit.
+    if (condition := settled(session, table.c.seq)) is not None:
+        statement = statement.where(condition)
+    rows = session.execute(statement.order_by(table.c.seq).limit(limit + 1)).mappings().all()
+    return stream_page(QUARANTINE, [quarantine_change(row) for row in rows], after_seq, limit)
 
 
 def quarantine_change(row: Any) -> dict[str, Any]:

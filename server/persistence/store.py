@@ -20,11 +20,10 @@ Two choices shape it:
 open it directly). The lifecycle methods are private.
 
 Lock order on PostgreSQL, the same for every batch so two pushes cannot deadlock: the batch's
-records (`_preload_items`, `SELECT ... FOR UPDATE` in id order), then the seq counter (the first
-`next_seq`, or with `late_seqs` the final `_flush()`),
-then whatever the rollups update (at `_flush()`: people's advisory locks and cells, each in sorted
-order). Holding the counter row until commit is what makes commit order equal seq order
-(server/persistence/seq.py).
+records (`_preload_items`, `SELECT ... FOR UPDATE` in id order), then whatever the rollups update
+(at `_flush()`: people's advisory locks and cells, each in sorted order). Seqs take no lock on
+PostgreSQL (server/persistence/seq.py: they come from the transaction's id, and readers stop at the
+horizon); on SQLite the one writer holds the counter with everything else.
 """
 
 from __future__ import annotations

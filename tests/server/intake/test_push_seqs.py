@@ -30,7 +30,10 @@ def test_seqs_of_a_batch_are_real_increasing_and_match_storage_and_op_memory(cli
     assert seqs[3] == seqs[1]
     new = [seqs[0], seqs[1], seqs[2], seqs[4]]
     assert new == sorted(new) and len(set(new)) == 4 and all(seq > before for seq in new)
-    assert current_seq(session) >= new[-1]
+    if session.get_bind().dialect.name == "sqlite":
+        # The counter moved past them. (PostgreSQL: the test's own transaction is still open, so
+        # its seqs stay above the settled seq until it ends; test_pull_concurrency covers that.)
+        assert current_seq(session) >= new[-1]
     stored = {row.id: row.seq for row in session.execute(
         select(Record.id, Record.seq).where(Record.id.in_([created["id"], other["id"]])))}
     assert stored == {created["id"]: seqs[2], other["id"]: seqs[4]}

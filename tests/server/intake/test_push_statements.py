@@ -13,8 +13,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import event
+from sqlalchemy.orm import Session
 
 from server.extensions import db
 from tests.factories import (
@@ -26,6 +28,8 @@ from tests.factories import (
     push_body,
     push_headers,
 )
+from tests.openrosa_instances import consultation_values, fill
+from tests.server.integrations.test_openrosa import form_xml, submit
 
 PUSH = "/api/v1/sync/push"
 
@@ -92,3 +96,44 @@ def test_a_resent_batch_reads_op_memory_and_not_a_single_record(client, device) 
     push(client, device, mutations)
     seen = push(client, device, mutations)  # a new batch id, the same ops: every item a duplicate
     assert not [statement for statement in seen if "FROM records" in statement], "\n".join(seen)
+
+
+def test_a_batch_of_500_creates_and_corrections_sends_as_many_statements_as_a_batch_of_50(client, device) -> None:
+    # The advertised batch size (push_max_mutations): creates of returning people and corrections of
+    # both entities mixed, against the same mix at 50. Executemany counts as one statement, so the
+    # count must not grow with the batch.
+    push(client, device, varied(3, 3))
+
+    def batch(creates: int, corrections: int, people: int) -> list[dict[str, Any]]:
+        earlier = varied(corrections, people)
+        push(client, device, earlier)
+        return [*varied(creates, people), *(correct_mutation(m["id"], 1, {"sex": "m"}, entity=m["entity"])
+                                            for m in earlier)]
+
+    small = push(client, device, batch(30, 20, 40))  # new people among returning ones, as below
+    large = push(client, device, batch(400, 100, 120))
+    assert len(large) == len(small), "\n".join(statement[:120] for statement in [*large, "----", *small])
+
+
+# One OpenRosa submission (a first instance, as Collect sends most), counted on a warm process:
+# authentication's read, the instance lock (PostgreSQL), the device/instance/stamp read, op memory
+# and record preloads, the seq, and one INSERT each for records, cells, distinct cells, revision,
+# op memory and the submission row. Issue 31 asks for at most 8 on PostgreSQL; today's count is
+# kept here so it can only go down (docs/performance.md says what the remaining statements are).
+SUBMISSION_STATEMENTS = {"postgresql": 12, "sqlite": 11}
+
+
+def test_one_openrosa_submission_stays_within_its_statement_budget(client, device, session: Session) -> None:
+    xml = form_xml("fieldsync_consultation")
+    counts = []
+    for _ in range(3):  # the first warms the process's caches (reference data)
+        _, instance = fill(xml, consultation_values())
+        with statements() as seen:
+            response = submit(client, device, instance)
+        assert response.status_code == 201, response.get_data(as_text=True)
+        # The test's savepoints stand in for BEGIN/COMMIT, which the drivers send outside cursors.
+        counts.append(len([s for s in seen if "SAVEPOINT" not in s]))
+    engine = session.get_bind().dialect.name
+    assert counts[-1] <= SUBMISSION_STATEMENTS[engine], counts
+    if counts[-1] < SUBMISSION_STATEMENTS[engine]:
+        pytest.fail(f"{counts[-1]} statements now: lower SUBMISSION_STATEMENTS[{engine!r}] to keep the gain")
