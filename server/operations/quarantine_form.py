@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from forms.definitions import CHOICES, SURVEYS
-from schemas.records import SCHEMAS, IsoDateTime, ReachedCounts, StrictBoolean, StrictInteger
+from schemas.records import SCHEMAS, IsoDateTime, StrictBoolean, StrictInteger, TallyCounts
 from server.models import Item, QuarantinedMutation, Service, Site, Team, team_sites
 from sync.domain import Entity
 
@@ -132,10 +132,11 @@ def _field_type(field: fields.Field) -> dict[str, Any]:
         described = {"type": "datetime"}
     elif isinstance(field, fields.Date):
         described = {"type": "date"}
-    elif isinstance(field, ReachedCounts):
-        described = {"type": "counts", "levels": {"sex": _code_choices("sex", [c for c, _, _ in CHOICES["sex"]]),
-                                                "age_band": _code_choices("age_band",
-                                                                          [c for c, _, _ in CHOICES["age_band"]])}}
+    elif isinstance(field, TallyCounts):
+        # The tally's keys, in their nesting order: outreach's `reached` by sex then age band, a
+        # training's `participants` by sex (sync/record_types.py).
+        described = {"type": "counts", "levels": {key.name: _code_choices(key.name, list(key.values))
+                                                  for key in field.tally.keys}}
     elif isinstance(field, fields.String):
         described = {"type": "text"}
     else:  # a structure this module does not know: the JSON editor edits it
