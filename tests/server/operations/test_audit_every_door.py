@@ -98,8 +98,11 @@ def _value(name: str, field: fields.Field, world: World, creating: str | None) -
         return {"site_ids": [world.site], "countries": ["LY"]}.get(name, [])
     if isinstance(field, fields.Boolean):
         return True
+    if isinstance(field, fields.Dict):  # a statement's filters: none, over all of the country's records
+        return {}
     samples = {"country": "LY", "area_id": world.area, "team_id": world.team, "label": "Tablet",
-               "password": "another long passphrase 2", "pcode": "LY0199"}
+               "password": "another long passphrase 2", "pcode": "LY0199",
+               "indicator": "health_consultations", "text": f"people were seen in {{year}} ({fresh('t')})"}
     if name in samples:
         return samples[name]
     if name == "username":  # a new user when the door creates users, else the team's field worker
@@ -111,8 +114,8 @@ def _value(name: str, field: fields.Field, world: World, creating: str | None) -
     return "Audited name"
 
 
-def _request(app: Any, rule: Any, method: str, world: World) -> tuple[str, dict[str, Any] | None, set[str]]:
-    """Path, JSON body and the ids the request names."""
+def _request(app: Any, rule: Any, method: str, world: World) -> tuple[str, Any, set[str]]:
+    """Path, JSON body (an object, or a list for a `many=True` schema) and the ids the request names."""
     segments = rule.rule.strip("/").split("/")
     path, named = [], set()
     for index, segment in enumerate(segments):
@@ -124,19 +127,22 @@ def _request(app: Any, rule: Any, method: str, world: World) -> tuple[str, dict[
             path.append(segment)
     creating = segments[-1] if method == "POST" and not segments[-1].startswith("<") else None
     view = app.view_functions[rule.endpoint]
-    body = None
+    body: Any = None
     for parameter in getattr(view, "_apidoc", {}).get("arguments", {}).get("parameters", []):
         if parameter.get("in") != "json":
             continue
         schema: Schema = parameter["schema"]() if isinstance(parameter["schema"], type) else parameter["schema"]
-        # Required fields, and the scope a user needs (a field worker: a country and a team).
+        # Required fields, and the scope a user needs (a field worker: a country and a team); a
+        # statement's filters too, so the sample says what it means.
         chosen = {n: f for n, f in schema.fields.items()
-                  if (f.required or n in ("countries", "team_id")) and not f.dump_only}
+                  if (f.required or n in ("countries", "team_id", "filters")) and not f.dump_only}
         if not chosen:  # a PATCH: one field is a change
             name = next(n for n in ("name", "label") if n in schema.fields)
             chosen = {name: schema.fields[name]}
-        body = {n: _value(n, f, world, creating) for n, f in chosen.items()}
-        named |= {str(body[k]) for k in ("id", "code", "username") if k in body}
+        item = {n: _value(n, f, world, creating) for n, f in chosen.items()}
+        named |= {str(item[k]) for k in ("id", "code", "username") if k in item}
+        # A schema with many=True takes a JSON list (e.g. PUT a country's whole statements list).
+        body = [item] if schema.many else item
     return "/" + "/".join(path), body, named
 
 
