@@ -122,8 +122,8 @@ def _edit(session: Session, actor: Actor, *, target_type: str, row: Any, key: st
 
 
 def _created(session: Session, actor: Actor, target_type: str, row: Any, key: str, names: tuple[str, ...],
-             countries: list[str | None], now: datetime) -> None:
-    after = _fields(row, names)
+             countries: list[str | None], now: datetime, extra: dict[str, Any] | None = None) -> None:
+    after = {**_fields(row, names), **(extra or {})}
     if target_type == "team":
         after["site_ids"] = row.site_ids
     audit.record(session, actor, action="create", target_type=target_type, target_id=key, countries=countries,
@@ -157,9 +157,10 @@ def create_country(session: Session, actor: Actor, *, code: str, name: str, name
     if code not in iso_countries():
         raise validation_error({"code": [f"{code or '(empty)'} is not an ISO 3166-1 alpha-2 country code."]})
     country = _insert(session, Country, code, "country", code=code, name=name, name_ar=name_ar)
-    _created(session, actor, "country", country, code, COUNTRY_FIELDS, [code], now)
-    # Its public page shows numbers as soon as records arrive, not "No figures are published".
-    statements.replace_statements(session, None, actor, code, statements.default_statements(), now)
+    # Its public page shows numbers as soon as records arrive, not "No figures are published". One act,
+    # one audit entry: the seeded statements are part of the country's `create` entry.
+    seeded = statements.seed_defaults(session, code)
+    _created(session, actor, "country", country, code, COUNTRY_FIELDS, [code], now, extra={"statements": seeded})
     return country
 
 

@@ -3,7 +3,8 @@
 `GET`/`PUT /api/v1/countries/<code>/statements` and the dashboard's editor read and replace the
 list here; the CLI (`flask --app server statements ...`) validates with the same `statement_errors`.
 A new country gets `DEFAULT_STATEMENTS` (server/operations/admin.py `create_country`), so its public page shows
-numbers as soon as records arrive instead of "No figures are published for this year."
+numbers as soon as records arrive instead of "No figures are published for this year."; that seeding is
+recorded in the country's `create` audit entry (its `after.statements`), one entry for one act.
 
 Functions add and flush; the request or CLI command commits. Every replacement is audited.
 """
@@ -108,6 +109,23 @@ def replace_statements(session: Session, principal: Principal | None, actor: Act
     """Replace the country's whole list (page order = list order); every problem is a 422 by
     `<index>.<field>`, and nothing changes unless every statement could be published."""
     country = _country(session, principal, code)
+    before = statements_of(session, None, country)
+    after = _store(session, country, statements)
+    if after != before:
+        audit.record(session, actor, action="update", target_type="statements", target_id=country,
+                     countries=[country], before={"statements": before}, after={"statements": after}, now=now)
+    return after
+
+
+def seed_defaults(session: Session, code: str) -> list[dict[str, Any]]:
+    """A new country's `DEFAULT_STATEMENTS`, validated as any list. Not audited here: the seeding is
+    part of adding the country, and `create_country` records it in that one act's entry (api.md:
+    every administrative act is audited once)."""
+    return _store(session, _country(session, None, code), default_statements())
+
+
+def _store(session: Session, country: str, statements: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Validate the whole list, then write it in place of the country's rows if it differs."""
     if len(statements) > MAX_STATEMENTS:
         raise validation_error({"_request": [f"At most {MAX_STATEMENTS} statements."]},
                                "The statements were not saved.")
@@ -125,6 +143,4 @@ def replace_statements(session: Session, principal: Principal | None, actor: Act
     for position, statement in enumerate(after, start=1):
         session.add(ImpactStatement(country_code=country, position=position, **statement))
     session.flush()
-    audit.record(session, actor, action="update", target_type="statements", target_id=country, countries=[country],
-                 before={"statements": before}, after={"statements": after}, now=now)
     return after

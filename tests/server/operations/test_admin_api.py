@@ -94,8 +94,10 @@ def test_the_cli_adds_a_country_with_cldrs_arabic_name_and_validates_the_code(ap
         assert refused.exit_code == 1 and message in refused.stderr, (code, refused.stderr)
     named = runner.invoke(args=["reference", "set-name-ar", "area", "ly-tripoli", "طرابلس"])
     assert named.exit_code == 0, named.stderr
-    # The country, then its default public statements (server/operations/statements.py).
-    assert [(e.actor, e.target_type) for e in audit_of(session, "TN")] == [("cli", "country"), ("cli", "statements")]
+    # One act, one entry: the country, with its default public statements (server/operations/statements.py).
+    (entry,) = audit_of(session, "TN")
+    assert (entry.actor, entry.action, entry.target_type) == ("cli", "create", "country")
+    assert [s["indicator"] for s in entry.after["statements"]][0] == "health_consultations"
 
 
 # --- areas, sites, teams: scope, seqs, audit, pull --------------------------------------------
