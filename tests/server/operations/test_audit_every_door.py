@@ -74,14 +74,18 @@ class World:
                                                      "password": "a long passphrase 1"})["username"]
         self.item = self._create("/api/v1/items", {"code": fresh("i"), "name": "Item", "category": "nfi"})["code"]
         self.service = self._create("/api/v1/services", {"code": fresh("s"), "name": "Service"})["code"]
-        from server.models import User
-
-        user = session.scalar(select(User).where(User.username == self.worker))
-        self.device = make_device(session, team_id=self.team, user=user).device.id
+        # The tablet is another worker's of the team: moving `worker` to another team is then one act,
+        # not also the revocation of their tablet (audited on its own, api.md "Users").
+        self.device = make_device(session, team_id=self.team).device.id
         session.commit()
         # Values of path parameters by the collection segment before them.
         self.by_collection = {"areas": self.area, "sites": self.site, "teams": self.team, "users": self.worker,
                               "devices": self.device, "items": self.item, "services": self.service, "countries": "LY"}
+
+    def another_team(self) -> str:
+        """A second team of the country, for a change of team (an edit that gives the same team is no act)."""
+        return self._create("/api/v1/teams", {"id": fresh(), "country": "LY", "name": "Other team",
+                                              "team_type": "mobile_medical", "site_ids": [self.site]})["id"]
 
     def _create(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         answer = self.client.post(path, json=body, headers=self.headers)
@@ -140,6 +144,8 @@ def _request(app: Any, rule: Any, method: str, world: World) -> tuple[str, Any, 
             name = next(n for n in ("name", "label") if n in schema.fields)
             chosen = {name: schema.fields[name]}
         item = {n: _value(n, f, world, creating) for n, f in chosen.items()}
+        if method == "PATCH" and "team_id" in item:  # a PATCH is a change: the worker moves team
+            item["team_id"] = world.another_team()
         named |= {str(item[k]) for k in ("id", "code", "username") if k in item}
         # A schema with many=True takes a JSON list (e.g. PUT a country's whole statements list).
         body = [item] if schema.many else item
@@ -255,6 +261,8 @@ def _cli_args(name: str, command: click.Command, world: World) -> tuple[list[str
             args += [flag, "Audited name"]
     if name == "create-user":
         args += ["--team", world.team]
+    if name == "users edit":  # an edit is a change: the worker moves team (the same values are no act)
+        args += ["--team", world.another_team()]
     return args, named, stdin
 
 
