@@ -7,6 +7,7 @@ import sys
 import click
 from flask import Flask
 
+from server.commands.cli import Refused
 from server.extensions import db
 from server.operations import users
 from server.operations.audit import CLI_ACTOR
@@ -42,9 +43,7 @@ def register(app: Flask) -> None:
                                      countries=list(countries), team_id=team_id, password=password, now=utcnow())
         except ApiError as error:
             db.session.rollback()
-            lines = [error.message]
-            lines += [f"  {field}: {message}" for field, messages in error.fields.items() for message in messages]
-            raise click.ClickException("\n".join(lines)) from None
+            raise Refused(error) from None
         db.session.commit()
         scope = "all countries" if role == "admin" and not user.countries else ", ".join(user.countries)
         team = f", team {user.team_id}" if user.team_id else ""

@@ -20,6 +20,7 @@ import click
 from flask import Flask
 from sqlalchemy.exc import DBAPIError
 
+from server.web.errors import ApiError
 from server.web.redaction import redact
 
 COMMAND_MODULES = [
@@ -63,6 +64,24 @@ def _checked_parse(parse_args: Callable[[click.Context, list[str]], list[str]]) 
         return parse_args(ctx, args)
 
     return parse
+
+
+class Refused(click.ClickException):
+    """An operation's refusal (an ApiError) as a command prints it: the summary, then one
+    `  <field>: <message>` line per field message (e.g. `  password: Use at least 10 characters.`).
+
+    Each part is redacted on its own (a message may quote a URL or a path), but the lines are composed
+    after that: the `<field>: ` label is this command's own, not a `name: value` pair of free text, so
+    a field named `password` does not make its validation message look like a password to hide."""
+
+    def __init__(self, error: ApiError) -> None:
+        super().__init__(error.message)
+        self.lines = [f"  {redact(field)}: {redact(message)}"
+                      for field, messages in error.fields.items() for message in messages]
+
+    def format_message(self) -> str:
+        # `message` is redacted again by the guard (_checked_run); the lines already are.
+        return "\n".join([redact(self.message), *self.lines])
 
 
 def _checked_run(callback: Callable[..., Any]) -> Callable[..., Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import click
 from flask import Flask
 
+from server.commands.cli import Refused
 from server.commands.reference import group
 from server.extensions import db
 from server.operations import admin, statements
@@ -29,9 +30,7 @@ _UPDATES = {
 
 def _refused(error: ApiError) -> click.ClickException:
     db.session.rollback()
-    lines = [error.message]
-    lines += [f"  {field}: {message}" for field, messages in error.fields.items() for message in messages]
-    return click.ClickException("\n".join(lines))
+    return Refused(error)
 
 
 def _clean(value: str, option: str, max_length: int = 100) -> str:

@@ -11,6 +11,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
+from server.commands.cli import Refused
 from server.extensions import db
 from server.operations import users
 from server.operations.audit import CLI_ACTOR
@@ -26,9 +27,7 @@ def _run(operation: Callable[[], Any]) -> Any:
         result = operation()
     except ApiError as error:
         db.session.rollback()
-        lines = [error.message]
-        lines += [f"  {field}: {message}" for field, messages in error.fields.items() for message in messages]
-        raise click.ClickException("\n".join(lines)) from None
+        raise Refused(error) from None
     db.session.commit()
     return result
 

@@ -57,3 +57,22 @@ def test_cli_error_lines_are_redacted(app) -> None:
     result = app.test_cli_runner().invoke(args=["fail-with-url"])
     assert result.exit_code == 1 and "pw-in-url" not in result.output and "abc" not in result.output
     del app.cli.commands["fail-with-url"]
+
+
+def test_a_refusals_field_messages_are_kept_and_their_secrets_are_not(app) -> None:
+    """`  password: Use at least 10 characters.` is the CLI's own line (a field and its validation
+    message), not a `password: <value>` pair; a secret quoted inside a message is still redacted."""
+    from server.commands.cli import Refused, _guard
+    from server.web.errors import validation_error
+
+    @app.cli.command("refuse-fields")
+    def refuse() -> None:
+        raise Refused(validation_error({"password": ["Use at least 10 characters."],
+                                        "url": ["cannot reach https://user:pw-in-url@example.org/x?token=abc"]},
+                                       "Not saved (token=tok123)."))
+
+    _guard(app.cli.commands["refuse-fields"])
+    result = app.test_cli_runner().invoke(args=["refuse-fields"])
+    assert result.exit_code == 1 and "  password: Use at least 10 characters.\n" in result.output
+    assert "pw-in-url" not in result.output and "abc" not in result.output and "tok123" not in result.output
+    del app.cli.commands["refuse-fields"]
