@@ -113,6 +113,21 @@ def test_a_lone_surrogate_names_its_field(client: FlaskClient) -> None:
     assert list(response.get_json()["error"]["fields"]) == ["password"]
 
 
+@pytest.mark.parametrize("text", [
+    '[{"indicator": "health_consultations", "indicator": "health_consultations", "text": "in {year}"}]',
+    '[{"indicator": "health_consultations", "filters": {"a": 1, "a": 1}, "text": "in {year}"}]',
+])
+def test_a_duplicate_key_inside_a_list_body_is_a_400(client: FlaskClient, actors, text: str) -> None:
+    """A list body (PUT a country's whole statements list) is decoded by the same policy: a key twice in
+    one of its objects, or in an object inside one (a statement's `filters`), is 400 before validation."""
+    _, coordinator = actors
+    path = "/api/v1/countries/LY/statements"
+    before = client.get(path, headers=coordinator).get_json()
+    response = client.put(path, data=text.encode(), content_type="application/json", headers=coordinator)
+    assert response.status_code == 400 and response.get_json()["error"]["code"] == "malformed_request"
+    assert client.get(path, headers=coordinator).get_json() == before
+
+
 def _push_text(client: FlaskClient, device: EnrolledDevice, body: dict[str, Any], text: str, **headers: str):
     return client.post(PUSH, data=text.encode(), content_type="application/json",
                        headers={**push_headers(device, body), **headers})
