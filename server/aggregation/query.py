@@ -64,7 +64,7 @@ from sync.record_types import DATA_DIMENSIONS
 SITE_TYPES = ("community_centre", "detention_centre", "mobile_point", "disembarkation_point", "health_facility")
 NAMED_DIMENSIONS = ("area", "site", "team")  # rows carry `<dim>_name` too
 
-_FIXED_VALUES: dict[str, tuple[str, ...]] = {
+FIXED_VALUES: dict[str, tuple[str, ...]] = {
     "site_type": SITE_TYPES,
     **{name: dim.values for name, dim in DATA_DIMENSIONS.items() if dim.codes},
 }
@@ -202,8 +202,8 @@ def _dimension_problem(spec: Indicator, name: str) -> str | None:
 def _unknown_values(session: Session, name: str, values: list[str]) -> list[str]:
     if name in _PATTERNS:
         return [v for v in values if not _PATTERNS[name].match(v)]
-    if name in _FIXED_VALUES:
-        return [v for v in values if v not in _FIXED_VALUES[name]]
+    if name in FIXED_VALUES:
+        return [v for v in values if v not in FIXED_VALUES[name]]
     column = _REFERENCE_VALUES[name]
     known = set(session.execute(select(column).where(column.in_(values))).scalars())
     return [v for v in values if v not in known]

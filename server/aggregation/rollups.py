@@ -42,6 +42,7 @@ from server.aggregation.indicators import BY_CODE, INDICATORS, Indicator, Measur
 from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, Team
 from server.models.rollups import CELL_DIMENSIONS
 from server.persistence.events import ChangeBatch, subscribe
+from server.persistence.store import chunks
 from sync.domain import age_band_for_years
 from sync.record_types import RECORD_TYPES
 
@@ -451,7 +452,7 @@ def facts_for_people(session: Session, persons: set[PersonKey], ref: ReferenceLo
         start = date(int(month[:4]), int(month[5:7]), 1)
         end = date(start.year + start.month // 12, start.month % 12 + 1, 1)
         refs = sorted({p[2] for p in month_persons})
-        for chunk in _chunks(refs, 500):
+        for chunk in chunks(refs, 500):
             # Plain rows of the columns a contribution reads, not ORM objects.
             rows = session.execute(_PERSON_MONTH_RECORDS, {"refs": list(chunk), "entity": entity,
                                                            "month_start": start, "month_end": end})
@@ -497,11 +498,6 @@ def fact_of_row(row: Sequence[Any]) -> tuple[FactKey, Fact]:
     return tuple(row[:-3]), Fact(row[-3], row[-2], row[-1])
 
 
-def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start:start + size]
-
-
 # --- distinct cells (server/aggregation/distinct.py) ----------------------------------------------
 
 DISTINCT_KEY_COLUMNS = ("indicator", "period", "earlier_groups", "start_month", "team_id", "site_id",
@@ -532,7 +528,7 @@ def stored_facts(session: Session, persons: set[PersonKey]) -> dict[FactKey, Fac
         # read does not grow with a long history.
         first = min(min(years[person]) for person in people)
         last = max(max(years[person]) for person in people)
-        for chunk in _chunks(refs, 500):
+        for chunk in chunks(refs, 500):
             rows = session.execute(statement, {"indicator": indicator, "country": country, "refs": list(chunk),
                                                "first_month": f"{first:04d}-01", "last_month": f"{last:04d}-12"})
             for row in rows:

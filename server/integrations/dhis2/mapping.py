@@ -62,9 +62,9 @@ class Mapping:
 
 
 def _fixed_values() -> dict[str, tuple[str, ...]]:
-    from server.aggregation.query import _FIXED_VALUES
+    from server.aggregation.query import FIXED_VALUES
 
-    return _FIXED_VALUES
+    return FIXED_VALUES
 
 
 def path_for(country: str) -> Path:
