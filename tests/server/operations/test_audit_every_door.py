@@ -35,6 +35,7 @@ NOT_ADMINISTRATIVE = {
     "resolution.resolve_conflict": "a decision on records (kept in the record's history and the conflict)",
     "resolution.apply_quarantined": "a decision on records (kept in the record's history and the quarantine)",
     "resolution.discard_quarantined": "a decision on records (kept in the quarantine entry)",
+    "webhooks.retry_delivery": "sends an event again now (the delivery's own attempts record it)",
 }
 # Commands that change no administrative state.
 READ_ONLY_OR_NOT_ADMINISTRATIVE = {
@@ -44,6 +45,7 @@ READ_ONLY_OR_NOT_ADMINISTRATIVE = {
     "db-upgrade": "the schema", "bootstrap": "first start: schema and demo data of an empty database",
     "seed-demo": "demo reference data of an empty database",
     "quarantine purge": "retention of rejected mutations (documented in operations)",
+    "webhooks worker": "delivers webhook events; runs until stopped",
 }
 
 
@@ -74,13 +76,16 @@ class World:
                                                      "password": "a long passphrase 1"})["username"]
         self.item = self._create("/api/v1/items", {"code": fresh("i"), "name": "Item", "category": "nfi"})["code"]
         self.service = self._create("/api/v1/services", {"code": fresh("s"), "name": "Service"})["code"]
+        self.webhook = self._create("/api/v1/webhooks", {"url": "https://8.8.8.8/fieldsync-hook", "countries": ["LY"],
+                                                         "events": ["record.created"]})["id"]
         # The tablet is another worker's of the team: moving `worker` to another team is then one act,
         # not also the revocation of their tablet (audited on its own, api.md "Users").
         self.device = make_device(session, team_id=self.team).device.id
         session.commit()
         # Values of path parameters by the collection segment before them.
         self.by_collection = {"areas": self.area, "sites": self.site, "teams": self.team, "users": self.worker,
-                              "devices": self.device, "items": self.item, "services": self.service, "countries": "LY"}
+                              "devices": self.device, "items": self.item, "services": self.service, "countries": "LY",
+                              "webhooks": self.webhook}
 
     def another_team(self) -> str:
         """A second team of the country, for a change of team (an edit that gives the same team is no act)."""
@@ -99,14 +104,16 @@ def _value(name: str, field: fields.Field, world: World, creating: str | None) -
         if isinstance(validator, validate.OneOf):
             return "field_worker" if name == "role" else next(iter(validator.choices))
     if isinstance(field, fields.List):
-        return {"site_ids": [world.site], "countries": ["LY"]}.get(name, [])
+        return {"site_ids": [world.site], "countries": ["LY"], "events": ["record.created"]}.get(name, [])
     if isinstance(field, fields.Boolean):
         return True
     if isinstance(field, fields.Dict):  # a statement's filters: none, over all of the country's records
         return {}
     samples = {"country": "LY", "area_id": world.area, "team_id": world.team, "label": "Tablet",
                "password": "another long passphrase 2", "pcode": "LY0199",
-               "indicator": "health_consultations", "text": f"people were seen in {{year}} ({fresh('t')})"}
+               "indicator": "health_consultations", "text": f"people were seen in {{year}} ({fresh('t')})",
+               # A webhook's receiver: a public address as an IP literal (no DNS lookup; nothing is sent).
+               "url": "https://8.8.8.8/fieldsync-hook"}
     if name in samples:
         return samples[name]
     if name == "username":  # a new user when the door creates users, else the team's field worker
