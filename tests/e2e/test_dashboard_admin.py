@@ -436,6 +436,8 @@ def test_every_page_in_both_languages_at_desktop_and_phone_width(browser: WebDri
     axe-core finds no serious or critical violation, and the Arabic pages show no English word outside
     codes, ids and names (issue 30)."""
     require_axe()
+    # Earlier tests' deliberate refusals (409, 422) are theirs; this test starts from a clean console.
+    assert console_errors(browser, expected_statuses=(409, 422)) == []
     shots = []
     problems: dict[str, Any] = {}
     for width, size in ((1280, "desktop"), (400, "400px")):
@@ -470,6 +472,8 @@ def test_every_page_in_both_languages_at_desktop_and_phone_width(browser: WebDri
         for lang in ("en", "ar"):
             for name, query in (("impact", f"year={setup.year}&by=area"), ("impact-error", "year=1999")):
                 browser.get(f"{setup.server.url}/public/v1/countries/LY/impact.html?{query}&lang={lang}")
+                if name == "impact-error":  # its own 422 is the point
+                    assert console_errors(browser, expected_statuses=(422,)) == []
                 if width == 1280:
                     if violations := serious_violations(browser):
                         problems[f"axe {name} {lang}"] = violations

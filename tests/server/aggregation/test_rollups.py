@@ -356,7 +356,7 @@ def test_verify_and_rebuild_go_month_by_month_and_see_a_month_with_rollups_but_n
     push(session, None, consultation(None, date(2016, 1, 5)))
     push(session, None, consultation("p2", date(2016, 3, 9)))
     stray = cell_row(("health_consultations", "2010-07", "ly-mmt-tripoli", "ly-mp-tripoli", "idp",
-                      "f", "18-59", "general", "new", "", ""), 4)
+                      "f", "18-59", "general", "new", "", "", "", ""), 4)
     session.execute(insert(RollupCell.__table__), [stray])
     assert verify.months(session) == ["2010-07", "2016-01", "2016-03"]
     seen: list[str] = []
@@ -365,7 +365,7 @@ def test_verify_and_rebuild_go_month_by_month_and_see_a_month_with_rollups_but_n
     assert seen == ["2010-07", "2016-01", "2016-03", "distinct hygiene_kit_recipients", "distinct people_consulted"]
     assert verify.steps(session) == len(seen)
     assert [str(d) for d in differences] == [
-        "rollup_cells health_consultations/2010-07/ly-mmt-tripoli/ly-mp-tripoli/idp/f/18-59/general/new//: "
+        "rollup_cells health_consultations/2010-07/ly-mmt-tripoli/ly-mp-tripoli/idp/f/18-59/general/new////: "
         "stored 4, expected None"]
     verify.rebuild(session)
     assert verify.verify(session) == []

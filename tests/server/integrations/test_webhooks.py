@@ -12,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-import server.intake.push
+import server.intake.envelope
 from server.extensions import db
 from server.integrations.webhooks.worker import Worker
 from server.models import AuditEntry, Record, Webhook, WebhookEvent
@@ -166,7 +166,7 @@ def test_a_batch_that_rolls_back_writes_no_event_and_its_rerun_writes_each_once(
         app, client, session, device, monkeypatch) -> None:
     loopback_allowed(app, monkeypatch)
     hook = create_hook(client, coordinator(session), "http://127.0.0.1:9/hook")
-    monkeypatch.setattr(server.intake.push.time, "sleep", lambda seconds: None)
+    monkeypatch.setattr(server.intake.envelope.time, "sleep", lambda seconds: None)
     original = SqlRecordStore.insert_record
     calls: list[int] = []
 

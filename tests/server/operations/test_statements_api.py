@@ -39,7 +39,7 @@ def test_a_coordinator_reads_and_replaces_their_countrys_statements(client, sess
     seeded = client.get(LY, headers=ly)
     assert seeded.status_code == 200
     assert [s["indicator"] for s in seeded.get_json()["items"]] == [
-        "health_consultations", "hygiene_kit_recipients", "people_reached_by_chws"]
+        "health_consultations", "hygiene_kit_recipients", "people_reached_by_chws", "people_trained"]
     assert seeded.get_json()["next_cursor"] is None
 
     saved = client.put(LY, json=NEW, headers=ly)
@@ -55,7 +55,7 @@ def test_a_coordinator_reads_and_replaces_their_countrys_statements(client, sess
     arabic = client.get(f"/public/v1/countries/LY/impact?year={utcnow().year}&lang=ar").get_json()
     assert arabic["statements"][0]["text"] == f"استشارة للنازحين في عام {utcnow().year}"
     [entry] = session.scalars(select(AuditEntry).where(AuditEntry.target_type == "statements"))
-    assert entry.target_id == "LY" and len(entry.before["statements"]) == 3 and entry.after["statements"] == expected
+    assert entry.target_id == "LY" and len(entry.before["statements"]) == 4 and entry.after["statements"] == expected
     assert client.put(LY, json=[], headers=ly).get_json()["items"] == []  # a page may publish nothing
 
 
