@@ -211,6 +211,12 @@ class SqlRecordStore:
             changes = [RecordChange(before, self._with_settled_seq(after)) for before, after in self._changes]
             self._changes.clear()
             publish(ChangeBatch(self.session, self.device, self.reference, changes))
+        if self._quarantined:
+            # Their `quarantine` stream's seqs in one block, in the rows' order: the column default
+            # (server/models/sync.py), which other writers rely on, would take one per row.
+            block = reserve_seqs(self.session, len(self._quarantined))
+            for row, seq in zip(self._quarantined, block, strict=True):
+                row["seq"] = seq
         for model, rows in (
             (RecordRevision, self._revisions),
             (AppliedOp, self._new_ops),
