@@ -107,6 +107,15 @@ def test_no_secret_reaches_any_log_line(site: Site) -> None:
                  headers={**user, "X-Webhook-Secret": webhook_secret}, timeout=30)
     requests.get(f"{base}/no/such/{device_token}/{webhook_secret}", timeout=30)
     requests.post(base + "/api/v1/users/x/password", json={"password": reset_password}, headers=user, timeout=30)
+    # A real webhook: the secret the server makes (shown once) and a receiver's password in its URL.
+    hook_password = "Wp-" + secrets.token_hex(10)
+    hook = requests.post(base + "/api/v1/webhooks", headers=user, timeout=30,
+                         json={"url": f"https://hooks:{hook_password}@8.8.8.8/fieldsync", "countries": ["LY"],
+                               "events": ["record.created"]})
+    assert hook.status_code == 201, hook.text
+    server_webhook_secret = hook.json()["secret"]
+    requests.get(base + "/api/v1/webhooks", headers=user, timeout=30)
+    requests.get(f"{base}/api/v1/webhooks/{hook.json()['id']}/deliveries", headers=user, timeout=30)
 
     # OpenRosa: every endpoint with the key in its path.
     for path in ("/formList", "/forms/fieldsync_consultation.xml", "/forms/fieldsync_consultation/manifest",
@@ -150,6 +159,7 @@ def test_no_secret_reaches_any_log_line(site: Site) -> None:
         "enrolment code": code, "enrolment code (normalised)": code.replace("-", ""),
         "device token": device_token.removeprefix("fsd_"), "collect key": key.removeprefix("fsd_"),
         "webhook secret": webhook_secret.removeprefix("whsec_"), "dhis2 token": dhis2_token,
+        "server's webhook secret": server_webhook_secret.removeprefix("whsec_"), "webhook url password": hook_password,
         "dhis2 url password": dhis2_password,
     }.items() if secret in written}
     assert not found, f"secrets in the log: {sorted(found)}"
