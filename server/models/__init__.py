@@ -9,7 +9,7 @@ from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
 from server.models.rollups import RollupCell, RollupDistinctCell, RollupPersonFact
 from server.models.sync import AppliedOp, Conflict, QuarantinedMutation, SeqCounter, SyncBatch
-from server.models.webhooks import Webhook, WebhookEvent
+from server.models.webhooks import Webhook, WebhookChange, WebhookEvent
 
 __all__ = [
     "ApiToken",
@@ -41,6 +41,7 @@ __all__ = [
     "User",
     "UserCountry",
     "Webhook",
+    "WebhookChange",
     "WebhookEvent",
     "audit_countries",
     "team_sites",

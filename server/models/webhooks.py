@@ -1,9 +1,13 @@
 """Webhooks (api.md v1.2): the receivers coordinators register, and the outbox of their events.
 
-`webhook_events` is the outbox: one row per (webhook, applied record change), written by the change
-events' subscriber in the transaction that commits the record (server/integrations/webhooks/outbox.py), so a
-crash loses none and a rolled-back batch leaves none. The delivery worker (server/integrations/webhooks/worker.py)
-sends them, in (seq, id) order per webhook, and keeps each row's outcome.
+`webhook_changes` is the outbox: one row per applied record change that some webhook asks for,
+written by the change events' subscriber in the transaction that commits the record
+(server/integrations/webhooks/outbox.py), so a crash loses none and a rolled-back batch leaves none. One
+row per change however many webhooks want it: the push pays for one body, not one per webhook.
+
+`webhook_events` are the deliveries: the delivery worker routes each committed change to the queue
+of every webhook that asks for it (server/integrations/webhooks/routing.py), in one transaction that
+also deletes the change, then sends them in (seq, id) order per webhook and keeps each row's outcome.
 """
 
 from __future__ import annotations
@@ -44,6 +48,22 @@ class Webhook(db.Model):
     def item(self, url: str) -> dict[str, Any]:
         return {"id": self.id, "url": url, "countries": list(self.countries), "events": list(self.events),
                 "active": self.active, "created_at": self.created_at}
+
+
+class WebhookChange(db.Model):
+    """A committed record change not yet routed to its webhooks' queues."""
+
+    __tablename__ = "webhook_changes"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer(), "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    country: Mapped[str] = mapped_column(String(8))
+    type: Mapped[str] = mapped_column(String(20))
+    record_id: Mapped[str] = mapped_column(String(36))
+    version: Mapped[int] = mapped_column(Integer)
+    # The signed body, made when the change committed: the record as it was then.
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime)
 
 
 class WebhookEvent(db.Model):

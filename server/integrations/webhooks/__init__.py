@@ -1,6 +1,7 @@
 """Webhooks (issue 28, api.md v1.2): Standard Webhooks deliveries of record changes, through an outbox.
 
-- `outbox.py`: the change events' second subscriber; writes the events with the record.
+- `outbox.py`: the change events' second subscriber; writes one outbox row per wanted change with the record.
+- `routing.py`: the worker routes committed changes to each webhook's queue of deliveries.
 - `worker.py`: the delivery worker (`flask --app server webhooks worker`, started by `make run`).
 - `delivery.py`: one signed HTTP attempt; `signature.py`: Standard Webhooks signing; `urls.py`: where
   a webhook may point.

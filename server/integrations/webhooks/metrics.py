@@ -1,8 +1,10 @@
 """`/metrics` for webhooks, read from the outbox at scrape time: the worker is a process of its own,
 so its outcomes are counted where every process sees them, in the database.
 
-- `fieldsync_webhook_events{status}`: events in the outbox by status (`pending` is the outbox
-  depth; `delivered` and `failed` are the outcomes kept for WEBHOOK_RETENTION_DAYS).
+- `fieldsync_webhook_outbox_changes`: committed changes the worker has not yet routed to their
+  webhooks' queues (near 0 while a worker runs; grows while none does).
+- `fieldsync_webhook_events{status}`: events in the webhooks' queues by status (`pending` is the
+  delivery backlog; `delivered` and `failed` are the outcomes kept for WEBHOOK_RETENTION_DAYS).
 - `fieldsync_webhook_attempts`: delivery attempts of the events kept.
 - `fieldsync_webhook_oldest_pending_age_seconds`: how late the oldest pending event is.
 - `fieldsync_webhook_events_dropped`: events not queued because a webhook's backlog was full.
@@ -18,13 +20,17 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
 from server.extensions import db
-from server.models import Webhook, WebhookEvent
+from server.models import Webhook, WebhookChange, WebhookEvent
 from server.models.webhooks import DELIVERED, FAILED, PENDING
 from server.persistence.timeutil import utcnow
 
 
 class OutboxCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
+        unrouted = db.session.scalar(select(func.count()).select_from(WebhookChange))
+        yield GaugeMetricFamily("fieldsync_webhook_outbox_changes",
+                                "Committed record changes not yet routed to their webhooks' queues",
+                                value=int(unrouted or 0))
         events = GaugeMetricFamily("fieldsync_webhook_events", "Webhook events in the outbox by status",
                                    labels=["status"])
         counts = dict(db.session.execute(select(WebhookEvent.status, func.count())

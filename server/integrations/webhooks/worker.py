@@ -1,6 +1,9 @@
 """The delivery worker: sends the outbox's events (`flask --app server webhooks worker`; `make run`
 starts one beside gunicorn).
 
+At every poll it first routes the changes committed since (server/integrations/webhooks/routing.py)
+to the queues of the webhooks that ask for them, then sends.
+
 A webhook's events go out one worker at a time, in (seq, id) order: a worker takes a *lease* on the
 webhook (`lease_owner`, `lease_until`, claimed in a short transaction; on PostgreSQL with
 `FOR UPDATE SKIP LOCKED`, so several workers share the webhooks without waiting on each other; on
@@ -35,7 +38,7 @@ from sqlalchemy import and_, bindparam, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from server.extensions import db
-from server.integrations.webhooks import delivery
+from server.integrations.webhooks import delivery, routing
 from server.integrations.webhooks.urls import UrlPolicy, redacted
 from server.models import Webhook, WebhookEvent
 from server.models.webhooks import DELIVERED, FAILED, PENDING
@@ -84,6 +87,19 @@ class Worker:
                 yield db.session()
             finally:
                 db.session.remove()
+
+    # --- routing ------------------------------------------------------------------------------
+    def route(self) -> int:
+        """Route every committed change waiting in the outbox to its webhooks' queues."""
+        routed = 0
+        max_pending = int(self.config["WEBHOOK_MAX_PENDING"])
+        while not self.stopping.is_set():
+            with self._session() as session:
+                count = routing.route(session, max_pending)
+            routed += count
+            if count < routing.ROUTE_BATCH:
+                return routed
+        return routed
 
     # --- claiming -----------------------------------------------------------------------------
     def claim(self, limit: int) -> list[int]:
@@ -207,6 +223,7 @@ class Worker:
     def run_once(self) -> int:
         """Claim every due webhook and run their turns, on this thread (tests, benchmarks)."""
         attempts = 0
+        self.route()
         for hook_id in self.claim(1_000_000):
             attempts += self.turn(hook_id)
         return attempts
@@ -238,6 +255,7 @@ class Worker:
                 try:
                     with self._lock:
                         free = self.threads - len(self._busy)
+                    self.route()
                     claimed = self.claim(free)
                     for hook_id in claimed:
                         with self._lock:

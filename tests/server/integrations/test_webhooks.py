@@ -7,15 +7,16 @@ import time
 from typing import Any
 
 import pytest
-from flask import Flask
+from flask import Flask, current_app
 from flask.testing import FlaskClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 import server.intake.envelope
 from server.extensions import db
+from server.integrations.webhooks import routing
 from server.integrations.webhooks.worker import Worker
-from server.models import AuditEntry, Record, Webhook, WebhookEvent
+from server.models import AuditEntry, Record, Webhook, WebhookChange, WebhookEvent
 from server.persistence.store import SqlRecordStore
 from tests.factories import (
     auth_headers,
@@ -65,6 +66,8 @@ def push(client: FlaskClient, device: Any, mutations: list[dict[str, Any]]) -> l
 
 
 def events_of(session: Session, hook_id: int) -> list[WebhookEvent]:
+    """The webhook's queue once the worker has routed the committed changes to it."""
+    routing.route(session, int(current_app.config["WEBHOOK_MAX_PENDING"]))
     session.expire_all()
     return list(session.scalars(select(WebhookEvent).where(WebhookEvent.webhook_id == hook_id)
                                 .order_by(WebhookEvent.seq, WebhookEvent.id)))
@@ -202,6 +205,49 @@ def test_another_countrys_records_and_a_paused_webhook_write_no_event(app, clien
     metrics = client.get("/metrics").get_data(as_text=True)
     assert 'fieldsync_webhook_events{status="pending"} 2.0' in metrics
     assert "fieldsync_webhook_events_dropped 2.0" in metrics
+
+
+def test_ten_webhooks_cost_a_push_one_outbox_row_per_change_routed_to_each_once(
+        app, client, session, device, monkeypatch) -> None:
+    loopback_allowed(app, monkeypatch)
+    headers = coordinator(session)
+    hooks = [create_hook(client, headers, f"http://127.0.0.1:9/hook{n}") for n in range(10)]
+    mutations = [create_mutation() for _ in range(3)]
+    assert push(client, device, mutations) == ["applied"] * 3
+    # Written with the records: one row per change, whatever the number of webhooks.
+    outbox = session.execute(select(WebhookChange.record_id, WebhookChange.type)).all()
+    assert sorted(outbox) == sorted((m["id"], "record.created") for m in mutations)
+    # A routing that fails half-way leaves every change in the outbox for the next one.
+    original = routing._pending_counts
+
+    def failing(*args: Any) -> Any:
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(routing, "_pending_counts", failing)
+    with pytest.raises(RuntimeError):
+        routing.route(session, 100)
+    session.rollback()
+    monkeypatch.setattr(routing, "_pending_counts", original)
+    assert session.scalar(select(func.count()).select_from(WebhookChange)) == 3
+    for hook in hooks:
+        assert sorted(e.record_id for e in events_of(session, hook["id"])) == sorted(m["id"] for m in mutations)
+    assert session.scalar(select(func.count()).select_from(WebhookChange)) == 0
+    # Routed once: routing again queues nothing more.
+    assert len(events_of(session, hooks[0]["id"])) == 3
+
+
+def test_a_push_with_no_webhook_wanting_its_changes_writes_no_outbox_row(app, client, session, device,
+                                                                          monkeypatch) -> None:
+    loopback_allowed(app, monkeypatch)
+    headers = coordinator(session)
+    assert push(client, device, [create_mutation()]) == ["applied"]
+    create_hook(client, headers, "http://127.0.0.1:9/voids", events=["record.voided"])
+    assert push(client, device, [create_mutation()]) == ["applied"]
+    assert session.scalar(select(func.count()).select_from(WebhookChange)) == 0
+    # A webhook made now learns of the next change without a restart: the cached routes renew.
+    create_hook(client, headers, "http://127.0.0.1:9/all")
+    assert push(client, device, [create_mutation()]) == ["applied"]
+    assert session.scalar(select(func.count()).select_from(WebhookChange)) == 1
 
 
 # --- delivery to a real receiver ---------------------------------------------------------------

@@ -4,6 +4,7 @@ count records at a site a coordinator deactivated, or refuse a service just adde
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
-from server.models import Item, Record, Service, Site, team_sites
+from server.models import Item, Record, Service, Site, Webhook, team_sites
 from server.operations.reference import set_site_active
 from server.persistence.reference_cache import read_stamp, reference_snapshot
 from tests.factories import (
@@ -27,6 +28,9 @@ PUSH = "/api/v1/sync/push"
 SITES = Site.__table__
 ITEMS = Item.__table__
 SERVICES = Service.__table__
+HOOKS = Webhook.__table__
+NEW_HOOK = {"id": 9001, "url": "https://example.org/hook", "secret": "whsec_x", "countries": ["LY"],
+            "events": ["record.created"], "active": True, "dropped": 0, "created_at": datetime(2026, 1, 1)}
 
 NEW_SITE = {"id": "ly-test-site", "area_id": "ly-tripoli", "name": "Test site", "site_type": "mobile_point",
             "active": True, "seq": 1}
@@ -47,6 +51,11 @@ CHANGES: dict[str, list[Any]] = {
     "items": [insert(ITEMS).values(code="kit-test", name="Test kit", category="hygiene_kit", seq=1),
               update(ITEMS).where(ITEMS.c.code == "kit-test").values(category="dignity_kit"),
               delete(ITEMS).where(ITEMS.c.code == "kit-test")],
+    # Where a push's changes go (the webhook outbox's routes): which countries and events.
+    "webhooks": [insert(HOOKS).values(**NEW_HOOK),
+                 update(HOOKS).where(HOOKS.c.id == 9001).values(countries=["LY", "TN"]),
+                 update(HOOKS).where(HOOKS.c.id == 9001).values(events=["record.voided"]),
+                 delete(HOOKS).where(HOOKS.c.id == 9001)],
 }
 
 
@@ -63,6 +72,19 @@ def test_every_insert_update_and_delete_of_checked_reference_data_renews_the_sta
         after = read_stamp(session)
         assert before is not None and after is not None
         assert after != before, f"{statement} left the stamp as it was"
+
+
+def test_the_delivery_workers_own_writes_to_webhooks_leave_the_stamp(session: Session) -> None:
+    # The worker leases a webhook at every turn and counts dropped events: if that renewed the stamp,
+    # every push would load the reference data again.
+    session.execute(insert(HOOKS).values(**NEW_HOOK))
+    stamp = read_stamp(session)
+    session.execute(update(HOOKS).where(HOOKS.c.id == 9001).values(lease_owner="w", lease_until=datetime(2026, 1, 2)))
+    session.execute(update(HOOKS).where(HOOKS.c.id == 9001).values(dropped=HOOKS.c.dropped + 1))
+    assert read_stamp(session) == stamp
+    snapshot = reference_snapshot(session, stamp)
+    assert ("LY", "record.created") in snapshot.webhook_routes
+    assert ("LY", "record.voided") not in snapshot.webhook_routes
 
 
 def push(client: FlaskClient, device: EnrolledDevice, data: dict, entity: str = "consultation") -> dict:
