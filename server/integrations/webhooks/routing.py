@@ -33,7 +33,7 @@ from server.web.transactions import reading_only
 _CHANGES = WebhookChange.__table__
 _EVENTS = WebhookEvent.__table__
 _HOOKS = Webhook.__table__
-ROUTE_BATCH = 2_000  # changes routed per transaction
+ROUTE_BATCH = 200  # changes routed per transaction: on SQLite it holds the write lock the pushes need
 # pg_try_advisory_xact_lock's key: one router at a time (any constant no other lock uses).
 _ROUTER_LOCK = 0x7765_6268_6F6F_6B73  # "webhooks"
 _READ = (select(_CHANGES.c.id, _CHANGES.c.seq, _CHANGES.c.country, _CHANGES.c.type, _CHANGES.c.record_id,

@@ -12,7 +12,11 @@ leaves its lease to expire (WEBHOOK_LEASE_SECONDS) and its event pending, so the
 it again with the same `webhook-id`: at least once, never lost.
 
 Each webhook's turn runs on a thread of its own, so a slow or failing receiver (up to the 10 s
-deadline per attempt) never delays another webhook. A failed attempt ends the webhook's turn and
+deadline per attempt) never delays another webhook. A turn ends after TURN_SECONDS even while events
+keep coming, and the webhooks whose first pending event has waited longest are claimed first: with
+more busy webhooks than threads, each gets its turn instead of the first ones holding the threads
+for as long as tablets push (measured: 10 webhooks on 8 threads, a p95 delay of 15 s before).
+A failed attempt ends the webhook's turn and
 sets its next attempt after a growing wait (WEBHOOK_RETRY_BASE_SECONDS doubling up to
 WEBHOOK_RETRY_MAX_WAIT_SECONDS); the events behind it wait, so order holds, and while a receiver
 is down one probe goes to it per wait, not one per event. An event that has failed for the whole
@@ -30,7 +34,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -52,14 +56,14 @@ _HOOKS = Webhook.__table__
 TURN_EVENTS = 100  # events read at once for one webhook's turn
 PRUNE_EVERY_SECONDS = 300.0
 FLUSH_SECONDS = 0.5  # outcomes are recorded at least this often during a long run of deliveries
+TURN_SECONDS = 1.0  # a turn gives its thread back after this long, so no webhook waits behind another
 
 
-def _head_due(now: datetime) -> Any:
-    """The webhook's first pending event is due: only the head is ever retried, so the events
+def _head_due_at() -> Any:
+    """When the webhook's first pending event is due: only the head is ever retried, so the events
     behind it are due once it is."""
-    head = (select(_EVENTS.c.next_attempt_at).where(_EVENTS.c.webhook_id == _HOOKS.c.id, _EVENTS.c.status == PENDING)
+    return (select(_EVENTS.c.next_attempt_at).where(_EVENTS.c.webhook_id == _HOOKS.c.id, _EVENTS.c.status == PENDING)
             .order_by(_EVENTS.c.seq, _EVENTS.c.id).limit(1).scalar_subquery())
-    return head <= now
 
 
 def retry_wait(config: dict[str, Any], attempts: int) -> timedelta:
@@ -111,10 +115,11 @@ class Worker:
             now = utcnow()
             with self._lock:
                 busy = set(self._busy)
+            due_at = _head_due_at()
             stmt = (select(_HOOKS.c.id)
-                    .where(or_(_HOOKS.c.lease_until.is_(None), _HOOKS.c.lease_until < now), _head_due(now),
+                    .where(or_(_HOOKS.c.lease_until.is_(None), _HOOKS.c.lease_until < now), due_at <= now,
                            _HOOKS.c.id.not_in(busy) if busy else True)
-                    .order_by(_HOOKS.c.id).limit(limit))
+                    .order_by(due_at, _HOOKS.c.id).limit(limit))
             # Most polls find nothing due: asked first in a read that takes no lock (on SQLite every
             # write transaction holds the one lock the pushes need).
             with reading_only(session):
@@ -138,9 +143,10 @@ class Worker:
         attempts = 0
         lease = timedelta(seconds=float(self.config["WEBHOOK_LEASE_SECONDS"]))
         timeout = float(self.config["WEBHOOK_TIMEOUT_SECONDS"])
+        began = time.monotonic()
         with self._session() as session:
             try:
-                while not self.stopping.is_set():
+                while not self.stopping.is_set() and time.monotonic() - began < TURN_SECONDS:
                     # A read that takes no lock on SQLite, ended before the receiver is called.
                     with reading_only(session):
                         hook = session.execute(select(_HOOKS.c.url, _HOOKS.c.secret, _HOOKS.c.lease_owner)
