@@ -1,42 +1,12 @@
 /* The Integrations page: webhooks (api.md v1.2). An ES module of its own, loaded only by
- * integrations.html; the shared script (dashboard.js) signs in, shows who is signed in and redirects
- * to the login page without a token. Data is written with textContent only (the CSP forbids inline
- * script; a hostile URL or record id cannot become markup). The secret is shown once, after creation.
+ * integrations.html, on the shared modules (js/api.js, js/dom.js, js/i18n.js); the shared script
+ * (dashboard.js) signs in, shows who is signed in and redirects to the login page without a token.
+ * Data is written with textContent only (the CSP forbids inline script; a hostile URL or record id
+ * cannot become markup). The secret is shown once, after creation.
  */
-const TOKEN_KEY = "fieldsync.token";
-const MESSAGES = {};
-for (const item of (document.getElementById("i18n")?.content.querySelectorAll("data") ?? [])) {
-  MESSAGES[item.value] = item.textContent;
-}
-const t = (message) => MESSAGES[message] || message;
-const $ = (selector) => document.querySelector(selector);
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [name, value] of Object.entries(attrs || {})) {
-    if (name === "text") node.textContent = value;
-    else node.setAttribute(name, value);
-  }
-  for (const child of children.flat()) {
-    if (child !== null && child !== undefined) node.append(child instanceof Node ? child : String(child));
-  }
-  return node;
-}
-
-async function api(path, options = {}) {
-  const headers = { Accept: "application/json", Authorization: "Bearer " + sessionStorage.getItem(TOKEN_KEY) };
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
-  const response = await fetch(path, { method: options.method || "GET", headers, credentials: "omit",
-    cache: "no-store", body: options.body === undefined ? undefined : JSON.stringify(options.body) });
-  if (!response.ok) {
-    let envelope = {};
-    try { envelope = await response.json(); } catch (ignored) { envelope = {}; }
-    const error = new Error(envelope.error?.message || t("The server answered") + " " + response.status + ".");
-    error.fields = envelope.error?.fields || {};
-    throw error;
-  }
-  return response.status === 204 || response.status === 202 ? null : response.json();
-}
+import { TOKEN_KEY, api } from "./js/api.js";
+import { $, el } from "./js/dom.js";
+import { t } from "./js/i18n.js";
 
 function report(error) {
   const banner = $("#error");

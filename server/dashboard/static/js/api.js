@@ -66,6 +66,8 @@ export async function api(path, options) {
     }
     throw new ApiFailure(response.status, envelope);
   }
+  // 204 (a delete) and 202 (a retry queued) carry no body.
+  if (response.status === 204 || response.status === 202) return null;
   return accept === "application/json" ? response.json() : response.blob();
 }
 
