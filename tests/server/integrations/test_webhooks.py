@@ -217,6 +217,7 @@ def test_ten_webhooks_cost_a_push_one_outbox_row_per_change_routed_to_each_once(
     # Written with the records: one row per change, whatever the number of webhooks.
     outbox = session.execute(select(WebhookChange.record_id, WebhookChange.type)).all()
     assert sorted(outbox) == sorted((m["id"], "record.created") for m in mutations)
+    assert "fieldsync_webhook_outbox_changes 3.0" in client.get("/metrics").get_data(as_text=True)
     # A routing that fails half-way leaves every change in the outbox for the next one.
     original = routing._pending_counts
 
@@ -232,6 +233,7 @@ def test_ten_webhooks_cost_a_push_one_outbox_row_per_change_routed_to_each_once(
     for hook in hooks:
         assert sorted(e.record_id for e in events_of(session, hook["id"])) == sorted(m["id"] for m in mutations)
     assert session.scalar(select(func.count()).select_from(WebhookChange)) == 0
+    assert "fieldsync_webhook_outbox_changes 0.0" in client.get("/metrics").get_data(as_text=True)
     # Routed once: routing again queues nothing more.
     assert len(events_of(session, hooks[0]["id"])) == 3
 
