@@ -23,7 +23,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from flask import Flask
 from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, insert, or_, select, text
@@ -31,13 +31,11 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.aggregation.distinct import (
-    PERIODS,
     DistinctKey,
     PersonFact,
     add_cells,
     own_person_cells,
     person_cells,
-    start_month,
 )
 from server.aggregation.indicators import BY_CODE, INDICATORS, Indicator, Measure, for_entity
 from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, RollupPersonFirst, Team
@@ -106,11 +104,12 @@ class Fact:
         return Fact(first[0], first[1], self.n_records + 1)
 
 
-@dataclass(frozen=True, order=True)
-class First:
+class First(NamedTuple):
     """Of a person's facts of one month and population group, the earliest and its place: all that
     distinct-cell attribution reads of them. Ordered by (day, record id) first, so `min` picks the
-    earliest (a record is in one fact per indicator, so no two facts share both)."""
+    earliest (a record is in one fact per indicator, so no two facts share both). A tuple, not a
+    dataclass: a push reads one per returning person-month of the year, thousands a batch, and a
+    frozen dataclass' constructor was most of their cost."""
 
     first_occurred_on: date
     first_record_id: str
@@ -633,41 +632,21 @@ def _stored_firsts_statement(session: Session) -> Any:
 
 def distinct_changes(before: Mapping[FirstKey, First], after: Mapping[FirstKey, First]) -> dict[DistinctKey, int]:
     """What the distinct cells gain when these people's firsts go from `before` to `after`."""
-    people: dict[tuple[str, str, str], tuple[list[PersonFact], list[PersonFact]]] = defaultdict(lambda: ([], []))
+    # Only the people some of whose firsts changed: a returning person's later visit in a month they
+    # were already seen in leaves every first as it was, and most of a batch of returning people is
+    # that; their thousands of firsts are then compared, not turned into attribution facts.
+    changed = {key[:3] for key, first in after.items() if before.get(key) != first}
+    changed.update(key[:3] for key in before if key not in after)
+    people: dict[tuple[str, ...], tuple[list[PersonFact], list[PersonFact]]] = defaultdict(lambda: ([], []))
     for side, firsts in enumerate((before, after)):
         for key, first in firsts.items():
-            people[(key[0], key[1], key[2])][side].append(_person_first(key, first))
+            if key[:3] in changed:
+                people[key[:3]][side].append(_person_first(key, first))
     changes: dict[DistinctKey, int] = defaultdict(int)
     for (indicator, _, _), (old, new) in people.items():
-        if sorted(old) == sorted(new) or _no_first_moves(old, new):
-            continue  # a later record of a known person: no first record moved
         add_cells(changes, person_cells(indicator, old), -1)
         add_cells(changes, person_cells(indicator, new))
     return {key: value for key, value in changes.items() if value}
-
-
-def _no_first_moves(old: list[PersonFact], new: list[PersonFact]) -> bool:
-    """True when `new` only adds facts that come after the person's earliest fact of the same
-    population group in every bucket they fall in (a returning person's later visit, the common
-    case): then no bucket's attribution changes, and working the cells out twice can be skipped.
-    Anything else (a fact gone, one earlier, a group new to a bucket) is left to the full count."""
-    before, after = set(old), set(new)
-    if not before <= after:
-        return False
-    earliest: dict[tuple[str, str, str], tuple[date, str]] = {}
-    for fact in before:
-        first = (fact.first_occurred_on, fact.first_record_id)
-        for period in PERIODS:
-            key = (period, start_month(period, fact.month), fact.population_group)
-            if key not in earliest or first < earliest[key]:
-                earliest[key] = first
-    for fact in after - before:
-        first = (fact.first_occurred_on, fact.first_record_id)
-        for period in PERIODS:
-            current = earliest.get((period, start_month(period, fact.month), fact.population_group))
-            if current is None or first < current:
-                return False
-    return True
 
 
 def distinct_row(key: DistinctKey, value: int) -> dict[str, Any]:
