@@ -82,10 +82,10 @@ def load_records(session: Session, states: Iterable[RecordState], batch_size: in
             state.seq = seq
         session.execute(insert(Record), [record_row(state) for state in batch])
         if session.get_bind().dialect.name == "postgresql":
-            # Statistics as the table grows, as after any bulk load: autovacuum's lag behind a load
+            # Statistics as the tables grow, as after any bulk load: autovacuum's lag behind a load
             # leaves plans made for an almost empty table (the distinct cells' read of a batch's
             # people scanned every fact of the indicator: 4x slower loads at 1,000,000 records).
-            session.execute(text("ANALYZE rollup_person_facts"))
+            session.execute(text("ANALYZE rollup_person_facts, rollup_person_firsts"))
         apply_changes(session, [(None, state) for state in batch], ref)
         batch.clear()
 

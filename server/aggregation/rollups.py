@@ -1,4 +1,5 @@
-"""Rollup maintenance: keep `rollup_cells` and `rollup_person_facts` in step with the records.
+"""Rollup maintenance: keep `rollup_cells`, `rollup_person_facts` (with their firsts,
+`rollup_person_firsts`) and `rollup_distinct_cells` in step with the records.
 
 The push store (server/persistence/store.py) collects a batch's creates, corrections and voids and calls
 `apply_changes(session, changes)` once, inside the push transaction, with the records already
@@ -22,24 +23,22 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from flask import Flask
-from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, func, insert, or_, select, text
+from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, insert, or_, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from server.aggregation.distinct import (
-    PERIODS,
     DistinctKey,
     PersonFact,
     add_cells,
     own_person_cells,
     person_cells,
-    start_month,
 )
 from server.aggregation.indicators import BY_CODE, INDICATORS, Indicator, Measure, for_entity
-from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, Team
+from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, RollupPersonFirst, Team
 from server.models.rollups import CELL_DIMENSIONS
 from server.persistence.events import ChangeBatch, subscribe
 from server.persistence.store import chunks
@@ -72,6 +71,8 @@ def _place_twin(key: CellKey) -> CellKey:
 PersonKey = tuple[str, str, str, str]
 # (*PersonKey, *CELL_DIMENSIONS)
 FactKey = tuple[str, ...]
+# (*PersonKey, population_group): what a person's earliest fact is kept by (`rollup_person_firsts`)
+FirstKey = tuple[str, str, str, str, str]
 
 
 class RecordLike(Protocol):
@@ -102,10 +103,34 @@ class Fact:
         first = min((self.first_occurred_on, self.first_record_id), (occurred_on, record_id))
         return Fact(first[0], first[1], self.n_records + 1)
 
-    def combine(self, other: Fact) -> Fact:
-        """Both facts' records as one fact (what the facts upsert stores)."""
-        first = min((self.first_occurred_on, self.first_record_id), (other.first_occurred_on, other.first_record_id))
-        return Fact(first[0], first[1], self.n_records + other.n_records)
+
+class First(NamedTuple):
+    """Of a person's facts of one month and population group, the earliest and its place: all that
+    distinct-cell attribution reads of them. Ordered by (day, record id) first, so `min` picks the
+    earliest (a record is in one fact per indicator, so no two facts share both). A tuple, not a
+    dataclass: a push reads one per returning person-month of the year, thousands a batch, and a
+    frozen dataclass' constructor was most of their cost."""
+
+    first_occurred_on: date
+    first_record_id: str
+    team_id: str
+    site_id: str
+
+
+def first_key(key: FactKey) -> FirstKey:
+    # A fact key is (indicator, country, beneficiary_ref, month, team_id, site_id, population_group, ...).
+    return key[0], key[1], key[2], key[3], key[6]
+
+
+def firsts_of(facts: Mapping[FactKey, Fact]) -> dict[FirstKey, First]:
+    """The firsts these facts make: per person, month and population group, the earliest fact."""
+    firsts: dict[FirstKey, First] = {}
+    for key, fact in facts.items():
+        candidate = First(fact.first_occurred_on, fact.first_record_id, key[4], key[5])
+        current = firsts.get(first_key(key))
+        if current is None or candidate < current:
+            firsts[first_key(key)] = candidate
+    return firsts
 
 
 @dataclass
@@ -310,9 +335,9 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
     touched = recompute | {key[:4] for key in added}
     if touched:
         _lock_people(session, touched)
-        # The distinct cells are a function of each person's facts in a year: read them as they
+        # The distinct cells are a function of each person's firsts in a year: read them as they
         # are, work out what the writes below make of them, and add the difference.
-        before = stored_facts(session, touched)
+        before = stored_firsts(session, touched)
         after = dict(before)
         if recompute:
             fresh = _refresh_people(session, recompute, ref)
@@ -320,10 +345,9 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
                 del after[key]
             after.update(fresh)
         if added:
-            _merge_facts(session, added)
-            for key, fact in added.items():
+            for key, first in _merge_facts(session, added).items():
                 current = after.get(key)
-                after[key] = fact if current is None else current.combine(fact)
+                after[key] = first if current is None else min(current, first)
         add_cells(distinct, distinct_changes(before, after))
     _add_to_distinct_cells(session, {key: value for key, value in distinct.items() if value})
 
@@ -346,6 +370,7 @@ def _add_to_cells(session: Session, deltas: dict[CellKey, int]) -> None:
 class _Upserts:
     cells: Any
     facts: Any
+    firsts: Any
     distinct: Any
 
 
@@ -377,13 +402,23 @@ def _upsert_statements(session: Session) -> _Upserts:
                 "first_record_id": case((earlier, new.first_record_id), else_=old.first_record_id),
             },
         )
+        firsts = make(RollupPersonFirst.__table__)
+        new, old = firsts.excluded, RollupPersonFirst.__table__.c
+        earlier = or_(new.first_occurred_on < old.first_occurred_on,
+                      and_(new.first_occurred_on == old.first_occurred_on, new.first_record_id < old.first_record_id))
+        # The place follows the earliest fact, so all four move together (SET reads the old row).
+        firsts = firsts.on_conflict_do_update(
+            index_elements=list(FIRST_KEY_COLUMNS),
+            set_={name: case((earlier, new[name]), else_=old[name])
+                  for name in ("first_occurred_on", "first_record_id", "team_id", "site_id")},
+        )
         distinct_table = RollupDistinctCell.__table__
         distinct = make(distinct_table)
         distinct = distinct.on_conflict_do_update(
             index_elements=list(DISTINCT_KEY_COLUMNS),
             set_={"value": distinct_table.c.value + distinct.excluded.value},
         )
-        _UPSERTS[dialect] = _Upserts(cells, facts, distinct)
+        _UPSERTS[dialect] = _Upserts(cells, facts, firsts, distinct)
     return _UPSERTS[dialect]
 
 
@@ -403,28 +438,37 @@ def _lock_people(session: Session, persons: Iterable[PersonKey]) -> None:
                     {"keys": keys})
 
 
-def _merge_facts(session: Session, added: dict[FactKey, Fact]) -> None:
-    """Add new records' facts to the stored ones: the earlier (day, record id) stays first and the
-    counts add up."""
+def _merge_facts(session: Session, added: dict[FactKey, Fact]) -> dict[FirstKey, First]:
+    """Add new records' facts to the stored ones, and their firsts to the stored firsts: the earlier
+    (day, record id) stays first and the counts add up. Returns the new facts' firsts."""
+    upserts = _upsert_statements(session)
+    firsts = firsts_of(added)
     # Sorted, as the cells: concurrent writers meet shared rows in the same order.
-    session.execute(_upsert_statements(session).facts, [fact_row(key, fact) for key, fact in sorted(added.items())])
+    session.execute(upserts.facts, [fact_row(key, fact) for key, fact in sorted(added.items())])
+    session.execute(upserts.firsts, [first_row(key, first) for key, first in sorted(firsts.items())])
+    return firsts
 
 
-def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> dict[FactKey, Fact]:
-    """Recompute the facts of these person-months from the records table (the caller holds
-    their locks); returns them."""
+def _refresh_people(session: Session, persons: set[PersonKey], ref: ReferenceLookup) -> dict[FirstKey, First]:
+    """Recompute the facts of these person-months, and their firsts, from the records table (the
+    caller holds their locks); returns the firsts."""
     facts = facts_for_people(session, persons, ref)
-    table = RollupPersonFact.__table__
-    # One indexed equality delete per person-month (executemany): an OR of many pairs would make
-    # SQLite scan the whole table, and the load would grow quadratic with the people.
-    session.execute(
-        delete(table).where(table.c.indicator == bindparam("p_indicator"), table.c.country == bindparam("p_country"),
-                            table.c.beneficiary_ref == bindparam("p_ref"), table.c.month == bindparam("p_month")),
-        [{"p_indicator": p[0], "p_country": p[1], "p_ref": p[2], "p_month": p[3]} for p in sorted(persons)],
-    )
-    if facts:
-        session.execute(insert(table), [fact_row(key, fact) for key, fact in sorted(facts.items())])
-    return facts
+    firsts = firsts_of(facts)
+    keys = [{"p_indicator": p[0], "p_country": p[1], "p_ref": p[2], "p_month": p[3]} for p in sorted(persons)]
+    fresh = ((RollupPersonFact.__table__, [fact_row(key, fact) for key, fact in sorted(facts.items())]),
+             (RollupPersonFirst.__table__, [first_row(key, first) for key, first in sorted(firsts.items())]))
+    for table, rows in fresh:
+        # One indexed equality delete per person-month (executemany): an OR of many pairs would make
+        # SQLite scan the whole table, and the load would grow quadratic with the people.
+        session.execute(
+            delete(table).where(table.c.indicator == bindparam("p_indicator"),
+                                table.c.country == bindparam("p_country"),
+                                table.c.beneficiary_ref == bindparam("p_ref"), table.c.month == bindparam("p_month")),
+            keys,
+        )
+        if rows:
+            session.execute(insert(table), rows)
+    return firsts
 
 
 # What `contributions` reads of a record (RecordLike), under the same names.
@@ -498,6 +542,26 @@ def fact_of_row(row: Sequence[Any]) -> tuple[FactKey, Fact]:
     return tuple(row[:-3]), Fact(row[-3], row[-2], row[-1])
 
 
+FIRST_KEY_COLUMNS = ("indicator", "country", "beneficiary_ref", "month", "population_group")
+# A stored first as a row: its key (FirstKey's order), then the first (First's order).
+FIRST_COLUMNS = (*FIRST_KEY_COLUMNS, "first_occurred_on", "first_record_id", "team_id", "site_id")
+
+
+def first_row(key: FirstKey, first: First) -> dict[str, Any]:
+    return {**dict(zip(FIRST_KEY_COLUMNS, key, strict=True)), "first_occurred_on": first.first_occurred_on,
+            "first_record_id": first.first_record_id, "team_id": first.team_id, "site_id": first.site_id}
+
+
+def select_firsts() -> Select[Any]:
+    """Stored firsts as rows of FIRST_COLUMNS (add the WHERE); `first_of_row` reads one."""
+    table = RollupPersonFirst.__table__
+    return select(*(table.c[name] for name in FIRST_COLUMNS))
+
+
+def first_of_row(row: Sequence[Any]) -> tuple[FirstKey, First]:
+    return (row[0], row[1], row[2], row[3], row[4]), First(row[5], row[6], row[7], row[8])
+
+
 # --- distinct cells (server/aggregation/distinct.py) ----------------------------------------------
 
 DISTINCT_KEY_COLUMNS = ("indicator", "period", "earlier_groups", "start_month", "team_id", "site_id",
@@ -509,22 +573,26 @@ def _person_fact(key: FactKey, fact: Fact) -> PersonFact:
     return PersonFact(key[3], key[4], key[5], key[6], fact.first_occurred_on, fact.first_record_id)
 
 
-def stored_facts(session: Session, persons: set[PersonKey]) -> dict[FactKey, Fact]:
+def _person_first(key: FirstKey, first: First) -> PersonFact:
+    return PersonFact(key[3], first.team_id, first.site_id, key[4], first.first_occurred_on, first.first_record_id)
+
+
+def stored_firsts(session: Session, persons: set[PersonKey]) -> dict[FirstKey, First]:
     """What the distinct cells need of these people's stored facts in the years of these
     person-months: of each month and population group, the earliest fact (the only one
-    `person_cells` can attribute a bucket to; a person's other facts of that month and group, one
-    per combination of sex, service, visit..., would only be read and discarded). So the rows a
-    batch reads and works through per person stay at most months x groups, however many records
-    the person has."""
+    `person_cells` can attribute a bucket to), as `rollup_person_firsts` keeps it. So the rows a
+    batch reads per person stay at most months x groups, however many records and combinations of
+    sex, service, visit... the person has, and nothing is ranked or sorted in the writer's
+    transaction."""
     years: dict[tuple[str, str, str], set[int]] = defaultdict(set)  # person -> years
     for indicator, country, beneficiary, month in persons:
         years[(indicator, country, beneficiary)].add(int(month[:4]))
-    statement = _stored_facts_statement(session)
-    facts: dict[FactKey, Fact] = {}
+    statement = _stored_firsts_statement(session)
+    firsts: dict[FirstKey, First] = {}
     for indicator, country in sorted({person[:2] for person in years}):
         people = [person for person in years if person[:2] == (indicator, country)]
         refs = sorted(person[2] for person in people)
-        # Only the touched years' months: a person's facts of other years are never read, so the
+        # Only the touched years' months: a person's firsts of other years are never read, so the
         # read does not grow with a long history.
         first = min(min(years[person]) for person in people)
         last = max(max(years[person]) for person in people)
@@ -532,77 +600,53 @@ def stored_facts(session: Session, persons: set[PersonKey]) -> dict[FactKey, Fac
             rows = session.execute(statement, {"indicator": indicator, "country": country, "refs": list(chunk),
                                                "first_month": f"{first:04d}-01", "last_month": f"{last:04d}-12"})
             for row in rows:
-                key, fact = fact_of_row(row)
+                key, stored = first_of_row(row)
                 if int(key[3][:4]) in years[(key[0], key[1], key[2])]:
-                    facts[key] = fact
-    return facts
+                    firsts[key] = stored
+    return firsts
 
 
-_STORED_FACTS: dict[str, Any] = {}
+_STORED_FIRSTS: dict[str, Any] = {}
 
 
-def _stored_facts_statement(session: Session) -> Any:
-    """Some people's facts of a range of months, by the key index's prefix (indicator, country,
+def _stored_firsts_statement(session: Session) -> Any:
+    """Some people's firsts of a range of months, by the key index's prefix (indicator, country,
     beneficiary_ref, month).
 
     On PostgreSQL one array of refs, not 500 bound values: psycopg prepares a
-    statement after its fifth run, and the generic plan PostgreSQL then picks for `IN (500 values)
-    AND month BETWEEN ...` scanned the (indicator, month) index instead, 110-260 ms against 10 ms
-    (seen loading 1,000,000 records). Facts of years between the first and last asked are dropped in Python.
+    statement after its fifth run, and the generic plan PostgreSQL then picked for `IN (500 values)
+    AND month BETWEEN ...` on the person facts scanned the (indicator, month) index instead, 110-260 ms
+    against 10 ms (seen loading 1,000,000 records). Firsts of years between the first and last asked
+    are dropped in Python.
     """
     dialect = session.get_bind().dialect.name
-    if dialect not in _STORED_FACTS:
-        table = RollupPersonFact.__table__
+    if dialect not in _STORED_FIRSTS:
+        table = RollupPersonFirst.__table__
         refs = (table.c.beneficiary_ref == any_(bindparam("refs", type_=postgresql.ARRAY(String)))
                 if dialect == "postgresql" else table.c.beneficiary_ref.in_(bindparam("refs", expanding=True)))
-        rank = func.row_number().over(
-            partition_by=(table.c.indicator, table.c.country, table.c.beneficiary_ref, table.c.month,
-                          table.c.population_group),
-            order_by=(table.c.first_occurred_on, table.c.first_record_id)).label("rank")
-        ranked = select_facts().add_columns(rank).where(
+        _STORED_FIRSTS[dialect] = select_firsts().where(
             table.c.indicator == bindparam("indicator"), table.c.country == bindparam("country"), refs,
-            table.c.month >= bindparam("first_month"), table.c.month <= bindparam("last_month")).subquery()
-        _STORED_FACTS[dialect] = select(*(ranked.c[name] for name in FACT_COLUMNS)).where(ranked.c.rank == 1)
-    return _STORED_FACTS[dialect]
+            table.c.month >= bindparam("first_month"), table.c.month <= bindparam("last_month"))
+    return _STORED_FIRSTS[dialect]
 
 
-def distinct_changes(before: Mapping[FactKey, Fact], after: Mapping[FactKey, Fact]) -> dict[DistinctKey, int]:
-    """What the distinct cells gain when these people's facts go from `before` to `after`."""
-    people: dict[tuple[str, str, str], tuple[list[PersonFact], list[PersonFact]]] = defaultdict(lambda: ([], []))
-    for side, facts in enumerate((before, after)):
-        for key, fact in facts.items():
-            people[(key[0], key[1], key[2])][side].append(_person_fact(key, fact))
+def distinct_changes(before: Mapping[FirstKey, First], after: Mapping[FirstKey, First]) -> dict[DistinctKey, int]:
+    """What the distinct cells gain when these people's firsts go from `before` to `after`."""
+    # Only the people some of whose firsts changed: a returning person's later visit in a month they
+    # were already seen in leaves every first as it was, and most of a batch of returning people is
+    # that; their thousands of firsts are then compared, not turned into attribution facts.
+    changed = {key[:3] for key, first in after.items() if before.get(key) != first}
+    changed.update(key[:3] for key in before if key not in after)
+    people: dict[tuple[str, ...], tuple[list[PersonFact], list[PersonFact]]] = defaultdict(lambda: ([], []))
+    for side, firsts in enumerate((before, after)):
+        for key, first in firsts.items():
+            if key[:3] in changed:
+                people[key[:3]][side].append(_person_first(key, first))
     changes: dict[DistinctKey, int] = defaultdict(int)
     for (indicator, _, _), (old, new) in people.items():
-        if sorted(old) == sorted(new) or _no_first_moves(old, new):
-            continue  # a later record of a known person: no first record moved
         add_cells(changes, person_cells(indicator, old), -1)
         add_cells(changes, person_cells(indicator, new))
     return {key: value for key, value in changes.items() if value}
-
-
-def _no_first_moves(old: list[PersonFact], new: list[PersonFact]) -> bool:
-    """True when `new` only adds facts that come after the person's earliest fact of the same
-    population group in every bucket they fall in (a returning person's later visit, the common
-    case): then no bucket's attribution changes, and working the cells out twice can be skipped.
-    Anything else (a fact gone, one earlier, a group new to a bucket) is left to the full count."""
-    before, after = set(old), set(new)
-    if not before <= after:
-        return False
-    earliest: dict[tuple[str, str, str], tuple[date, str]] = {}
-    for fact in before:
-        first = (fact.first_occurred_on, fact.first_record_id)
-        for period in PERIODS:
-            key = (period, start_month(period, fact.month), fact.population_group)
-            if key not in earliest or first < earliest[key]:
-                earliest[key] = first
-    for fact in after - before:
-        first = (fact.first_occurred_on, fact.first_record_id)
-        for period in PERIODS:
-            current = earliest.get((period, start_month(period, fact.month), fact.population_group))
-            if current is None or first < current:
-                return False
-    return True
 
 
 def distinct_row(key: DistinctKey, value: int) -> dict[str, Any]:

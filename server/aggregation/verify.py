@@ -21,6 +21,8 @@ from server.aggregation.rollups import (
     CellKey,
     Fact,
     FactKey,
+    First,
+    FirstKey,
     ReferenceLookup,
     accumulate_facts,
     cell_row,
@@ -28,11 +30,15 @@ from server.aggregation.rollups import (
     expected_distinct_cells,
     fact_of_row,
     fact_row,
+    first_of_row,
+    first_row,
+    firsts_of,
     month_of,
     select_facts,
+    select_firsts,
     write_distinct_cells,
 )
-from server.models import Record, RollupCell, RollupDistinctCell, RollupPersonFact
+from server.models import Record, RollupCell, RollupDistinctCell, RollupPersonFact, RollupPersonFirst
 from server.models.rollups import CELL_DIMENSIONS
 from sync.record_types import RECORD_TYPES
 
@@ -44,6 +50,7 @@ _BATCH = 5000
 class Rollups:
     cells: dict[CellKey, int]
     facts: dict[FactKey, Fact]
+    firsts: dict[FirstKey, First]
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ def months(session: Session) -> list[str]:
     found = {month_of(day) for day in session.scalars(select(Record.occurred_on).distinct())}
     found.update(session.scalars(select(RollupCell.month).distinct()))
     found.update(session.scalars(select(RollupPersonFact.month).distinct()))
+    found.update(session.scalars(select(RollupPersonFirst.month).distinct()))
     return sorted(found)
 
 
@@ -91,19 +99,20 @@ def recompute(session: Session, month: str, ref: ReferenceLookup | None = None) 
             for key, value in contributions(indicator, record, ref).all_cells():
                 cells[key] += value
         accumulate_facts(facts, [record], ref)
-    return Rollups({k: v for k, v in cells.items() if v}, facts)
+    return Rollups({k: v for k, v in cells.items() if v}, facts, firsts_of(facts))
 
 
 def stored_indicators(session: Session) -> list[str]:
     """Every indicator code in the rollup tables (place twins and any stray code included)."""
     codes = set(session.scalars(select(RollupCell.indicator).distinct()))
     codes.update(session.scalars(select(RollupPersonFact.indicator).distinct()))
+    codes.update(session.scalars(select(RollupPersonFirst.indicator).distinct()))
     return sorted(codes)
 
 
 def stored(session: Session, month: str, codes: list[str] | None = None) -> Rollups:
     """The rollups of one month as stored."""
-    cell_table, fact_table = RollupCell.__table__, RollupPersonFact.__table__
+    cell_table, fact_table, first_table = RollupCell.__table__, RollupPersonFact.__table__, RollupPersonFirst.__table__
     # indicator IN (...) AND month = ... : the prefix of each table's key index.
     codes = stored_indicators(session) if codes is None else codes
     cell_cols = [cell_table.c.indicator, cell_table.c.month, *(cell_table.c[n] for n in CELL_DIMENSIONS)]
@@ -113,7 +122,9 @@ def stored(session: Session, month: str, codes: list[str] | None = None) -> Roll
              if row[-1]}  # zero cells are left behind by voids; they mean nothing
     facts = dict(fact_of_row(row) for row in session.execute(
         select_facts().where(fact_table.c.indicator.in_(codes), fact_table.c.month == month)))
-    return Rollups(cells, facts)
+    firsts = dict(first_of_row(row) for row in session.execute(
+        select_firsts().where(first_table.c.indicator.in_(codes), first_table.c.month == month)))
+    return Rollups(cells, facts, firsts)
 
 
 def verify(session: Session, progress: ProgressCallback | None = None) -> list[Difference]:
@@ -124,7 +135,8 @@ def verify(session: Session, progress: ProgressCallback | None = None) -> list[D
     for month in months(session):
         expected, actual = recompute(session, month, ref), stored(session, month, codes)
         for table, want, have in (("rollup_cells", expected.cells, actual.cells),
-                                  ("rollup_person_facts", expected.facts, actual.facts)):
+                                  ("rollup_person_facts", expected.facts, actual.facts),
+                                  ("rollup_person_firsts", expected.firsts, actual.firsts)):
             for key in sorted(set(want) | set(have)):
                 if want.get(key) != have.get(key):
                     differences.append(Difference(table, key, have.get(key), want.get(key)))
@@ -170,6 +182,7 @@ def _distinct_codes(session: Session) -> list[str]:
 class Rebuilt:
     cells: int
     facts: int
+    firsts: int
 
 
 def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebuilt:
@@ -178,8 +191,9 @@ def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebui
     all_months = months(session)  # before the delete: months with stale rollups only are emptied too
     session.execute(delete(RollupCell.__table__))
     session.execute(delete(RollupPersonFact.__table__))
+    session.execute(delete(RollupPersonFirst.__table__))
     session.execute(delete(RollupDistinctCell.__table__))
-    cells = facts = 0
+    cells = facts = firsts = 0
     for month in all_months:
         fresh = recompute(session, month, ref)
         if fresh.cells:
@@ -187,7 +201,10 @@ def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebui
         if fresh.facts:
             session.execute(insert(RollupPersonFact.__table__),
                             [fact_row(k, f) for k, f in sorted(fresh.facts.items())])
-        cells, facts = cells + len(fresh.cells), facts + len(fresh.facts)
+        if fresh.firsts:
+            session.execute(insert(RollupPersonFirst.__table__),
+                            [first_row(k, f) for k, f in sorted(fresh.firsts.items())])
+        cells, facts, firsts = cells + len(fresh.cells), facts + len(fresh.facts), firsts + len(fresh.firsts)
         if progress:
             progress(month)
     # From the facts just written: a person's year spans months, so this follows the month loop.
@@ -195,4 +212,4 @@ def rebuild(session: Session, progress: ProgressCallback | None = None) -> Rebui
         cells += write_distinct_cells(session, code)
         if progress:
             progress(f"distinct {code}")
-    return Rebuilt(cells, facts)
+    return Rebuilt(cells, facts, firsts)

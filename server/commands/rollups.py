@@ -36,7 +36,7 @@ def register(app: Flask) -> None:
         with _progress(db.session, "rebuilding") as step:
             fresh = rollup_verify.rebuild(db.session, progress=step)
         db.session.commit()
-        click.echo(f"rollups rebuilt: {fresh.cells} cells, {fresh.facts} person facts")
+        click.echo(f"rollups rebuilt: {fresh.cells} cells, {fresh.facts} person facts, {fresh.firsts} person firsts")
 
     app.cli.add_command(group)
 

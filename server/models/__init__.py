@@ -7,7 +7,7 @@ from server.models.openrosa import OpenRosaAttachment, OpenRosaSubmission
 from server.models.public import ImpactStatement
 from server.models.records import Record, RecordRevision
 from server.models.reference import Area, Country, Item, ReferenceTombstone, Service, Site, Team, team_sites
-from server.models.rollups import RollupCell, RollupDistinctCell, RollupPersonFact
+from server.models.rollups import RollupCell, RollupDistinctCell, RollupPersonFact, RollupPersonFirst
 from server.models.sync import AppliedOp, Conflict, QuarantinedMutation, SeqCounter, SyncBatch
 from server.models.webhooks import Webhook, WebhookChange, WebhookEvent
 
@@ -33,6 +33,7 @@ __all__ = [
     "RollupCell",
     "RollupDistinctCell",
     "RollupPersonFact",
+    "RollupPersonFirst",
     "SeqCounter",
     "Service",
     "Site",

@@ -83,6 +83,36 @@ class RollupPersonFact(_DimensionColumns, db.Model):
     )
 
 
+class RollupPersonFirst(db.Model):
+    """Of one person (beneficiary_ref within a country) in one month and population group, the
+    earliest of their person facts: its (day, record id) and its place.
+
+    All that distinct-cell attribution (server/aggregation/distinct.py) reads of a person's facts: a
+    push's recount of a returning person's cells reads these rows, at most months x groups per
+    person, instead of ranking their facts (one per combination of sex, service, visit...) in the
+    writer's transaction. A function of `RollupPersonFact`: changed with it, verified against it.
+    """
+
+    __tablename__ = "rollup_person_firsts"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True,
+                                    autoincrement=True)
+    indicator: Mapped[str] = mapped_column(String(64))
+    country: Mapped[str] = mapped_column(String(2))
+    beneficiary_ref: Mapped[str] = mapped_column(String(64))
+    month: Mapped[str] = mapped_column(String(7))  # "2016-01"
+    population_group: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[str] = mapped_column(String(64))
+    site_id: Mapped[str] = mapped_column(String(64))
+    first_occurred_on: Mapped[date] = mapped_column(Date)
+    first_record_id: Mapped[str] = mapped_column(String(36))
+
+    __table_args__ = (
+        # Also the index of every read: a person's months by its prefix (indicator, country, ref, month).
+        UniqueConstraint("indicator", "country", "beneficiary_ref", "month", "population_group",
+                         name="uq_rollup_person_firsts_key"),
+    )
+
+
 class RollupDistinctCell(db.Model):
     """Distinct people counted per bucket and attributed to their earliest record, in a form any
     population-group filter can be read from (server/aggregation/distinct.py); a record without a
