@@ -1,7 +1,7 @@
 """webhook changes: one outbox row per change, routed to each webhook's queue by the delivery worker
 
 Revision ID: 0018
-Revises: 0016
+Revises: 0017
 Create Date: 2026-12-07 04:00:00
 
 Until now a push wrote one `webhook_events` row per (webhook, change), each with its own copy of the
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0018'
-down_revision: Union[str, Sequence[str], None] = '0016'
+down_revision: Union[str, Sequence[str], None] = '0017'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
