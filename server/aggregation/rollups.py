@@ -320,6 +320,8 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
         before = stored_facts(session, touched)
         after = dict(before)
         if recompute:
+            # The recount reads the records: the batch's new ones may still be staged.
+            writes.flush()
             fresh = _refresh_people(session, recompute, ref)
             for key in [key for key in after if key[:4] in recompute]:
                 del after[key]

@@ -9,9 +9,10 @@ once, with its conflict rule, by the module that owns it) and `flush` writes the
 
 - **PostgreSQL**: one statement of data-modifying CTEs, each `INSERT ... SELECT` from
   `json_populate_recordset` over one JSON parameter. The CTEs run in a fixed order (the targets'
-  `order`), and each table's rows in the order staged (the writers sort them), so two writers meet
-  shared rows in the same order, as one executemany per table did. Foreign keys are checked at the
-  end of the statement; the rows they reference (records) are written before anything is staged.
+  `order`: new records first, as when they were a statement of their own), and each table's rows
+  in the order staged (the writers sort them), so two writers meet shared rows in the same order,
+  as one executemany per table did. Foreign keys (revisions name records) are checked at the end
+  of the statement, when the records are in.
 - **SQLite**: one executemany per table, as before (SQLite has no data-modifying CTEs, and its
   statements cost no round trip).
 
@@ -64,7 +65,10 @@ def _pg_statement(shape: Sequence[tuple[StagedTable, tuple[str, ...]]]) -> Any:
     statement = _STATEMENTS.get(key)
     if statement is None:
         parts = []
-        for number, (target, columns) in enumerate(shape):
+        # PostgreSQL runs data-modifying CTEs that the query does not read after it, last declared
+        # first (ExecPostprocessPlan; checked on PostgreSQL 16): declared in reverse, they run in
+        # `order`. Nothing depends on it for correctness; it keeps the order of the locks taken.
+        for number, (target, columns) in reversed(list(enumerate(shape))):
             names = ", ".join(f'"{column}"' for column in columns)
             name = target.table.name
             # Only the staged columns: a column left out keeps its server default, not NULL.

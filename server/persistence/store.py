@@ -131,7 +131,8 @@ _UPDATE_RECORD = (
 
 
 # Staged (server/persistence/staged.py): written with the rollups and the intake's ledger row in
-# one statement on PostgreSQL, after the records and the rollups' people locks.
+# one statement on PostgreSQL, after the rollups' people locks; new records first.
+RECORDS = StagedTable(_RECORDS, order=0)
 REVISIONS = StagedTable(RecordRevision.__table__, order=40)
 APPLIED_OPS = StagedTable(_OPS, order=50)
 
@@ -231,8 +232,9 @@ class SqlRecordStore:
         self._settle_seqs()
         self.session.flush()
         if self._new_records:
-            self.session.execute(insert(_RECORDS),
-                                 [record_row(state, self.now) for state in self._new_records.values()])
+            # Staged, first of the tail: nothing reads them before the tail is written but the
+            # rollups' recount of a corrected person-month, which flushes the staged rows first.
+            self.staged.add(RECORDS, [record_row(state, self.now) for state in self._new_records.values()])
             self._new_records.clear()
         if self._changed_records:
             self.session.execute(_UPDATE_RECORD, [{**record_row(state, self.now), "record_key": state.id}
