@@ -22,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from flask import Flask
 from sqlalchemy import Connection, Select, String, and_, any_, bindparam, case, delete, func, insert, or_, select, text
@@ -91,9 +91,9 @@ class RecordLike(Protocol):
     def status(self) -> Any: ...
 
 
-@dataclass(frozen=True)
-class Fact:
-    """The earliest active record of a person with one combination of codes in one month."""
+class Fact(NamedTuple):
+    """The earliest active record of a person with one combination of codes in one month (a named
+    tuple, as `PersonFact`: a batch makes one per stored fact it reads)."""
 
     first_occurred_on: date
     first_record_id: str
