@@ -31,8 +31,8 @@ and call `write`; the envelope does the rest, in this order, in the request's on
    team's record as unknown (`sync/push.py` `_own_record`), and `same_team` is the check for an
    edit that names an earlier ledger entry (OpenRosa's `deprecatedID`) instead of a record.
 7. **`apply_batch`**, the store's unit of work; the intake settles its ledger row from the results.
-   The tail of the writes (rollups, revisions, op memory, the ledger row) is staged and written
-   last, one statement on PostgreSQL (server/persistence/staged.py).
+   The tail of the writes (new records, rollups, revisions, op memory, the ledger row) is staged
+   and written last, one statement on PostgreSQL (server/persistence/staged.py).
 8. **The device touch**: `last_seen_at` when due and the app version when it changed
    (`server.web.auth.touch_device`, the only writer of both).
 """
@@ -53,6 +53,7 @@ from flask import Flask
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from server.intake import Intake, quarantine
 from server.models import Device
@@ -149,7 +150,7 @@ def device_state(session: Session, device_id: str) -> DeviceState | None:
     return DeviceState(row.status, row.last_seen_at, row.app_version, row.reference_stamp) if row else None
 
 
-def _pg_claiming_state(lock: str) -> Any:
+def _pg_claiming_state(lock: str) -> TextClause:
     # The lock in a FROM subquery of one row, so it is taken once, whether or not the device exists
     # (an outer join: a missing device is read as none, as `device_state` reads it).
     return text(
