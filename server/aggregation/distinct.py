@@ -26,8 +26,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import date
+from typing import NamedTuple
 
 from sync.domain import PopulationGroup
 
@@ -61,9 +61,12 @@ def start_month(period: str, month: str) -> str:
     return month
 
 
-@dataclass(frozen=True, order=True)
-class PersonFact:
-    """What attribution reads of one person fact: its month, place and group, and its earliest record."""
+class PersonFact(NamedTuple):
+    """What attribution reads of one person fact: its month, place and group, and its earliest record.
+
+    A named tuple (ordered, hashable, compared field by field as a frozen dataclass with order=True
+    would be): a push of 500 returning people builds one per stored fact of each, and a frozen
+    dataclass's __init__ was a fifth of the distinct cells' time."""
 
     month: str
     team_id: str

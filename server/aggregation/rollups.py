@@ -41,6 +41,7 @@ from server.aggregation.indicators import BY_CODE, INDICATORS, Indicator, Measur
 from server.models import Item, Record, RollupCell, RollupDistinctCell, RollupPersonFact, RollupPersonFirst, Team
 from server.models.rollups import CELL_DIMENSIONS
 from server.persistence.events import ChangeBatch, subscribe
+from server.persistence.staged import StagedTable, StagedWrites
 from server.persistence.store import chunks
 from sync.domain import age_band_for_years
 from sync.record_types import RECORD_TYPES
@@ -91,9 +92,9 @@ class RecordLike(Protocol):
     def status(self) -> Any: ...
 
 
-@dataclass(frozen=True)
-class Fact:
-    """The earliest active record of a person with one combination of codes in one month."""
+class Fact(NamedTuple):
+    """The earliest active record of a person with one combination of codes in one month (a named
+    tuple, as `PersonFact`: a batch makes one per stored fact it reads)."""
 
     first_occurred_on: date
     first_record_id: str
@@ -295,7 +296,7 @@ def on_record_changes(batch: ChangeBatch) -> None:
     # The device's team and country are known: the rollups need not look them up.
     ref = ReferenceLookup(batch.session, countries={batch.device.team_id: batch.device.country},
                           categories=batch.reference.item_categories)
-    apply_changes(batch.session, [(change.before, change.after) for change in batch.changes], ref)
+    apply_changes(batch.session, [(change.before, change.after) for change in batch.changes], ref, batch.staged)
 
 
 def init_app(app: Flask) -> None:
@@ -303,9 +304,14 @@ def init_app(app: Flask) -> None:
 
 
 def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, RecordLike]],
-                  ref: ReferenceLookup | None = None) -> None:
-    """Apply many record changes at once (the bulk loader uses this with `before=None`)."""
+                  ref: ReferenceLookup | None = None, staged: StagedWrites | None = None) -> None:
+    """Apply many record changes at once (the bulk loader uses this with `before=None`).
+
+    The upserts (facts, cells, distinct cells) go to `staged`, written by its owner with the rest
+    of the write's tail; without it they are written before returning. Either way after the
+    people's locks and the reads of their facts, so every writer takes its locks in one order."""
     ref = ref or ReferenceLookup(session)
+    writes = staged if staged is not None else StagedWrites(session)
     deltas: dict[CellKey, int] = defaultdict(int)
     # Person-months a correction or void touched: recomputed from the records (a minimum cannot be
     # decremented). A create only adds a record, so its facts are merged in by an upsert instead,
@@ -328,7 +334,6 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
             if before is not None:
                 recompute.update(_person_keys(state, ref))
     deltas = {k: v for k, v in deltas.items() if v}
-    _add_to_cells(session, deltas)
     distinct = people_of_their_own(deltas)
     # A person-month also recomputed reads this batch's creates from the records already.
     added = {key: fact for key, fact in added.items() if key[:4] not in recompute}
@@ -340,16 +345,21 @@ def apply_changes(session: Session, changes: Sequence[tuple[RecordLike | None, R
         before = stored_firsts(session, touched)
         after = dict(before)
         if recompute:
+            # The recount reads the records: the batch's new ones may still be staged.
+            writes.flush()
             fresh = _refresh_people(session, recompute, ref)
             for key in [key for key in after if key[:4] in recompute]:
                 del after[key]
             after.update(fresh)
         if added:
-            for key, first in _merge_facts(session, added).items():
+            for key, first in _merge_facts(writes, added).items():
                 current = after.get(key)
                 after[key] = first if current is None else min(current, first)
         add_cells(distinct, distinct_changes(before, after))
-    _add_to_distinct_cells(session, {key: value for key, value in distinct.items() if value})
+    _add_to_cells(writes, deltas)
+    _add_to_distinct_cells(writes, {key: value for key, value in distinct.items() if value})
+    if staged is None:
+        writes.flush()
 
 
 def cell_row(key: CellKey, value: int) -> dict[str, Any]:
@@ -359,11 +369,9 @@ def cell_row(key: CellKey, value: int) -> dict[str, Any]:
             **dict(zip(CELL_DIMENSIONS, dims, strict=True)), "value": value}
 
 
-def _add_to_cells(session: Session, deltas: dict[CellKey, int]) -> None:
-    if not deltas:
-        return
+def _add_to_cells(writes: StagedWrites, deltas: dict[CellKey, int]) -> None:
     # Sorted, so two concurrent pushes lock shared cells in the same order (no deadlock on PostgreSQL).
-    session.execute(_upsert_statements(session).cells, [cell_row(key, deltas[key]) for key in sorted(deltas)])
+    writes.add(CELLS, [cell_row(key, deltas[key]) for key in sorted(deltas)])
 
 
 @dataclass(frozen=True)
@@ -378,9 +386,12 @@ _UPSERTS: dict[str, _Upserts] = {}
 
 
 def _upsert_statements(session: Session) -> _Upserts:
+    return _upserts_of(session.get_bind().dialect.name)
+
+
+def _upserts_of(dialect: str) -> _Upserts:
     """The upserts of a dialect, built once per process: building `excluded` makes a column
     collection each time, and that was a tenth of a one-record push's CPU."""
-    dialect = session.get_bind().dialect.name
     if dialect not in _UPSERTS:
         make = postgresql.insert if dialect == "postgresql" else sqlite.insert
         cells_table = RollupCell.__table__
@@ -438,14 +449,13 @@ def _lock_people(session: Session, persons: Iterable[PersonKey]) -> None:
                     {"keys": keys})
 
 
-def _merge_facts(session: Session, added: dict[FactKey, Fact]) -> dict[FirstKey, First]:
+def _merge_facts(writes: StagedWrites, added: dict[FactKey, Fact]) -> dict[FirstKey, First]:
     """Add new records' facts to the stored ones, and their firsts to the stored firsts: the earlier
     (day, record id) stays first and the counts add up. Returns the new facts' firsts."""
-    upserts = _upsert_statements(session)
     firsts = firsts_of(added)
     # Sorted, as the cells: concurrent writers meet shared rows in the same order.
-    session.execute(upserts.facts, [fact_row(key, fact) for key, fact in sorted(added.items())])
-    session.execute(upserts.firsts, [first_row(key, first) for key, first in sorted(firsts.items())])
+    writes.add(FACTS, [fact_row(key, fact) for key, fact in sorted(added.items())])
+    writes.add(FIRSTS, [first_row(key, first) for key, first in sorted(firsts.items())])
     return firsts
 
 
@@ -657,11 +667,30 @@ def distinct_row(key: DistinctKey, value: int) -> dict[str, Any]:
             "team_id": team_id, "site_id": site_id, "population_group": group, "value": value}
 
 
-def _add_to_distinct_cells(session: Session, changes: dict[DistinctKey, int]) -> None:
-    if changes:
-        # Sorted, as the cells: concurrent writers meet shared rows in the same order.
-        session.execute(_upsert_statements(session).distinct,
-                        [distinct_row(key, changes[key]) for key in sorted(changes)])
+def _add_to_distinct_cells(writes: StagedWrites, changes: dict[DistinctKey, int]) -> None:
+    # Sorted, as the cells: concurrent writers meet shared rows in the same order.
+    writes.add(DISTINCT_CELLS, [distinct_row(key, changes[key]) for key in sorted(changes)])
+
+
+def _pg_conflict(upsert: Any) -> str:
+    """The ON CONFLICT clause of a PostgreSQL upsert as text, for the staged writes' one statement:
+    the very clause the executemany sends, so the two cannot disagree."""
+    compiled = str(upsert.compile(dialect=postgresql.dialect()))
+    return compiled[compiled.index(" ON CONFLICT "):]
+
+
+# The rollups' staged upserts (server/persistence/staged.py), in the order they are written: facts,
+# firsts, cells, distinct cells (after the people's advisory locks, before revisions and op memory).
+FACTS = StagedTable(RollupPersonFact.__table__, order=10, pg_conflict=_pg_conflict(_upserts_of("postgresql").facts),
+                    statement=lambda session: _upsert_statements(session).facts)
+FIRSTS = StagedTable(RollupPersonFirst.__table__, order=15,
+                     pg_conflict=_pg_conflict(_upserts_of("postgresql").firsts),
+                     statement=lambda session: _upsert_statements(session).firsts)
+CELLS = StagedTable(RollupCell.__table__, order=20, pg_conflict=_pg_conflict(_upserts_of("postgresql").cells),
+                    statement=lambda session: _upsert_statements(session).cells)
+DISTINCT_CELLS = StagedTable(RollupDistinctCell.__table__, order=30,
+                             pg_conflict=_pg_conflict(_upserts_of("postgresql").distinct),
+                             statement=lambda session: _upsert_statements(session).distinct)
 
 
 # The place twins of the distinct indicators, whose cells count the records without a beneficiary_ref.

@@ -10,7 +10,9 @@ and call `write`; the envelope does the rest, in this order, in the request's on
    record at once) roll the whole write back and run it again; when retries run out the answer is
    503 `temporarily_unavailable` with `Retry-After`, never a 500.
 2. **The device's state**, read again in this transaction (authentication read it without a lock):
-   a revocation committed since is honoured. With it, the reference data's stamp.
+   a revocation committed since is honoured. With it, the reference data's stamp, and on
+   PostgreSQL the claim of the key below (one statement; the state is read as of before a wait,
+   as when the two were apart).
 3. **Claim of the idempotency key.** The ledger row is written in the write's own transaction, never
    "claimed" in a separate one, so there is no half-claimed state to clean up after a crash; "in
    flight" therefore cannot be a row. On PostgreSQL a transaction-scoped advisory lock on the key
@@ -29,6 +31,8 @@ and call `write`; the envelope does the rest, in this order, in the request's on
    team's record as unknown (`sync/push.py` `_own_record`), and `same_team` is the check for an
    edit that names an earlier ledger entry (OpenRosa's `deprecatedID`) instead of a record.
 7. **`apply_batch`**, the store's unit of work; the intake settles its ledger row from the results.
+   The tail of the writes (new records, rollups, revisions, op memory, the ledger row) is staged
+   and written last, one statement on PostgreSQL (server/persistence/staged.py).
 8. **The device touch**: `last_seen_at` when due and the app version when it changed
    (`server.web.auth.touch_device`, the only writer of both).
 """
@@ -49,10 +53,12 @@ from flask import Flask
 from sqlalchemy import bindparam, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from server.intake import Intake, quarantine
 from server.models import Device
-from server.persistence.reference_cache import STAMP, ReferenceSnapshot, reference_snapshot
+from server.persistence.reference_cache import STAMP, STAMP_NAME, ReferenceSnapshot, reference_snapshot
+from server.persistence.staged import StagedWrites
 from server.persistence.store import apply_batch, quarantine_batch
 from server.persistence.timeutil import naive_utc, utcnow
 from server.web.auth import device_revoked_error, touch_device
@@ -114,8 +120,9 @@ class Translation(ABC, Generic[A]):
         """The wire mutations (as in a JSON push) this request makes."""
 
     @abstractmethod
-    def settle(self, session: Session, results: list[ItemResult], now: datetime) -> A:
-        """Write the ledger entry of the applied results; the answer."""
+    def settle(self, session: Session, results: list[ItemResult], now: datetime, staged: StagedWrites) -> A:
+        """Write the ledger entry of the applied results (best staged in `staged`, which holds the
+        batch's revisions and op memory until the envelope writes them after this); the answer."""
 
     def refuse(self, session: Session, *, kept: bool, now: datetime) -> A:
         """A revoked device's answer; `kept`: its mutations were put in quarantine now, and the
@@ -143,6 +150,33 @@ def device_state(session: Session, device_id: str) -> DeviceState | None:
     return DeviceState(row.status, row.last_seen_at, row.app_version, row.reference_stamp) if row else None
 
 
+def _pg_claiming_state(lock: str) -> TextClause:
+    # The lock in a FROM subquery of one row, so it is taken once, whether or not the device exists
+    # (an outer join: a missing device is read as none, as `device_state` reads it).
+    return text(
+        f"SELECT claim.claimed, devices.status, devices.last_seen_at, devices.app_version, "
+        f"(SELECT value FROM seq_counter WHERE name = '{STAMP_NAME}') AS reference_stamp "
+        f"FROM ({lock}) AS claim LEFT JOIN devices ON devices.id = :device_key"
+    )
+
+
+# Built once: the device's state with the claim of the key (PostgreSQL), waiting or not.
+_PG_STATE_WAITING = _pg_claiming_state("SELECT true AS claimed FROM pg_advisory_xact_lock(:lock_key)")
+_PG_STATE_TRYING = _pg_claiming_state("SELECT pg_try_advisory_xact_lock(:lock_key) AS claimed")
+
+
+def _state_and_claim(session: Session, device_id: str, request: Translation[Any]) -> tuple[DeviceState | None, bool]:
+    """The device's state and whether the request's key is claimed: one statement on PostgreSQL."""
+    if request.key is None or session.get_bind().dialect.name != "postgresql":
+        state = device_state(session, device_id)
+        return state, request.key is None or claim(session, request.intake, request.key, wait=request.wait_for_key)
+    statement = _PG_STATE_WAITING if request.wait_for_key else _PG_STATE_TRYING
+    row = session.execute(statement, {"lock_key": lock_id(request.intake, request.key), "device_key": device_id}).one()
+    state = (DeviceState(row.status, row.last_seen_at, row.app_version, row.reference_stamp)
+             if row.status is not None else None)
+    return state, bool(row.claimed)
+
+
 def write(session: Session, device: DeviceContext, request: Translation[A], *, revoked_quarantine_max: int = 0,
           now: datetime | None = None) -> A:
     """Run one request of an intake through the envelope (module docstring), in the caller's
@@ -154,10 +188,13 @@ def write(session: Session, device: DeviceContext, request: Translation[A], *, r
 def _attempt(session: Session, device: DeviceContext, request: Translation[A], maximum: int, now: datetime) -> A:
     state: DeviceState | None = None
     revoked = False
+    claimed = True
     if request.intake.device_writes:
-        state = device_state(session, device.device_id)
+        state, claimed = _state_and_claim(session, device.device_id, request)
         revoked = state is None or state.status != "active"
-    if request.key is not None and not claim(session, request.intake, request.key, wait=request.wait_for_key):
+    elif request.key is not None:
+        claimed = claim(session, request.intake, request.key, wait=request.wait_for_key)
+    if not claimed:
         if revoked:
             return request.refuse(session, kept=False, now=now)  # being kept by another request
         raise request.in_flight()
@@ -172,9 +209,12 @@ def _attempt(session: Session, device: DeviceContext, request: Translation[A], m
     reference: ReferenceSnapshot | None = None
     if state is not None:
         reference = reference_snapshot(session, state.reference_stamp)
+    staged = StagedWrites(session)
     results = apply_batch(session, device, request.mutations(session, now), batch_id=request.batch_id, now=now,
-                          client_time=request.client_time, reference=reference, item_json=request.item_json)
-    answer = request.settle(session, results, now)
+                          client_time=request.client_time, reference=reference, item_json=request.item_json,
+                          staged=staged)
+    answer = request.settle(session, results, now, staged)
+    staged.flush()
     if state is not None:
         touch_device(session, device.device_id, now=naive_utc(now), last_seen_at=state.last_seen_at,
                      app_version=request.app_version, stored_app_version=state.app_version)

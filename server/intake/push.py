@@ -23,6 +23,7 @@ from schemas.sync import PushRequestSchema
 from server.intake import PUSH
 from server.intake.envelope import Translation, device_state, write
 from server.models import SyncBatch
+from server.persistence.staged import StagedTable, StagedWrites
 from server.persistence.timeutil import isoformat_z, naive_utc
 from server.web.errors import ApiError
 from sync.batches import BatchStatus, InFlight, KeyReused, New, Replay, StoredBatch, decide, key_matches
@@ -38,6 +39,11 @@ REFUSED = "refused"
 class PushAnswer:
     body: dict[str, Any]
     replayed: bool
+
+
+# A batch's ledger row once applied, staged with its revisions and op memory (one statement on
+# PostgreSQL, server/persistence/staged.py).
+_LEDGER = StagedTable(SyncBatch.__table__, order=60)
 
 
 class DeviceRevoked(Exception):
@@ -148,7 +154,7 @@ class _Batch(Translation[PushAnswer]):
     def mutations(self, session: Session, now: datetime) -> list[Any]:
         return self._mutations
 
-    def settle(self, session: Session, results: list[ItemResult], now: datetime) -> PushAnswer:
+    def settle(self, session: Session, results: list[ItemResult], now: datetime, staged: StagedWrites) -> PushAnswer:
         client_time: datetime = self.client_time  # type: ignore[assignment]
         body = {
             "batch_id": self.batch_id,
@@ -156,7 +162,7 @@ class _Batch(Translation[PushAnswer]):
             "clock_offset_ms": round((now - client_time).total_seconds() * 1000),
             "results": [result.to_wire() for result in results],
         }
-        self._remember(session, BatchStatus.DONE.value, body, now)
+        staged.add(_LEDGER, [self._row(BatchStatus.DONE.value, body, now)])
         return PushAnswer(body, replayed=False)
 
     def refuse(self, session: Session, *, kept: bool, now: datetime) -> PushAnswer:
@@ -165,10 +171,13 @@ class _Batch(Translation[PushAnswer]):
         raise DeviceRevoked()
 
     def _remember(self, session: Session, status: str, response: dict[str, Any] | None, now: datetime) -> None:
-        naive_now = naive_utc(now)
-        session.add(SyncBatch(batch_id=self.batch_id, device_id=self._device.device_id, body_hash=self._body_hash,
-                              status=status, response=response, created_at=naive_now, completed_at=naive_now))
+        session.add(SyncBatch(**self._row(status, response, now)))
         session.flush()
+
+    def _row(self, status: str, response: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+        naive_now = naive_utc(now)
+        return {"batch_id": self.batch_id, "device_id": self._device.device_id, "body_hash": self._body_hash,
+                "status": status, "response": response, "created_at": naive_now, "completed_at": naive_now}
 
 
 def _stored_batch(row: SyncBatch | None, device: DeviceContext) -> StoredBatch | None:

@@ -37,6 +37,7 @@ from server.intake.envelope import Translation, write
 from server.intake.quarantine import redact_row
 from server.intake.review import conflict_dict, quarantine_dict
 from server.models import Conflict, QuarantinedMutation, Record, RecordRevision, Team, User
+from server.persistence.staged import StagedWrites
 from server.persistence.timeutil import aware_utc, isoformat_z, naive_utc
 from server.web.auth import Principal
 from server.web.errors import ApiError, validation_error
@@ -226,8 +227,9 @@ class _Resolved(Translation[ItemResult]):
     def mutations(self, session: Session, now: datetime) -> list[Any]:
         return [self._mutation]
 
-    def settle(self, session: Session, results: list[ItemResult], now: datetime) -> ItemResult:
+    def settle(self, session: Session, results: list[ItemResult], now: datetime, staged: StagedWrites) -> ItemResult:
         (result,) = results
+        staged.flush()  # the revision stamped below is among the staged rows
         if result.status not in (ItemStatus.REJECTED, ItemStatus.CONFLICT):
             # Stamp the author on the revision the engine just wrote (a no-op correction or a
             # duplicate writes none, and then this updates nothing).

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from server.persistence.reference_cache import ReferenceSnapshot
+    from server.persistence.staged import StagedWrites
 
 
 class ChangeKind(StrEnum):
@@ -52,12 +53,15 @@ class RecordChange:
 class ChangeBatch:
     """A batch's changes and what every subscriber may need to read them without a lookup: the
     writing device's scope (its team and country) and the reference data the batch was checked
-    against. `changes` carry their final seqs."""
+    against. `changes` carry their final seqs. `staged`: where a subscriber may stage rows it
+    only inserts or upserts (server/persistence/staged.py), written with the write's tail in one
+    statement on PostgreSQL; None: write them now."""
 
     session: Session
     device: DeviceContext
     reference: ReferenceSnapshot
     changes: Sequence[RecordChange]
+    staged: StagedWrites | None = None
 
 
 Subscriber = Callable[[ChangeBatch], None]

@@ -57,6 +57,9 @@ _COUNTER = text("SELECT value FROM seq_counter WHERE name = :name")
 _PG_FIRST = text(f"SELECT value + (pg_current_xact_id()::text::bigint << {TXN_BITS}) "
                  "FROM seq_counter WHERE name = :name")
 _PG_BASE = f"(SELECT value FROM seq_counter WHERE name = '{COUNTER_NAME}')"
+# The same first seq, for a writer's own read (the store's op memory preload): the seqs it then
+# takes cost no statement of their own (`reserve_seqs(..., first=)`).
+PG_FIRST_SQL = f"({_PG_BASE} + (pg_current_xact_id()::text::bigint << {TXN_BITS}))"
 _PG_HORIZON_SQL = f"({_PG_BASE} + (pg_snapshot_xmin(pg_current_snapshot())::text::bigint << {TXN_BITS}))"
 # The first seq of the reader's own transaction's range, NULL when it has written nothing (a pull,
 # a line list: their views only read). Its own writes are visible to it and settled for it.
@@ -72,13 +75,15 @@ def _postgresql(session: Session | Connection) -> bool:
     return dialect.name == "postgresql"
 
 
-def reserve_seqs(session: Session, count: int = 1) -> range:
-    """Reserve `count` consecutive seqs, returned as a range, above every seq committed so far."""
+def reserve_seqs(session: Session, count: int = 1, *, first: int | None = None) -> range:
+    """Reserve `count` consecutive seqs, returned as a range, above every seq committed so far.
+    `first`: PostgreSQL only, this transaction's first seq as `PG_FIRST_SQL` read it in this
+    transaction (then no statement is sent); ignored on SQLite."""
     # On the connection, which the transaction lives on (a scoped session may be replaced mid-way).
-    return reserve_seqs_on(session.connection(), count)
+    return reserve_seqs_on(session.connection(), count, first=first)
 
 
-def reserve_seqs_on(connection: Connection, count: int = 1) -> range:
+def reserve_seqs_on(connection: Connection, count: int = 1, *, first: int | None = None) -> range:
     """`reserve_seqs` for code that holds a connection, not a session: a column default's context
     (quarantine rows take a seq per row, server/models/sync.py). The same range, the same count of
     seqs taken, so the store's seqs and a default's never collide within a transaction."""
@@ -87,7 +92,8 @@ def reserve_seqs_on(connection: Connection, count: int = 1) -> range:
     if connection.dialect.name != "postgresql":
         last = connection.execute(_RESERVE, {"n": count, "name": COUNTER_NAME}).scalar_one()
         return range(last - count + 1, last + 1)
-    first = int(connection.execute(_PG_FIRST, {"name": COUNTER_NAME}).scalar_one())
+    if first is None:
+        first = int(connection.execute(_PG_FIRST, {"name": COUNTER_NAME}).scalar_one())
     taken = _taken_on(connection, first)
     if taken + count > TXN_SEQS:
         raise ValueError(f"a transaction may take at most {TXN_SEQS} seqs: commit in smaller chunks")

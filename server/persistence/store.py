@@ -12,8 +12,13 @@ Two choices shape it:
   cache) and, with rollup changes, revisions, op memory, conflicts and quarantine rows, written by
   `_flush()` once per batch with Core statements: the records first (one multi-row INSERT for new
   ones, one executemany UPDATE for changed ones), then the rollups of all the batch's changes in
-  one `rollups.apply_changes` (they read the records), then one executemany INSERT per table
-  (revisions reference records by foreign key).
+  one `rollups.apply_changes` (they read the records), then conflicts and quarantine. The rollups'
+  upserts, revisions and op memory are staged (server/persistence/staged.py) with the intake's
+  ledger row, which the envelope writes last: one statement on PostgreSQL, one executemany per
+  table on SQLite (revisions reference records by foreign key, so records come first).
+- **Seqs.** On PostgreSQL the op memory preload also reads the transaction's first seq, so taking
+  the batch's block costs no statement (server/persistence/seq.py). It gives the transaction its
+  id a little earlier than the flush would: readers' horizon waits for it from then on.
 
 `apply_batch` and `quarantine_batch` below are the only ways callers run the store: its lifecycle
 (preload, apply, flush, settle) in one call, through `unit_of_work` (the store's contract tests
@@ -21,7 +26,8 @@ open it directly). The lifecycle methods are private.
 
 Lock order on PostgreSQL, the same for every batch so two pushes cannot deadlock: the batch's
 records (`_preload_items`, `SELECT ... FOR UPDATE` in id order), then whatever the rollups update
-(at `_flush()`: people's advisory locks and cells, each in sorted order). Seqs take no lock on
+(at `_flush()`: people's advisory locks, then, staged, facts, cells and distinct cells, each in
+sorted order). Seqs take no lock on
 PostgreSQL (server/persistence/seq.py: they come from the transaction's id, and readers stop at the
 horizon); on SQLite the one writer holds the counter with everything else.
 """
@@ -34,14 +40,16 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import String, any_, bindparam, insert, literal_column, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from schemas.records import record_validator
 from server.models import AppliedOp, Conflict, QuarantinedMutation, Record, RecordRevision
 from server.persistence.events import ChangeBatch, RecordChange, publish
 from server.persistence.reference_cache import ReferenceSnapshot, read_stamp, reference_snapshot
-from server.persistence.seq import reserve_seqs
+from server.persistence.seq import PG_FIRST_SQL, reserve_seqs
+from server.persistence.staged import StagedTable, StagedWrites
 from server.persistence.timeutil import aware_utc, naive_utc
 from sync.domain import DeviceContext, Entity, Errors, ItemResult, RecordState, RecordStatus, RememberedOp
 from sync.push import apply_mutations, canonical_uuid, quarantine_all
@@ -104,8 +112,20 @@ _REMEMBERED = select(_OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
 # The preloads, built once with an expanding IN: building and cache-keying a statement per batch
 # cost a one-record submission more than running it.
 _REMEMBERED_IN = _REMEMBERED.where(_OPS.c.op_id.in_(bindparam("keys", expanding=True)))
+# PostgreSQL: the keys as one array (`= ANY`), not an expanding IN of 500 placeholders, whose text
+# psycopg parses anew on every run (too long for its cache: ~3 ms of a 500-record batch each). With
+# this transaction's first seq (server/persistence/seq.py) in every row, so the batch's seqs cost
+# no statement of their own; one row with NULL op columns when none is remembered (a first
+# submission): the outer join keeps the seq's row.
+_PG_KEYS = bindparam("keys", type_=postgresql.ARRAY(String))
+_ONE_ROW = select(literal_column("1").label("one")).subquery("one_row")
+_PG_REMEMBERED_WITH_SEQ = (
+    select(literal_column(PG_FIRST_SQL).label("first_seq"), _OPS.c.op_id, _OPS.c.device_id, _OPS.c.outcome)
+    .select_from(_ONE_ROW.outerjoin(_OPS, _OPS.c.op_id == any_(_PG_KEYS)))
+)
+_PG_REMEMBERED = _REMEMBERED.where(_OPS.c.op_id == any_(_PG_KEYS))
 _RECORDS_IN = select(_RECORDS).where(_RECORDS.c.id.in_(bindparam("keys", expanding=True))).order_by(_RECORDS.c.id)
-_RECORDS_IN_LOCKED = _RECORDS_IN.with_for_update()
+_PG_RECORDS_LOCKED = select(_RECORDS).where(_RECORDS.c.id == any_(_PG_KEYS)).order_by(_RECORDS.c.id).with_for_update()
 # An UPDATE of every column by id, for executemany (the id under its own bind name: SQLAlchemy
 # reserves the column names for the SET clause).
 _UPDATE_RECORD = (
@@ -113,6 +133,13 @@ _UPDATE_RECORD = (
     .where(_RECORDS.c.id == bindparam("record_key"))
     .values({name: bindparam(name) for name in _RECORDS.c.keys() if name != "id"})  # noqa: SIM118
 )
+
+
+# Staged (server/persistence/staged.py): written with the rollups and the intake's ledger row in
+# one statement on PostgreSQL, after the rollups' people locks; new records first.
+RECORDS = StagedTable(_RECORDS, order=0)
+REVISIONS = StagedTable(RecordRevision.__table__, order=40)
+APPLIED_OPS = StagedTable(_OPS, order=50)
 
 
 def json_copy(value: Any) -> Any:
@@ -125,16 +152,28 @@ def json_copy(value: Any) -> Any:
     return value
 
 
+def _shallow(state: RecordState, **changes: Any) -> RecordState:
+    """A copy of the state object (its data shared), with `changes`: `dataclasses.replace` runs
+    __init__ through keyword arguments, and its three calls per record were a tenth of a 500-record
+    batch's store time. RecordState is a plain dataclass (no __post_init__, no slots)."""
+    copy = object.__new__(RecordState)
+    copy.__dict__.update(state.__dict__, **changes)
+    return copy
+
+
 def _copy(state: RecordState) -> RecordState:
-    return replace(state, data=json_copy(state.data))
+    return _shallow(state, data=json_copy(state.data))
 
 
 class SqlRecordStore:
     """The `sync.store.RecordStore` of one push batch, in the caller's transaction."""
 
     def __init__(self, session: Session, device: DeviceContext, *, batch_id: str | None, now: datetime,
-                 late_seqs: bool = False, reference: ReferenceSnapshot | None = None) -> None:
+                 late_seqs: bool = False, reference: ReferenceSnapshot | None = None,
+                 staged: StagedWrites | None = None) -> None:
         self.session = session
+        # Where revisions and op memory are staged; the caller flushes it (with its own rows).
+        self.staged = staged if staged is not None else StagedWrites(session)
         self.device = device
         self.batch_id = batch_id
         self.now = naive_utc(now)
@@ -158,6 +197,8 @@ class SqlRecordStore:
         self._late_seqs = late_seqs
         self._provisional = 0
         self._settled: dict[int, int] = {}
+        # PostgreSQL: this transaction's first seq, when the op memory preload read it.
+        self._first_seq: int | None = None
         self._reference = reference
 
     # --- batch set-up and tear-down (not part of the Protocol) ----------
@@ -178,28 +219,37 @@ class SqlRecordStore:
 
     def _preload_ops(self, op_ids: Iterable[str]) -> None:
         op_ids = sorted(set(op_ids))
-        for chunk in chunks(op_ids):
-            for row in self.session.execute(_REMEMBERED_IN, {"keys": chunk}):
+        for number, chunk in enumerate(chunks(op_ids)):
+            if number == 0 and self._locking:
+                for row in self.session.execute(_PG_REMEMBERED_WITH_SEQ, {"keys": list(chunk)}):
+                    self._first_seq = int(row.first_seq)
+                    if row.op_id is not None:
+                        self._ops[row.op_id] = _remembered(row)
+                continue
+            statement = _PG_REMEMBERED if self._locking else _REMEMBERED_IN
+            for row in self.session.execute(statement, {"keys": list(chunk)}):
                 self._ops[row.op_id] = _remembered(row)
         self._ops.update({op_id: None for op_id in op_ids if op_id not in self._ops})
 
     def _preload_records(self, record_ids: Iterable[str]) -> None:
         record_ids = sorted(set(record_ids))
         for chunk in chunks(record_ids):
-            statement = _RECORDS_IN_LOCKED if self._locking else _RECORDS_IN
-            for row in self.session.execute(statement, {"keys": chunk}):
+            statement = _PG_RECORDS_LOCKED if self._locking else _RECORDS_IN
+            for row in self.session.execute(statement, {"keys": list(chunk)}):
                 self._records[row.id] = record_state(row)
         self._records.update({record_id: None for record_id in record_ids if record_id not in self._records})
 
     def _flush(self) -> None:
-        """Write the staged rows: records first (ORM, one multi-row INSERT), then the rollups
-        of every record changed since the last flush (they read `records`), then what
-        references the records. All in the caller's transaction, so they commit together."""
+        """Write the records (one multi-row INSERT, one executemany UPDATE), then publish the
+        changes (the rollups read `records`; they stage their upserts), write conflicts and
+        quarantine rows, and stage revisions and op memory in `self.staged`, which the caller
+        flushes. All in the caller's transaction, so they commit together."""
         self._settle_seqs()
         self.session.flush()
         if self._new_records:
-            self.session.execute(insert(_RECORDS),
-                                 [record_row(state, self.now) for state in self._new_records.values()])
+            # Staged, first of the tail: nothing reads them before the tail is written but the
+            # rollups' recount of a corrected person-month, which flushes the staged rows first.
+            self.staged.add(RECORDS, [record_row(state, self.now) for state in self._new_records.values()])
             self._new_records.clear()
         if self._changed_records:
             self.session.execute(_UPDATE_RECORD, [{**record_row(state, self.now), "record_key": state.id}
@@ -210,23 +260,23 @@ class SqlRecordStore:
             # references them; rollups are one subscriber (server/aggregation/rollups.py).
             changes = [RecordChange(before, self._with_settled_seq(after)) for before, after in self._changes]
             self._changes.clear()
-            publish(ChangeBatch(self.session, self.device, self.reference, changes))
+            publish(ChangeBatch(self.session, self.device, self.reference, changes, self.staged))
         if self._quarantined:
             # Their `quarantine` stream's seqs in one block, in the rows' order: the column default
             # (server/models/sync.py), which other writers rely on, would take one per row.
-            block = reserve_seqs(self.session, len(self._quarantined))
+            block = reserve_seqs(self.session, len(self._quarantined), first=self._first_seq)
             for row, seq in zip(self._quarantined, block, strict=True):
                 row["seq"] = seq
-        for model, rows in (
-            (RecordRevision, self._revisions),
-            (AppliedOp, self._new_ops),
-            (Conflict, self._conflicts),
-            (QuarantinedMutation, self._quarantined),
-        ):
+        for model, rows in ((Conflict, self._conflicts), (QuarantinedMutation, self._quarantined)):
             if rows:
                 # The table, not the model: a Core executemany, without the ORM's bulk-insert layer.
+                # Written now, not staged: rare, and quarantine rows' JSON may be any JSON value.
                 self.session.execute(insert(model.__table__), rows)
                 rows.clear()
+        self.staged.add(REVISIONS, self._revisions)
+        self.staged.add(APPLIED_OPS, self._new_ops)
+        self._revisions = []
+        self._new_ops = []
 
     # --- op memory -------------------------------------------------------
     def get_op(self, op_id: str) -> RememberedOp | None:
@@ -268,14 +318,14 @@ class SqlRecordStore:
         if self._state(record.id) is not None:
             raise KeyError(f"record {record.id} exists")
         # A copy of the state object only: its data is the engine's own new dict, never changed.
-        state = replace(record)
+        state = _shallow(record)
         self._records[record.id] = state
         self._new_records[record.id] = state
 
     def update_record(self, record: RecordState) -> None:
         if self._state(record.id) is None:
             raise KeyError(f"record {record.id} does not exist")
-        state = replace(record)
+        state = _shallow(record)
         self._records[record.id] = state
         if record.id in self._new_records:  # created earlier in this batch: still one INSERT
             self._new_records[record.id] = state
@@ -378,7 +428,7 @@ class SqlRecordStore:
             return -self._provisional
         seq = next(self._seqs, None)
         if seq is None:
-            self._seqs = iter(reserve_seqs(self.session, self._seq_block))
+            self._seqs = iter(reserve_seqs(self.session, self._seq_block, first=self._first_seq))
             seq = next(self._seqs)
         return seq
 
@@ -392,7 +442,7 @@ class SqlRecordStore:
         # provisional (negative) seqs, before this transaction holds the counter, and two batches
         # writing the same provisional seq into the unique index wait on each other (deadlock).
         with self.session.no_autoflush:
-            block = reserve_seqs(self.session, len(fresh))
+            block = reserve_seqs(self.session, len(fresh), first=self._first_seq)
         self._settled.update(zip((-n for n in fresh), block, strict=True))
         for state in self._records.values():
             if state is not None and state.seq < 0:
@@ -405,7 +455,7 @@ class SqlRecordStore:
     def _with_settled_seq(self, state: RecordState) -> RecordState:
         # An intermediate version (a record changed twice in one batch) is the engine's own
         # snapshot, which the settling above did not reach.
-        return replace(state, seq=self._settled[state.seq]) if state.seq < 0 else state
+        return _shallow(state, seq=self._settled[state.seq]) if state.seq < 0 else state
 
     def _settle_result(self, result: ItemResult) -> ItemResult:
         """`result` with its provisional seq replaced by the real one (after `_flush()`)."""
@@ -477,6 +527,7 @@ def unit_of_work(
     reference: ReferenceSnapshot | None = None,
     items: Iterable[tuple[str | None, str | None]] = (),
     seq_block: int = 1,
+    staged: StagedWrites | None = None,
 ) -> Iterator[SqlRecordStore]:
     """The store of one batch, in the caller's transaction: what the batch names (`items`, each
     (op id, record id)) read and locked first, and the staged rows written when the block ends
@@ -484,12 +535,17 @@ def unit_of_work(
     order or half: `apply_batch` and `quarantine_batch` below, and the store's contract tests.
 
     `seq_block` sizes the block of seqs taken at the first `next_seq` (each item makes at most one
-    new version). An exception leaves the staged rows unwritten; the caller rolls back.
+    new version). `staged`: where the tail of the writes (rollups, revisions, op memory) is staged,
+    for the caller to flush with its own rows; without it the block writes them itself. An
+    exception leaves the staged rows unwritten; the caller rolls back.
     """
-    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=late_seqs, reference=reference)
+    store = SqlRecordStore(session, device, batch_id=batch_id, now=now, late_seqs=late_seqs, reference=reference,
+                           staged=staged)
     store._preload_items(items, mutation_count=seq_block)
     yield store
     store._flush()
+    if staged is None:
+        store.staged.flush()
 
 
 def apply_batch(
@@ -502,6 +558,7 @@ def apply_batch(
     client_time: datetime | None,
     reference: ReferenceSnapshot | None = None,
     item_json: Sequence[bytes] | None = None,
+    staged: StagedWrites | None = None,
 ) -> list[ItemResult]:
     """Apply a batch of wire mutations through the engine in the caller's transaction: the whole
     lifecycle of the store in one call, so no caller can forget a step or take them out of order.
@@ -510,17 +567,19 @@ def apply_batch(
     2. apply every item, without autoflush: records hold provisional seqs until step 3 takes the
        real ones (and with them the counter's lock), and the engine reads the batch's own rows from
        the store's cache;
-    3. flush: the counter block, then records, change events (rollups), revisions, ops, conflicts
-       and quarantine;
+    3. flush: the counter block, then records, change events (rollups), conflicts and quarantine,
+       and (staged) the rollups' upserts, revisions and ops;
     4. settle: the results carry the real seqs.
 
     `reference` is the reference data to check against, when the caller has read its stamp already
     (else the store reads it at the first check). `item_json` is each mutation's canonical JSON,
     when the caller made it for the batch's fingerprint (`sync.push.mutation_fingerprint`). The
-    caller commits (or rolls back) and writes its own batch bookkeeping.
+    caller commits (or rolls back) and writes its own batch bookkeeping. `staged`: the caller's
+    (the envelope's, which adds the ledger row and flushes it), else written before returning.
     """
     with unit_of_work(session, device, batch_id=batch_id, now=now, late_seqs=True, reference=reference,
-                      items=named_items(mutations), seq_block=len(mutations)) as store, session.no_autoflush:
+                      items=named_items(mutations), seq_block=len(mutations), staged=staged) as store, \
+            session.no_autoflush:
         results = apply_mutations(store, device, mutations, validate=record_validator(aware_utc(now).date()),
                                   now=now, client_time=client_time, item_json=item_json)
     return [store._settle_result(result) for result in results]

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from server.intake import OPENROSA
@@ -39,6 +39,7 @@ from server.integrations.openrosa.attachments import check_budget
 from server.integrations.openrosa.instance import CLEARABLE_FIELDS, Instance
 from server.integrations.openrosa.responses import OpenRosaError
 from server.models import OpenRosaAttachment, OpenRosaSubmission, Record
+from server.persistence.staged import StagedTable, StagedWrites
 from server.persistence.timeutil import isoformat_z, naive_utc
 from sync.domain import DeviceContext, ItemResult, ItemStatus
 
@@ -82,7 +83,9 @@ def submit(session: Session, device: DeviceContext, submission: Submission, *, r
 
 
 _SUBMISSIONS = OpenRosaSubmission.__table__
-_INSERT_SUBMISSION = insert(_SUBMISSIONS)
+# The ledger row of a submission applied at once (nearly every one), staged with the batch's
+# revisions and op memory: written in the same statement on PostgreSQL (server/persistence/staged.py).
+_LEDGER = StagedTable(_SUBMISSIONS, order=60)
 # Built once: whether the instanceID was received, without loading an ORM object, so a first
 # submission (nearly every request) loads none at all.
 _RECEIVED = select(_SUBMISSIONS.c.instance_id).where(_SUBMISSIONS.c.instance_id == bindparam("instance_key"))
@@ -147,14 +150,14 @@ class _Submitted(Translation[Answer]):
             self._built = _mutation(session, self._submission.instance, self._device, now)
         return [self._built[0]]
 
-    def settle(self, session: Session, results: list[ItemResult], now: datetime) -> Answer:
+    def settle(self, session: Session, results: list[ItemResult], now: datetime, staged: StagedWrites) -> Answer:
         (result,) = results
         assert self._built is not None
         mutation, record_id = self._built
         answer, settled = _settle(result, mutation, record_id, now)
         if self._row is None:
             # Written only now, settled: one INSERT, not an INSERT and an UPDATE.
-            session.execute(_INSERT_SUBMISSION, {**self._received(now), **settled})
+            staged.add(_LEDGER, [{**self._received(now), **settled}])
         else:
             for name, value in settled.items():
                 setattr(self._row, name, value)
