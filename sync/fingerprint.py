@@ -11,16 +11,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+# One encoder for every call: `json.dumps` with options builds a JSONEncoder each time, and a push
+# encodes each of its (up to 500) items. An encoder keeps no state between calls: threads share it.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 def canonical_json(value: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8; NaN/Infinity refused (not JSON)."""
-    return json.dumps(
-        value,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-        allow_nan=False,
-    ).encode("utf-8")
+    return _CANONICAL.encode(value).encode("utf-8")
 
 
 def fingerprint(value: Any) -> str:

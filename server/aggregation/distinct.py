@@ -24,6 +24,7 @@ of its buckets. So the cells count everyone, and a query reads them alone.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import date
@@ -61,6 +62,14 @@ def start_month(period: str, month: str) -> str:
     return month
 
 
+@functools.lru_cache(maxsize=4096)
+def _buckets(month: str) -> tuple[tuple[str, str], ...]:
+    """(period, start month) of each bucket `month` falls in, in PERIODS' order. Cached: a push
+    attributes thousands of facts over a few dozen months, and slicing and formatting the same
+    month three times per fact was a tenth of `person_cells`."""
+    return tuple((period, start_month(period, month)) for period in PERIODS)
+
+
 class PersonFact(NamedTuple):
     """What attribution reads of one person fact: its month, place and group, and its earliest record.
 
@@ -83,8 +92,8 @@ def person_cells(indicator: str, facts: Iterable[PersonFact]) -> dict[DistinctKe
     for fact in facts:
         first = (fact.first_occurred_on, fact.first_record_id)
         bit = GROUP_BITS.get(fact.population_group, OTHER_BIT)
-        for period in PERIODS:
-            by_group = earliest[(period, start_month(period, fact.month))]
+        for bucket in _buckets(fact.month):
+            by_group = earliest[bucket]
             current = by_group.get(bit)
             if current is None or first < current[0]:
                 by_group[bit] = (first, fact.team_id, fact.site_id, fact.population_group)
