@@ -146,10 +146,14 @@ def json_copy(value: Any) -> Any:
     """A deep copy of JSON data (dicts, lists, scalars): `copy.deepcopy` keeps a memo for cycles
     and shared objects JSON cannot have, and cost more than anything else the store does per item."""
     if isinstance(value, dict):
-        return {key: json_copy(item) for key, item in value.items()}
+        # Scalars are immutable and shared as they are: no call per field of a flat record's data.
+        return {key: item if type(item) in _JSON_SCALARS else json_copy(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [json_copy(item) for item in value]
+        return [item if type(item) in _JSON_SCALARS else json_copy(item) for item in value]
     return value
+
+
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 
 
 def _shallow(state: RecordState, **changes: Any) -> RecordState:
