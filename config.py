@@ -106,6 +106,9 @@ def webhook_config(env: dict[str, str]) -> dict[str, object]:
         "WEBHOOK_POLL_SECONDS": _positive_float(env, "WEBHOOK_POLL_SECONDS", 0.5),
         "WEBHOOK_LEASE_SECONDS": _positive_float(env, "WEBHOOK_LEASE_SECONDS", 60.0),
         "WEBHOOK_WORKER_THREADS": _non_negative_int(env, "WEBHOOK_WORKER_THREADS", 8) or 1,
+        # The worker's CPU niceness (0-19): deliveries are background work, so on a busy machine the
+        # tablets' syncs through gunicorn get the CPU first and deliveries wait (docs/integrations.md).
+        "WEBHOOK_WORKER_NICE": min(19, _non_negative_int(env, "WEBHOOK_WORKER_NICE", 10)),
         "WEBHOOK_RETENTION_DAYS": _non_negative_int(env, "WEBHOOK_RETENTION_DAYS", 14),
     }
 

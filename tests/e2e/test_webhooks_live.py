@@ -92,6 +92,12 @@ def test_events_arrive_within_5_s_and_a_kill_9_mid_delivery_loses_none(make_data
                                       "events": ["record.created", "record.corrected", "record.voided"]})
         assert created.status_code == 201, created.text
         receiver.secret = created.json()["secret"]
+        # Deliveries are background work: the worker runs below gunicorn's priority.
+        assert server.webhook_worker_pid is not None
+        deadline = time.monotonic() + 20
+        while os.getpriority(os.PRIO_PROCESS, server.webhook_worker_pid) != 10 and time.monotonic() < deadline:
+            time.sleep(0.1)  # the worker lowers itself once its app is built
+        assert os.getpriority(os.PRIO_PROCESS, server.webhook_worker_pid) == 10
 
         first = [create_mutation(), create_mutation("distribution"), create_mutation("outreach")]
         started = time.monotonic()

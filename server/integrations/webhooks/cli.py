@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import signal
 from types import FrameType
 
@@ -32,6 +33,9 @@ def register(app: Flask) -> None:
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
+        # Below gunicorn's priority: with ten webhooks a burst of pushes makes ten deliveries per
+        # record, and on the same cores those took up to half the CPU the pushes needed (bench/webhooks.py).
+        os.nice(int(current_app.config["WEBHOOK_WORKER_NICE"]))
         worker.run()
 
     app.cli.add_command(group)
