@@ -72,6 +72,10 @@ def listing(session: Session, principal: Principal, args: dict[str, Any]) -> dic
 def remove(session: Session, principal: Principal, actor: audit.Actor, hook_id: int, now: datetime) -> None:
     hook = get(session, principal, hook_id)
     before = item(hook)
+    # The webhook's row first, then its events: the order the worker's writes take them
+    # (worker.py `_record`, routing.py). Deleting the events first deadlocked on PostgreSQL with a
+    # worker recording outcomes of the same events (seen in bench/webhooks.py: a 500 on DELETE).
+    session.execute(select(Webhook.id).where(Webhook.id == hook.id).with_for_update())
     # Its events go with it (a worker mid-delivery finds the rows gone and stops).
     session.execute(delete(WebhookEvent).where(WebhookEvent.webhook_id == hook.id))
     session.delete(hook)

@@ -200,6 +200,10 @@ class Worker:
             return
         now = utcnow()
         window = timedelta(seconds=float(self.config["WEBHOOK_RETRY_WINDOW_SECONDS"]))
+        # The webhook's row first (its lease renewed), then its events: the order a delete takes them
+        # (service.py `remove`), so the two never wait for each other in a cycle.
+        session.execute(update(_HOOKS).where(_HOOKS.c.id == hook_id, _HOOKS.c.lease_owner == self.owner)
+                        .values(lease_until=now + lease))
         delivered = [{"key": event.id, "attempts": event.attempts + 1, "code": outcome.status_code}
                      for event, outcome in outcomes if outcome.delivered]
         if delivered:
@@ -221,8 +225,6 @@ class Worker:
                 values.update(next_attempt_at=now + retry_wait(self.config, event.attempts + 1))
             session.execute(update(_EVENTS).where(_EVENTS.c.id == event.id, _EVENTS.c.status == PENDING)
                             .values(**values))
-        session.execute(update(_HOOKS).where(_HOOKS.c.id == hook_id, _HOOKS.c.lease_owner == self.owner)
-                        .values(lease_until=now + lease))
         session.commit()
 
     # --- running --------------------------------------------------------------------------------
