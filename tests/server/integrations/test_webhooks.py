@@ -238,6 +238,34 @@ def test_ten_webhooks_cost_a_push_one_outbox_row_per_change_routed_to_each_once(
     assert len(events_of(session, hooks[0]["id"])) == 3
 
 
+def test_ten_webhooks_cost_a_push_the_statements_of_one_and_one_more_than_none(app, client, session, device,
+                                                                               monkeypatch) -> None:
+    # Deterministic where timings are not (bench/webhooks.py measures the rates): the outbox is one
+    # INSERT per batch whatever the number of webhooks, and nothing at all without one.
+    from tests.server.intake.test_push_statements import statements
+
+    loopback_allowed(app, monkeypatch)
+    headers = coordinator(session)
+
+    def counted() -> int:
+        mutations = [create_mutation() for _ in range(20)]
+        body = push_body(mutations)
+        with statements() as seen:
+            assert client.post(PUSH, json=body, headers=push_headers(device, body)).status_code == 200
+        return len([statement for statement in seen if "SAVEPOINT" not in statement])
+
+    counted()  # warm: the reference snapshot
+    none = counted()
+    create_hook(client, headers, "http://127.0.0.1:9/first")
+    counted()  # the snapshot renews: a webhook changed it
+    one = counted()
+    for n in range(9):
+        create_hook(client, headers, f"http://127.0.0.1:9/more{n}")
+    counted()
+    ten = counted()
+    assert (one - none, ten - one) == (1, 0)
+
+
 def test_a_push_with_no_webhook_wanting_its_changes_writes_no_outbox_row(app, client, session, device,
                                                                           monkeypatch) -> None:
     loopback_allowed(app, monkeypatch)
