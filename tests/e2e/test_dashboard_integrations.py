@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.keys import Keys
 
@@ -73,11 +74,25 @@ def open_page(driver: WebDriver, server: LiveServer, path: str) -> None:
         wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
 
 
-def delivery_status(driver: WebDriver, wanted: str) -> bool:
-    """Asks the page for the deliveries again (it shows them when asked) and reads the first row."""
-    find(driver, "#hooks-table tbody tr button.button-secondary").click()
-    rows = find_all(driver, "#deliveries-table tbody tr")
-    return bool(rows) and wanted in rows[0].text
+def delivery_row(driver: WebDriver, wanted: str) -> str | None:
+    """Asks the page for the deliveries again (it shows them when asked) and reads the first row: its
+    text if it shows `wanted`. The table is drawn anew when the answer comes, so a row read as it is
+    replaced is simply read again at the next poll."""
+    try:
+        find(driver, "#hooks-table tbody tr button.button-secondary").click()
+        rows = find_all(driver, "#deliveries-table tbody tr")
+        text = rows[0].text if rows else ""
+    except StaleElementReferenceException:
+        return None
+    return text if wanted in text else None
+
+
+def click_retry(driver: WebDriver) -> bool:
+    try:
+        find(driver, "#deliveries-table tbody tr button").click()
+    except StaleElementReferenceException:
+        return False
+    return True
 
 
 def test_a_coordinator_adds_a_webhook_sees_a_failed_delivery_and_retries_it(
@@ -101,16 +116,14 @@ def test_a_coordinator_adds_a_webhook_sees_a_failed_delivery_and_retries_it(
     assert [r["status"] for r in pushed.json()["results"]] == ["applied"]
 
     # The receiver answers 503 past the retry window: the delivery is failed, and says why.
-    wait_for(browser, lambda d: delivery_status(d, "Failed"), "the delivery did not fail", timeout=60)
-    row = find(browser, "#deliveries-table tbody tr")
-    assert "503" in row.text and created["id"] in row.text
+    failed = wait_for(browser, lambda d: delivery_row(d, "Failed"), "the delivery did not fail", timeout=60)
+    assert "503" in failed and created["id"] in failed
     assert receiver.accepted == []
 
     receiver.state["up"] = True  # type: ignore[attr-defined]
-    find(row, "button").click()  # Retry
+    wait_for(browser, click_retry, "Retry could not be pressed")
     wait_for(browser, lambda d: "Queued again." in find(d, "#status").text, "the retry was not queued")
-    wait_for(browser, lambda d: delivery_status(d, "Delivered"), "the retried delivery was not delivered",
-             timeout=60)
+    wait_for(browser, lambda d: delivery_row(d, "Delivered"), "the retried delivery was not delivered", timeout=60)
     assert [d.body["data"]["id"] for d in receiver.accepted] == [created["id"]]
     assert receiver.rejected == []
 
