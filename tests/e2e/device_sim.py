@@ -183,7 +183,9 @@ class DeviceSim:
                 self.stats["timed_out"] += 1
                 first = False
                 continue
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                # ChunkedEncodingError: the server died after the status line, mid-body. The answer is
+                # lost as surely as with no connection; the tablet sends the batch again.
                 self.stats["connection_failed"] += 1
                 first = False
                 time.sleep(0.1)
