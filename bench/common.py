@@ -188,6 +188,13 @@ def process_tree_cpu_s(pid: int) -> float:
     return own + sum(process_tree_cpu_s(int(child)) for child in children)
 
 
+def process_own_cpu_s() -> float:
+    """User + system CPU seconds of this process alone (all its threads, none of its children: the
+    servers a benchmark starts are its children)."""
+    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
+
+
 def machine_cpu_ticks() -> tuple[int, int]:
     """(busy, total) clock ticks of all the machine's cores since boot (Linux /proc/stat)."""
     values = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -200,6 +207,54 @@ def cores_busy_since(start: tuple[int, int]) -> float:
     the server, its database and the benchmark's own client together, as they share the cores."""
     busy, total = machine_cpu_ticks()
     return (os.cpu_count() or 1) * (busy - start[0]) / max(1, total - start[1])
+
+
+class CpuShares:
+    """Where a run's CPU went: cores busy per process group between `start()` and `finish()`, the
+    groups given as functions reading their CPU seconds (`process_tree_cpu_s` of a pid), with the
+    machine's remainder as "other". Told beside a rate, it says what more tablets would compete for."""
+
+    def __init__(self, groups: dict[str, Any]) -> None:
+        self.groups = groups
+        self._start: dict[str, float] = {}
+        self._machine: tuple[int, int] = (0, 0)
+        self._started = 0.0
+
+    def start(self) -> CpuShares:
+        self._start = {name: read() for name, read in self.groups.items()}
+        self._machine = machine_cpu_ticks()
+        self._started = time.perf_counter()
+        return self
+
+    def finish(self) -> dict[str, float]:
+        """Cores busy (CPU seconds per wall second) of each group, "other" and "machine"."""
+        wall = time.perf_counter() - self._started
+        cores = {name: (read() - self._start[name]) / wall for name, read in self.groups.items()}
+        machine = cores_busy_since(self._machine)
+        cores["other"] = max(0.0, machine - sum(cores.values()))
+        cores["machine"] = machine
+        return cores
+
+    @staticmethod
+    def describe(cores: dict[str, float], per: float | None = None, unit: str = "record") -> str:
+        """"client 0.41, server 1.02, database 0.48, other 0.08 cores" (and CPU ms per `unit` when
+        `per` units were done per second)."""
+        parts = [f"{name} {value:.2f}" for name, value in cores.items() if name != "machine"]
+        text = ", ".join(parts) + " cores"
+        if per:
+            text += " (" + ", ".join(f"{name} {value / per * 1000:.2f}" for name, value in cores.items()
+                                      if name != "machine") + f" ms CPU per {unit})"
+        return text
+
+
+def cpu_groups(server: Any, eng_server_pid: int | None) -> dict[str, Any]:
+    """The benchmark's client (this process, all its threads), the gunicorn master and workers, and
+    the PostgreSQL cluster (postmaster and backends; absent on SQLite, which runs in the workers)."""
+    groups: dict[str, Any] = {"client": process_own_cpu_s,
+                              "server": lambda: process_tree_cpu_s(server.pid)}
+    if eng_server_pid is not None:
+        groups["database"] = lambda: process_tree_cpu_s(eng_server_pid)
+    return groups
 
 
 @dataclass

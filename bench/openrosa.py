@@ -31,12 +31,12 @@ from typing import Any
 import requests
 
 from bench.common import (
+    CpuShares,
     Engine,
     Results,
     consultations,
-    cores_busy_since,
+    cpu_groups,
     device_for,
-    machine_cpu_ticks,
     process_tree_cpu_s,
     team_sites,
 )
@@ -158,17 +158,19 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
     # 2. OpenRosa, several tablets at once.
     clients_rate = 0.0
     if clients > 1:
-        clients_rate, busy = _tablets_at_once(eng, submissions=submissions, clients=clients, workers=workers)
+        clients_rate, busy, by_process = _tablets_at_once(eng, submissions=submissions, clients=clients,
+                                                          workers=workers)
         # The server's rate is what many tablets sending at once get (one tablet waits for each
         # answer before it sends the next, so it measures latency as much as the server).
         verdict = "meets" if clients_rate >= GOAL_PER_SECOND else "BELOW"
         results.add(name, f"openrosa: {clients} tablets at once", f"{clients_rate:,.0f} sub/s",
                     f"{clients_rate / openrosa_rate:.2f}x one tablet; {busy:.2f} of {os.cpu_count()} cores busy "
-                    f"(server and client); {verdict} the {GOAL_PER_SECOND}/s goal")
-        teams_rate, busy = _tablets_at_once(eng, submissions=submissions, clients=clients, workers=workers,
-                                            teams=TEAMS)
+                    f"(server and client); {verdict} the {GOAL_PER_SECOND}/s goal; {by_process}")
+        teams_rate, busy, by_process = _tablets_at_once(eng, submissions=submissions, clients=clients,
+                                                        workers=workers, teams=TEAMS)
         results.add(name, f"openrosa: {clients} tablets of {len(TEAMS)} teams at once", f"{teams_rate:,.0f} sub/s",
-                    f"{teams_rate / openrosa_rate:.2f}x one tablet; {busy:.2f} of {os.cpu_count()} cores busy")
+                    f"{teams_rate / openrosa_rate:.2f}x one tablet; {busy:.2f} of {os.cpu_count()} cores busy; "
+                    f"{by_process}")
 
     # 3 and 4. The JSON push of the same records, one per request, then batched.
     for label, size in (("json push: one record per request", 1), ("json push: batched", 0)):
@@ -197,8 +199,8 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
                     f"server CPU {cpu / submissions * 1000:.1f} ms per submission; Fieldsync / this "
                     f"{openrosa_rate / minimal_rate:.2f}")
         if clients > 1:
-            rate, busy = _tablets_at_once(eng, submissions=submissions, clients=clients, workers=workers,
-                                          server_options=server_options)
+            rate, busy, _ = _tablets_at_once(eng, submissions=submissions, clients=clients, workers=workers,
+                                             server_options=server_options)
             results.add(name, f"openrosa: {label}, {clients} tablets at once", f"{rate:,.0f} sub/s",
                         f"{busy:.2f} of {os.cpu_count()} cores busy; Fieldsync / this {clients_rate / rate:.2f}; "
                         f"the {GOAL_PER_SECOND}/s goal is {GOAL_PER_SECOND / rate:.2f} of it")
@@ -206,8 +208,8 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
 
 def _tablets_at_once(eng: Engine, *, submissions: int, clients: int, workers: int,
                      server_options: dict[str, Any] | None = None,
-                     teams: list[str] | None = None) -> tuple[float, float]:
-    """(submissions/s, cores busy) of `clients` tablets (of `teams` in turn, else all of TEAM)
+                     teams: list[str] | None = None) -> tuple[float, float, str]:
+    """(submissions/s, cores busy, CPU by process) of `clients` tablets (of `teams` in turn, else all of TEAM)
     sending their share of `submissions` at once to a fresh database."""
     url, _, sites = server_for(eng, "openrosa_clients")
     team_of = [(teams or [TEAM])[n % len(teams or [TEAM])] for n in range(clients)]
@@ -223,9 +225,10 @@ def _tablets_at_once(eng: Engine, *, submissions: int, clients: int, workers: in
         def one(n: int) -> None:
             submit_all(collect_url(server.url, tablets[n]), shares[n])
 
-        cpu_start = machine_cpu_ticks()
+        cpu = CpuShares(cpu_groups(server, eng.server_pid())).start()
         started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=clients) as pool:
             list(pool.map(one, range(clients)))
         rate = sum(len(share) for share in shares) / (time.perf_counter() - started)
-        return rate, cores_busy_since(cpu_start)
+        cores = cpu.finish()
+        return rate, cores["machine"], CpuShares.describe(cores, rate, "submission")

@@ -39,14 +39,14 @@ import requests
 
 from bench import pull as pull_bench
 from bench.common import (
+    CpuShares,
     Engine,
     LockWaits,
     Results,
     consultations,
-    cores_busy_since,
+    cpu_groups,
     device_for,
     durable_connection,
-    machine_cpu_ticks,
     proc_status_kb,
     team_sites,
 )
@@ -204,7 +204,7 @@ TEAMS = ["ly-mmt-tripoli", "ly-mmt-benghazi", "ly-mmt-misrata", "ly-mmt-sabha"]
 
 
 def _concurrent(server: LiveServer, url: str, results: Results, name: str, *, records: int, clients: int,
-                size: int, push_rate: float, teams: list[str]) -> None:
+                size: int, push_rate: float, teams: list[str], cpu: dict[str, Any]) -> None:
     """`clients` tablets of `teams` (in turn) push `records` new records between them at once: the
     workers overlap what they can, and whatever serialises batches (SQLite's single writer; on
     PostgreSQL rows two batches share: a team's rollup cells, a person's facts) shows up as the gap
@@ -226,16 +226,18 @@ def _concurrent(server: LiveServer, url: str, results: Results, name: str, *, re
 
     waits = LockWaits(url)
     waits.start()
-    cpu_start = machine_cpu_ticks()
+    shares = CpuShares(cpu).start()
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(one, range(clients)))
     rate = share * clients / (time.perf_counter() - started)
-    busy = cores_busy_since(cpu_start)
+    cores = shares.finish()
     label = "one team" if len(set(team_of)) == 1 else f"{len(set(team_of))} teams"
     results.add(name, f"push: {clients} tablets of {label} at once", f"{rate:,.0f} rec/s",
                 f"{share * clients:,} records; {rate / push_rate:.2f}x one tablet; "
-                f"{busy:.2f} of {os.cpu_count()} cores busy; {waits.finish()}")
+                f"{cores['machine']:.2f} of {os.cpu_count()} cores busy; {waits.finish()}")
+    results.add(name, f"push: CPU by process, {clients} tablets of {label}", f"{cores['machine']:.2f} cores",
+                CpuShares.describe(cores, rate))
 
 
 def _batches(mutations: list[dict[str, Any]], size: int) -> list[list[dict[str, Any]]]:
@@ -274,9 +276,11 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
             if done[0] == max(1, len(bodies) // 4):
                 quarter.update(rss)  # allocators settle early; growth after this is what a leak looks like
 
-        cpu_start = machine_cpu_ticks()
+        cpu = cpu_groups(server, eng.server_pid())
+        shares = CpuShares(cpu).start()
         push_s = _push_all(http, server, tablet.headers, bodies, "applied", sample)
-        one_tablet_cores = cores_busy_since(cpu_start)
+        one_tablet = shares.finish()
+        one_tablet_cores = one_tablet["machine"]
         rss_pushed = _worker_rss(server)
         push_rate = records / push_s
         ref_s = reference_ingest(reference_url, batches)
@@ -289,6 +293,8 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
         results.add(name, "push: cores busy, one tablet", f"{one_tablet_cores:.2f} of {cores}",
                     f"server, database and client; more tablets can reach at most "
                     f"{cores / one_tablet_cores:.2f}x one tablet here")
+        results.add(name, "push: CPU by process, one tablet", f"{one_tablet_cores:.2f} cores",
+                    CpuShares.describe(one_tablet, push_rate))
         results.add(name, "push: reference ingest", f"{ref_rate:,.0f} rec/s",
                     "one executemany per batch, one transaction, into records")
         results.add(name, "push: Fieldsync / reference", f"{push_rate / ref_rate:.3f}", "goal >= 0.5")
@@ -315,9 +321,9 @@ def run(eng: Engine, results: Results, *, records: int, pull_records: int, worke
 
         if clients > 1:
             _concurrent(server, url, results, name, records=records, clients=clients, size=size,
-                        push_rate=push_rate, teams=TEAMS)
+                        push_rate=push_rate, teams=TEAMS, cpu=cpu)
             _concurrent(server, url, results, name, records=records, clients=clients, size=size,
-                        push_rate=push_rate, teams=[TEAM])
+                        push_rate=push_rate, teams=[TEAM], cpu=cpu)
 
         pull_bench.run(url, server, results, name, team_id=PULL_TEAM, records=pull_records)
 

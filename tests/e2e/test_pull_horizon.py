@@ -104,7 +104,8 @@ class Puller(threading.Thread):
             self.failures.append(exc)
 
 
-def _hold_and_get_killed(url: str, ready: threading.Event, state: dict[str, Any]) -> None:
+def _hold_and_get_killed(url: str, ready: threading.Event, state: dict[str, Any],
+                         terminated: threading.Event) -> None:
     """A writer that takes its seq, writes a record and never commits: its backend is killed."""
     app = direct_app(url)
     with app.app_context():
@@ -112,7 +113,9 @@ def _hold_and_get_killed(url: str, ready: threading.Event, state: dict[str, Any]
             state["id"] = make_record(db.session, team_id="ly-mmt-tripoli").id  # flushed: a row with its seq
             state["pid"] = db.session.execute(text("SELECT pg_backend_pid()")).scalar_one()
             ready.set()
-            time.sleep(2)  # the others write (and commit above its seq) meanwhile
+            # The others write (and commit above its seq) meanwhile, until the test has killed this
+            # backend: a fixed sleep ran out first on a loaded machine, and this writer committed.
+            terminated.wait(60)
             db.session.execute(text("SELECT 1"))  # the backend is gone by now
             db.session.commit()
             state["committed"] = True
@@ -135,8 +138,8 @@ def test_every_puller_gets_every_committed_change_exactly_once(server: tuple[Liv
     for puller in pullers:
         puller.start()
 
-    ready, killed = threading.Event(), {}
-    holder = threading.Thread(target=_hold_and_get_killed, args=(url, ready, killed))
+    ready, terminated, killed = threading.Event(), threading.Event(), {}
+    holder = threading.Thread(target=_hold_and_get_killed, args=(url, ready, killed, terminated))
     holder.start()
     assert ready.wait(30) and "pid" in killed
     failures: list[BaseException] = []
@@ -156,6 +159,7 @@ def test_every_puller_gets_every_committed_change_exactly_once(server: tuple[Liv
         with engine.connect() as connection:
             assert connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": killed["pid"]}).scalar()
             connection.commit()
+        terminated.set()
         for thread in threads:
             thread.join(300)
         holder.join(30)
