@@ -115,12 +115,15 @@ def _workers_cpu_s(pids: list[int]) -> float:
     return sum(process_tree_cpu_s(pid) for pid in pids)
 
 
-def _measured(server: Any, function: Any, *args: Any) -> tuple[float, float]:
-    """(wall seconds, worker CPU seconds) of one run."""
+def _measured(server: Any, function: Any, *args: Any, database_pid: int | None = None) -> tuple[float, float, float]:
+    """(wall seconds, worker CPU seconds, database CPU seconds) of one run (the database's is 0 on
+    SQLite, which runs in the workers)."""
     pids = server.worker_pids()
     cpu = _workers_cpu_s(pids)
+    database = process_tree_cpu_s(database_pid) if database_pid else 0.0
     seconds = _timed(function, *args)
-    return seconds, _workers_cpu_s(pids) - cpu
+    database = process_tree_cpu_s(database_pid) - database if database_pid else 0.0
+    return seconds, _workers_cpu_s(pids) - cpu, database
 
 
 def server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]:
@@ -145,7 +148,7 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
     with live_server(url, workers=workers) as server:
         base = collect_url(server.url, headers)
         submit_all(base, collect_instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
-        seconds, cpu = _measured(server, submit_all, base, instances)
+        seconds, cpu, database_cpu = _measured(server, submit_all, base, instances, database_pid=eng.server_pid())
     openrosa_rate = submissions / seconds
     verdict = "meets" if openrosa_rate >= GOAL_PER_SECOND else "BELOW"
     results.add(name, "openrosa: one tablet", f"{openrosa_rate:,.0f} sub/s",
@@ -154,6 +157,10 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
     results.add(name, "openrosa: server CPU per submission", f"{cpu / submissions * 1000:.1f} ms",
                 f"all workers; {os.cpu_count()} idle cores would serve at most "
                 f"{(os.cpu_count() or 1) * submissions / cpu:,.0f}/s")
+    if eng.server_pid():
+        results.add(name, "openrosa: database CPU per submission", f"{database_cpu / submissions * 1000:.1f} ms",
+                    f"PostgreSQL's backends and background processes; app + database "
+                    f"{(cpu + database_cpu) / submissions * 1000:.1f} ms")
 
     # 2. OpenRosa, several tablets at once.
     clients_rate = 0.0
@@ -180,7 +187,7 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
             size = size or int(limit["push_max_mutations"])
             bodies = [push_body(mutations[i:i + size]) for i in range(0, len(mutations), size)]
             _push_all(server.url, headers, [push_body(consultations(workers * 4, TEAM, sites, seed=23))])
-            seconds, cpu = _measured(server, _push_all, server.url, headers, bodies)
+            seconds, cpu, _ = _measured(server, _push_all, server.url, headers, bodies)
         rate = submissions / seconds
         results.add(name, label, f"{rate:,.0f} rec/s",
                     f"same {submissions:,} records, {len(bodies)} requests, server CPU {cpu / submissions * 1000:.1f} "
@@ -193,10 +200,13 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
         with live_server(url, workers=workers, **server_options) as server:
             base = collect_url(server.url, headers)
             submit_all(base, collect_instances(consultations(workers * 4, TEAM, sites, seed=22)))
-            seconds, cpu = _measured(server, submit_all, base, instances)
+            seconds, cpu, database_cpu = _measured(server, submit_all, base, instances,
+                                                   database_pid=eng.server_pid())
         minimal_rate = submissions / seconds
+        database_note = (f", database {database_cpu / submissions * 1000:.1f} ms (app + database "
+                         f"{(cpu + database_cpu) / submissions * 1000:.1f} ms)" if eng.server_pid() else "")
         results.add(name, f"openrosa: {label}, one tablet", f"{minimal_rate:,.0f} sub/s",
-                    f"server CPU {cpu / submissions * 1000:.1f} ms per submission; Fieldsync / this "
+                    f"server CPU {cpu / submissions * 1000:.1f} ms per submission{database_note}; Fieldsync / this "
                     f"{openrosa_rate / minimal_rate:.2f}")
         if clients > 1:
             rate, busy, _ = _tablets_at_once(eng, submissions=submissions, clients=clients, workers=workers,
