@@ -237,21 +237,30 @@ class CpuShares:
 
     @staticmethod
     def describe(cores: dict[str, float], per: float | None = None, unit: str = "record") -> str:
-        """"client 0.41, server 1.02, database 0.48, other 0.08 cores" (and CPU ms per `unit` when
-        `per` units were done per second)."""
-        parts = [f"{name} {value:.2f}" for name, value in cores.items() if name != "machine"]
+        """"client 0.41, server 1.02 (workers 0.61/0.41), database 0.48, other 0.08 cores" (and CPU ms
+        per `unit` when `per` units were done per second). Each gunicorn worker is one process, one GIL:
+        a worker near 1.00 is bound however many threads it has."""
+        workers = [value for name, value in cores.items() if name.startswith("worker ")]
+        summary = {name: value for name, value in cores.items() if not name.startswith("worker ") and name != "machine"}
+        if workers:
+            summary = {"client": summary.get("client", 0.0), "server": sum(workers),
+                       **{name: value for name, value in summary.items() if name != "client"}}
+        parts = [f"{name} {value:.2f}" + (f" (workers {'/'.join(f'{w:.2f}' for w in sorted(workers, reverse=True))})"
+                                           if name == "server" and workers else "")
+                 for name, value in summary.items()]
         text = ", ".join(parts) + " cores"
         if per:
-            text += " (" + ", ".join(f"{name} {value / per * 1000:.2f}" for name, value in cores.items()
-                                      if name != "machine") + f" ms CPU per {unit})"
+            text += " (" + ", ".join(f"{name} {value / per * 1000:.2f}" for name, value in summary.items()) + \
+                f" ms CPU per {unit})"
         return text
 
 
 def cpu_groups(server: Any, eng_server_pid: int | None) -> dict[str, Any]:
-    """The benchmark's client (this process, all its threads), the gunicorn master and workers, and
+    """The benchmark's client (this process, all its threads), each gunicorn worker, and
     the PostgreSQL cluster (postmaster and backends; absent on SQLite, which runs in the workers)."""
-    groups: dict[str, Any] = {"client": process_own_cpu_s,
-                              "server": lambda: process_tree_cpu_s(server.pid)}
+    groups: dict[str, Any] = {"client": process_own_cpu_s}
+    for number, pid in enumerate(server.worker_pids(), 1):
+        groups[f"worker {number}"] = lambda pid=pid: process_tree_cpu_s(pid)
     if eng_server_pid is not None:
         groups["database"] = lambda: process_tree_cpu_s(eng_server_pid)
     return groups
