@@ -16,8 +16,10 @@ One fresh database and one `gunicorn --config gunicorn.conf.py` per engine:
 3. **replay, op-level**: the same mutations under new batch ids: every item is a `duplicate`
    found through op memory. **replay, batch-level**: the same bodies under the same batch ids:
    the stored response comes back (`Idempotent-Replayed: true`).
-4. **concurrent push**: `clients` tablets of the team push `records` new records between them at
-   once (what batches serialise on shows as the gap to `clients` x one tablet).
+4. **concurrent push**: `clients` tablets of four teams, then of one team, push `records` new
+   records between them at once, against the same tablets pushing as many one after the other
+   (alternating rounds; what batches serialise on shows as the gap to `clients` x). Every figure
+   of 1 and 4 says where the CPU went: the client, each gunicorn worker, PostgreSQL.
 5. **pull** (bench/pull.py) on the same server, so worker memory covers it too.
 6. **memory**: VmHWM of the workers after pushing the largest batches allowed (500 valid
    mutations with every optional text at its maximum; then a body of ~`push_max_bytes` whose 500
