@@ -14,6 +14,9 @@
 - durability (bench/durability.py, SQLite): pushes with synchronous=FULL against NORMAL, one run.
 - openrosa (bench/openrosa.py): OpenRosa submissions/s (one record per request, as ODK Collect sends
   them) against the JSON push of the same records, one per request and batched.
+- horizon (bench/pull_horizon.py, PostgreSQL): the pull-horizon proof of tests/e2e/test_pull_horizon.py,
+  ten times longer: writers of many teams push and submit while pullers page; every committed change
+  reaches its team's puller exactly once.
 - webhooks (bench/webhooks.py): push rate with 0, 1 and 10 webhooks in one run, the delay from a push's
   200 to the receiver's 2xx (p50/p95), events delivered per second.
 
@@ -29,12 +32,24 @@ import os
 import platform
 import time
 
-from bench import aggregates, durability, interop, maintenance, openrosa, push, returning, slow_clients, webhooks
+from bench import (
+    aggregates,
+    durability,
+    interop,
+    maintenance,
+    openrosa,
+    pull_horizon,
+    push,
+    returning,
+    slow_clients,
+    webhooks,
+)
 from bench.common import Results, engine
 
-BENCHMARKS = ("push", "returning", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks",
+BENCHMARKS = ("push", "returning", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks", "horizon",
               "interop")
-DEFAULT = ("push", "returning", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks")
+DEFAULT = ("push", "returning", "aggregates", "slow", "maintenance", "openrosa", "durability", "webhooks",
+           "horizon")
 
 
 def main() -> None:
@@ -88,6 +103,8 @@ def main() -> None:
                                workers=args.workers)
             if "webhooks" in only:
                 webhooks.run(eng, results, workers=args.workers)
+            if "horizon" in only:  # PostgreSQL only (the module says why)
+                pull_horizon.run(eng, results, workers=args.workers)
             if "interop" in only:
                 interop.run(eng, results, records=args.interop_records, database_url=args.interop_database)
     elapsed = time.perf_counter() - started
