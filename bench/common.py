@@ -219,6 +219,7 @@ class CpuShares:
         self._start: dict[str, float] = {}
         self._machine: tuple[int, int] = (0, 0)
         self._started = 0.0
+        self.wall = 0.0  # seconds from start() to finish()
 
     def start(self) -> CpuShares:
         self._start = {name: read() for name, read in self.groups.items()}
@@ -228,7 +229,7 @@ class CpuShares:
 
     def finish(self) -> dict[str, float]:
         """Cores busy (CPU seconds per wall second) of each group, "other" and "machine"."""
-        wall = time.perf_counter() - self._started
+        wall = self.wall = time.perf_counter() - self._started
         cores = {name: (read() - self._start[name]) / wall for name, read in self.groups.items()}
         machine = cores_busy_since(self._machine)
         cores["other"] = max(0.0, machine - sum(cores.values()))

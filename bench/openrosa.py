@@ -23,7 +23,6 @@ rows another left), per engine:
 from __future__ import annotations
 
 import os
-import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -37,7 +36,6 @@ from bench.common import (
     consultations,
     cpu_groups,
     device_for,
-    process_tree_cpu_s,
     team_sites,
 )
 from server.integrations.openrosa.forms import served_form
@@ -103,27 +101,14 @@ def _push_all(url: str, headers: dict[str, str], bodies: list[dict[str, Any]]) -
                 raise RuntimeError(f"push answered {response.status_code}: {response.text[:300]}")
 
 
-def _timed(function: Any, *args: Any) -> float:
-    started = time.perf_counter()
+def _measured(server: Any, eng: Engine, function: Any, *args: Any) -> tuple[float, float, float]:
+    """(wall seconds, the workers' CPU seconds, the database's CPU seconds) of one run (the database's
+    is 0 on SQLite, which runs in the workers)."""
+    shares = CpuShares(cpu_groups(server, eng.server_pid())).start()
     function(*args)
-    return time.perf_counter() - started
-
-
-def _workers_cpu_s(pids: list[int]) -> float:
-    """CPU seconds the server's workers have used, so a figure can be given per request independently
-    of what else the machine is running (the workers fork nothing, so their trees are themselves)."""
-    return sum(process_tree_cpu_s(pid) for pid in pids)
-
-
-def _measured(server: Any, function: Any, *args: Any, database_pid: int | None = None) -> tuple[float, float, float]:
-    """(wall seconds, worker CPU seconds, database CPU seconds) of one run (the database's is 0 on
-    SQLite, which runs in the workers)."""
-    pids = server.worker_pids()
-    cpu = _workers_cpu_s(pids)
-    database = process_tree_cpu_s(database_pid) if database_pid else 0.0
-    seconds = _timed(function, *args)
-    database = process_tree_cpu_s(database_pid) - database if database_pid else 0.0
-    return seconds, _workers_cpu_s(pids) - cpu, database
+    cores = shares.finish()
+    workers = sum(value for name, value in cores.items() if name.startswith("worker "))
+    return shares.wall, workers * shares.wall, cores.get("database", 0.0) * shares.wall
 
 
 def server_for(eng: Engine, label: str) -> tuple[str, dict[str, str], list[str]]:
@@ -148,7 +133,7 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
     with live_server(url, workers=workers) as server:
         base = collect_url(server.url, headers)
         submit_all(base, collect_instances(consultations(workers * 4, TEAM, sites, seed=22)))  # warm-up
-        seconds, cpu, database_cpu = _measured(server, submit_all, base, instances, database_pid=eng.server_pid())
+        seconds, cpu, database_cpu = _measured(server, eng, submit_all, base, instances)
     openrosa_rate = submissions / seconds
     verdict = "meets" if openrosa_rate >= GOAL_PER_SECOND else "BELOW"
     results.add(name, "openrosa: one tablet", f"{openrosa_rate:,.0f} sub/s",
@@ -187,7 +172,7 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
             size = size or int(limit["push_max_mutations"])
             bodies = [push_body(mutations[i:i + size]) for i in range(0, len(mutations), size)]
             _push_all(server.url, headers, [push_body(consultations(workers * 4, TEAM, sites, seed=23))])
-            seconds, cpu, _ = _measured(server, _push_all, server.url, headers, bodies)
+            seconds, cpu, _ = _measured(server, eng, _push_all, server.url, headers, bodies)
         rate = submissions / seconds
         results.add(name, label, f"{rate:,.0f} rec/s",
                     f"same {submissions:,} records, {len(bodies)} requests, server CPU {cpu / submissions * 1000:.1f} "
@@ -200,8 +185,7 @@ def run(eng: Engine, results: Results, *, submissions: int, clients: int, worker
         with live_server(url, workers=workers, **server_options) as server:
             base = collect_url(server.url, headers)
             submit_all(base, collect_instances(consultations(workers * 4, TEAM, sites, seed=22)))
-            seconds, cpu, database_cpu = _measured(server, submit_all, base, instances,
-                                                   database_pid=eng.server_pid())
+            seconds, cpu, database_cpu = _measured(server, eng, submit_all, base, instances)
         minimal_rate = submissions / seconds
         database_note = (f", database {database_cpu / submissions * 1000:.1f} ms (app + database "
                          f"{(cpu + database_cpu) / submissions * 1000:.1f} ms)" if eng.server_pid() else "")
@@ -236,9 +220,8 @@ def _tablets_at_once(eng: Engine, *, submissions: int, clients: int, workers: in
             submit_all(collect_url(server.url, tablets[n]), shares[n])
 
         cpu = CpuShares(cpu_groups(server, eng.server_pid())).start()
-        started = time.perf_counter()
         with ThreadPoolExecutor(max_workers=clients) as pool:
             list(pool.map(one, range(clients)))
-        rate = sum(len(share) for share in shares) / (time.perf_counter() - started)
         cores = cpu.finish()
+        rate = sum(len(share) for share in shares) / cpu.wall
         return rate, cores["machine"], CpuShares.describe(cores, rate, "submission")

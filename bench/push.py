@@ -230,15 +230,14 @@ def _at_once(server: LiveServer, url: str, *, team_of: list[str], records: int, 
     waits = LockWaits(url)
     waits.start()
     shares = CpuShares(cpu).start()
-    started = time.perf_counter()
     if serial:
         for n in range(len(team_of)):
             one(n)
     else:
         with ThreadPoolExecutor(max_workers=len(team_of)) as pool:
             list(pool.map(one, range(len(team_of))))
-    rate = share * len(team_of) / (time.perf_counter() - started)
-    return rate, shares.finish(), waits.finish()
+    cores = shares.finish()
+    return share * len(team_of) / shares.wall, cores, waits.finish()
 
 
 def _concurrent(server: LiveServer, url: str, results: Results, name: str, *, records: int, clients: int,

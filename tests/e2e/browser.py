@@ -25,8 +25,11 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from tests.factories import DEFAULT_PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -93,6 +96,14 @@ def wait_for(driver: WebDriver, condition: Callable[[WebDriver], T], message: st
         banner = driver.execute_script("const e = document.getElementById('error'); return e ? e.textContent : '';")
         where = f"page error banner: {banner!r}; url {driver.current_url}"
         raise AssertionError(f"{message or condition} ({where})") from exc
+
+
+def submit_login(driver: WebDriver, username: str, password: str = DEFAULT_PASSWORD) -> None:
+    """On the dashboard's login page: type the credentials, submit with the keyboard (Enter), and wait
+    until the page has moved on."""
+    find(driver, "#username").send_keys(username)
+    find(driver, "#password").send_keys(password + Keys.ENTER)
+    wait_for(driver, lambda d: "/dashboard/login" not in d.current_url, "sign-in did not leave the login page")
 
 
 def find(driver: WebDriver | WebElement, css: str) -> WebElement:

@@ -34,6 +34,7 @@ from tests.e2e.browser import (
     require_browser,
     screenshot,
     select,
+    submit_login,
     wait_for,
     wait_for_file,
 )
@@ -170,9 +171,7 @@ def sign_in(driver: WebDriver, programme: Programme, path: str) -> None:
     wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
     if "/dashboard/login" not in driver.current_url:
         return
-    find(driver, "#username").send_keys(COORDINATOR)
-    find(driver, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)  # the keyboard submits the form
-    wait_for(driver, lambda d: "/dashboard/login" not in d.current_url, "sign-in did not leave the login page")
+    submit_login(driver, COORDINATOR)
 
 
 def headline(driver: WebDriver, indicator: str) -> int:

@@ -33,6 +33,7 @@ from tests.e2e.browser import (
     require_browser,
     screenshot,
     select,
+    submit_login,
     wait_for,
 )
 from tests.e2e.live_server import LiveServer, direct_app, live_server, prepare_database
@@ -114,9 +115,7 @@ def open_page(driver: WebDriver, setup: Setup, path: str) -> None:
     driver.get(setup.server.url + path)
     wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
     if "/dashboard/login" in driver.current_url and "/dashboard/login" not in path:
-        find(driver, "#username").send_keys(COORDINATOR)
-        find(driver, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
-        wait_for(driver, lambda d: "/dashboard/login" not in d.current_url, "sign-in did not leave the login page")
+        submit_login(driver, COORDINATOR)
 
 
 def loaded(driver: WebDriver) -> bool:
@@ -296,9 +295,7 @@ def test_an_admin_adds_an_item_a_coordinator_only_reads_the_catalogue(browser: W
     assert not find(browser, "#item-form").is_displayed()  # a coordinator reads only
     find(browser, "#logout").click()
     wait_for(browser, lambda d: "/dashboard/login" in d.current_url)
-    find(browser, "#username").send_keys(ADMIN)
-    find(browser, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
-    wait_for(browser, lambda d: "/dashboard/login" not in d.current_url)
+    submit_login(browser, ADMIN)
     open_page(browser, setup, "/dashboard/catalogue")
     wait_for(browser, lambda d: find(d, "#item-form").is_displayed(), "an admin gets the forms")
     fill(browser, {"#item-code": "soap-bar", "#item-name": "Soap bar", "#item-name_ar": "صابون",
@@ -315,9 +312,7 @@ def test_an_admin_adds_an_item_a_coordinator_only_reads_the_catalogue(browser: W
 def sign_in_as(driver: WebDriver, setup: Setup, username: str, path: str) -> None:
     driver.get(setup.server.url + "/dashboard/login")
     driver.execute_script("sessionStorage.clear()")
-    find(driver, "#username").send_keys(username)
-    find(driver, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
-    wait_for(driver, lambda d: "/dashboard/login" not in d.current_url)
+    submit_login(driver, username)
     open_page(driver, setup, path)
 
 

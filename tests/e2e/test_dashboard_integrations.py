@@ -16,13 +16,12 @@ import pytest
 import requests
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.webdriver import WebDriver
-from selenium.webdriver.common.keys import Keys
 
 from server.extensions import db
 from tests.e2e.accessibility import require_axe, serious_violations
-from tests.e2e.browser import chromium, console_errors, find, find_all, require_browser, wait_for
+from tests.e2e.browser import chromium, console_errors, find, find_all, require_browser, submit_login, wait_for
 from tests.e2e.live_server import LiveServer, direct_app, live_server, prepare_database
-from tests.factories import DEFAULT_PASSWORD, create_mutation, make_device, make_user, push_body
+from tests.factories import create_mutation, make_device, make_user, push_body
 from tests.webhook_receiver import Receiver
 
 COORDINATOR = "amal.integrations"
@@ -67,9 +66,7 @@ def open_page(driver: WebDriver, server: LiveServer, path: str) -> None:
     driver.get(server.url + path)
     wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
     if "/dashboard/login" in driver.current_url:
-        find(driver, "#username").send_keys(COORDINATOR)
-        find(driver, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
-        wait_for(driver, lambda d: "/dashboard/login" not in d.current_url, "sign-in did not leave the login page")
+        submit_login(driver, COORDINATOR)
         driver.get(server.url + path)
         wait_for(driver, lambda d: d.execute_script("return document.readyState") == "complete")
 

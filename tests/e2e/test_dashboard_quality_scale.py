@@ -19,13 +19,21 @@ from pathlib import Path
 import pytest
 import requests
 from selenium.webdriver.chrome.webdriver import WebDriver
-from selenium.webdriver.common.keys import Keys
 from sqlalchemy import insert
 
 from server.extensions import db
 from server.models import QuarantinedMutation
 from server.persistence.timeutil import utcnow
-from tests.e2e.browser import chromium, console_errors, find, find_all, require_browser, screenshot, wait_for
+from tests.e2e.browser import (
+    chromium,
+    console_errors,
+    find,
+    find_all,
+    require_browser,
+    screenshot,
+    submit_login,
+    wait_for,
+)
 from tests.e2e.live_server import LiveServer, direct_app, live_server, prepare_database
 from tests.factories import DEFAULT_PASSWORD, consultation_data, create_mutation, make_device, make_user
 
@@ -87,8 +95,7 @@ def browser(backlog: Backlog) -> Iterator[WebDriver]:
 def test_the_page_shows_the_newest_items_at_once_and_pages_on_the_server(browser: WebDriver,
                                                                          backlog: Backlog) -> None:
     browser.get(backlog.server.url + "/dashboard/login?next=/dashboard/quality")
-    find(browser, "#username").send_keys(COORDINATOR)
-    find(browser, "#password").send_keys(DEFAULT_PASSWORD + Keys.ENTER)
+    submit_login(browser, COORDINATOR)
     wait_for(browser, lambda d: d.current_url.endswith("/dashboard/quality"), "sign-in did not reach the page")
     started = time.monotonic()
     wait_for(browser, lambda d: len(find_all(d, "article[data-quarantine-id]")) == 50, "the first page never showed",
